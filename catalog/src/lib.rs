@@ -1,0 +1,19 @@
+//! Iceberg catalogs and object stores, exposed to DataFusion.
+//!
+//! - [`storage`]: Iceberg `Storage` over `object_store` (local disk, S3/MinIO).
+//! - [`connect`]: opening SQL (SQLite/PostgreSQL, JDBC layout) and REST catalogs.
+//! - [`provider`]: a live DataFusion catalog: namespaces and tables are listed
+//!   before each statement and table metadata is loaded per query, so commits
+//!   by any writer are visible at once.
+//! - [`writer`]: appending Arrow batches to (partitioned) Iceberg tables.
+//! - [`import`]: loading CSV / Parquet / NDJSON files into tables.
+
+pub mod connect;
+pub mod import;
+pub mod provider;
+pub mod storage;
+pub mod writer;
+
+pub use connect::{CatalogKind, CatalogSettings, connect};
+pub use provider::IcebergCatalog;
+pub use storage::S3Settings;

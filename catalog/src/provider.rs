@@ -1,0 +1,163 @@
+//! A live DataFusion view of an Iceberg catalog.
+//!
+//! DataFusion's catalog traits list schemas and tables synchronously, so the
+//! listing is cached and refreshed by the engine before every statement
+//! ([`CatalogSource::refresh`]). Table lookups are asynchronous and always load
+//! the table's current metadata, so each query reads the latest snapshot and a
+//! commit by any writer (pyiceberg, Trino, Contango itself) is visible to the
+//! next query.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use contango_sql::CatalogSource;
+use contango_sql::error::{ContangoError, Result};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use iceberg::table::Table;
+use iceberg::{Catalog, NamespaceIdent, TableIdent};
+use iceberg_datafusion::IcebergStaticTableProvider;
+
+/// An Iceberg catalog registered with the query engine under `name`.
+#[derive(Debug, Clone)]
+pub struct IcebergCatalog {
+    name: String,
+    inner: Arc<CatalogView>,
+}
+
+#[derive(Debug)]
+struct CatalogView {
+    catalog: Arc<dyn Catalog>,
+    schemas: RwLock<BTreeMap<String, Arc<NamespaceView>>>,
+}
+
+#[derive(Debug)]
+struct NamespaceView {
+    catalog: Arc<dyn Catalog>,
+    namespace: NamespaceIdent,
+    tables: Vec<String>,
+}
+
+impl IcebergCatalog {
+    /// Wraps an opened catalog.
+    pub fn new(name: impl Into<String>, catalog: Arc<dyn Catalog>) -> Self {
+        Self {
+            name: name.into(),
+            inner: Arc::new(CatalogView {
+                catalog,
+                schemas: RwLock::default(),
+            }),
+        }
+    }
+
+    /// The underlying Iceberg catalog.
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.inner.catalog
+    }
+
+    /// Loads a table's current metadata.
+    pub async fn load_table(&self, namespace: &str, table: &str) -> Result<Table> {
+        let ident = TableIdent::new(
+            NamespaceIdent::new(namespace.to_string()),
+            table.to_string(),
+        );
+        Ok(self.inner.catalog.load_table(&ident).await?)
+    }
+}
+
+#[async_trait]
+impl CatalogSource for IcebergCatalog {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider(&self) -> Arc<dyn CatalogProvider> {
+        self.inner.clone()
+    }
+
+    async fn refresh(&self) -> Result<()> {
+        let catalog = &self.inner.catalog;
+        let namespaces = catalog.list_namespaces(None).await.map_err(unavailable)?;
+        let mut schemas = BTreeMap::new();
+        for namespace in namespaces {
+            let tables = catalog
+                .list_tables(&namespace)
+                .await
+                .map_err(unavailable)?
+                .into_iter()
+                .map(|t| t.name)
+                .collect();
+            schemas.insert(
+                namespace.clone().inner().join("."),
+                Arc::new(NamespaceView {
+                    catalog: catalog.clone(),
+                    namespace,
+                    tables,
+                }),
+            );
+        }
+        *self.inner.schemas.write().expect("schema cache poisoned") = schemas;
+        Ok(())
+    }
+}
+
+fn unavailable(e: iceberg::Error) -> ContangoError {
+    ContangoError::unavailable(format!("catalog listing failed: {e}"))
+}
+
+impl CatalogProvider for CatalogView {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        self.schemas
+            .read()
+            .expect("schema cache poisoned")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.schemas
+            .read()
+            .expect("schema cache poisoned")
+            .get(name)
+            .map(|s| s.clone() as Arc<dyn SchemaProvider>)
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for NamespaceView {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.tables.clone()
+    }
+
+    async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
+        if !self.table_exist(name) {
+            return Ok(None);
+        }
+        let ident = TableIdent::new(self.namespace.clone(), name.to_string());
+        match self.catalog.load_table(&ident).await {
+            Ok(table) => {
+                let provider = IcebergStaticTableProvider::try_new_from_table(table)
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok(Some(Arc::new(provider)))
+            }
+            Err(e) if e.kind() == iceberg::ErrorKind::TableNotFound => Ok(None),
+            Err(e) => Err(DataFusionError::External(Box::new(e))),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t == name)
+    }
+}

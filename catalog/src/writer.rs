@@ -1,0 +1,347 @@
+//! Appending Arrow batches to Iceberg tables.
+//!
+//! [`TableAppender`] writes Parquet data files through Iceberg's writers (fanout
+//! by partition, rolling by size) and commits all of them as ONE append snapshot,
+//! so readers see either none or all of an import. Open partition writers are
+//! closed every [`ROLL_ROWS`] rows to bound memory on large, partition-sorted inputs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, SchemaRef as ArrowSchemaRef};
+use contango_sql::error::{ContangoError, Result};
+use iceberg::arrow::{
+    RecordBatchPartitionSplitter, arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema,
+};
+use iceberg::spec::{DataFile, DataFileFormat, Transform, UnboundPartitionSpec};
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::partitioning::PartitioningWriter;
+use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+/// Partition writers are closed (files finished) after this many rows.
+pub const ROLL_ROWS: usize = 4_000_000;
+/// Target data file size.
+const TARGET_FILE_BYTES: usize = 256 * 1024 * 1024;
+
+/// A partition field: source column and transform (e.g. `("ts", Transform::Day)`).
+pub type PartitionField<'a> = (&'a str, Transform);
+
+/// Parses `catalog.namespace.table` or `namespace.table`.
+pub fn parse_table_name(name: &str, catalog_name: &str) -> Result<TableIdent> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let parts = match parts.as_slice() {
+        [c, ns, t] if *c == catalog_name => vec![*ns, *t],
+        [c, _, _] => {
+            return Err(ContangoError::invalid(format!(
+                "unknown catalog '{c}' in '{name}' (this server's catalog is '{catalog_name}')"
+            )));
+        }
+        [ns, t] => vec![*ns, *t],
+        _ => {
+            return Err(ContangoError::invalid(format!(
+                "table name '{name}' must be {catalog_name}.<namespace>.<table>"
+            )));
+        }
+    };
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(ContangoError::invalid(format!(
+            "invalid table name '{name}'"
+        )));
+    }
+    Ok(TableIdent::new(
+        NamespaceIdent::new(parts[0].to_string()),
+        parts[1].to_string(),
+    ))
+}
+
+/// Loads `ident`, or creates it (and its namespace) with `schema` and `partition`.
+/// An existing table must accept `schema` (see [`check_schema_fits`]).
+pub async fn ensure_table(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    schema: &ArrowSchemaRef,
+    partition: &[PartitionField<'_>],
+) -> Result<Table> {
+    if catalog.table_exists(ident).await? {
+        let table = catalog.load_table(ident).await?;
+        check_schema_fits(&table, schema)?;
+        return Ok(table);
+    }
+    if !catalog.namespace_exists(ident.namespace()).await? {
+        catalog
+            .create_namespace(ident.namespace(), HashMap::new())
+            .await?;
+    }
+    let iceberg_schema = arrow_schema_to_schema_auto_assign_ids(schema)?;
+    let mut spec = UnboundPartitionSpec::builder();
+    for (column, transform) in partition {
+        let field = iceberg_schema.field_by_name(column).ok_or_else(|| {
+            ContangoError::invalid(format!("partition column '{column}' is not in the schema"))
+        })?;
+        let name = match transform {
+            Transform::Identity => column.to_string(),
+            t => format!("{column}_{}", t.to_string().to_ascii_lowercase()),
+        };
+        spec = spec.add_partition_field(field.id, name, *transform)?;
+    }
+    let creation = TableCreation::builder()
+        .name(ident.name().to_string())
+        .schema(iceberg_schema)
+        .partition_spec(spec.build())
+        .properties(HashMap::from([(
+            "write.parquet.compression-codec".to_string(),
+            "zstd".to_string(),
+        )]))
+        .build();
+    Ok(catalog.create_table(ident.namespace(), creation).await?)
+}
+
+/// An existing table accepts a schema when every incoming column exists in the
+/// table with a type that casts safely, and every required table column is present.
+pub fn check_schema_fits(table: &Table, incoming: &ArrowSchemaRef) -> Result<()> {
+    let target = schema_to_arrow_schema(table.metadata().current_schema())?;
+    let name = table.identifier();
+    for field in incoming.fields() {
+        let Ok(t) = target.field_with_name(field.name()) else {
+            return Err(ContangoError::invalid(format!(
+                "schema does not fit table {name}: column '{}' is not in the table (table columns: {})",
+                field.name(),
+                target
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        if !types_fit(field.data_type(), t.data_type()) {
+            return Err(ContangoError::invalid(format!(
+                "schema does not fit table {name}: column '{}' is {} in the input but {} in the table",
+                field.name(),
+                field.data_type(),
+                t.data_type()
+            )));
+        }
+    }
+    for t in target.fields() {
+        if !t.is_nullable() && incoming.field_with_name(t.name()).is_err() {
+            return Err(ContangoError::invalid(format!(
+                "schema does not fit table {name}: required column '{}' is missing from the input",
+                t.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn types_fit(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    if from == to || from == &Null {
+        return true;
+    }
+    match (from, to) {
+        (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => true,
+        (Int8 | Int16 | Int32, Int32 | Int64) | (Int64, Int64) => true,
+        (Int8 | Int16 | Int32 | Int64 | Float32, Float64) | (Float32, Float32) => true,
+        (Timestamp(u1, z1), Timestamp(u2, z2)) => {
+            z1.is_some() == z2.is_some()
+                && (u1 == u2 || matches!(u2, arrow::datatypes::TimeUnit::Microsecond))
+        }
+        (Date32, Date32) | (Boolean, Boolean) => true,
+        (Decimal128(p1, s1), Decimal128(p2, s2)) => s1 == s2 && p1 <= p2,
+        _ => false,
+    }
+}
+
+type DataWriterBuilder =
+    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+
+/// Streams batches into new data files of one table and commits them together.
+pub struct TableAppender {
+    table: Table,
+    target: ArrowSchemaRef,
+    splitter: Option<RecordBatchPartitionSplitter>,
+    fanout: Option<FanoutWriter<DataWriterBuilder>>,
+    plain: Option<<DataWriterBuilder as IcebergWriterBuilder>::R>,
+    rows_open: usize,
+    rows: u64,
+    files: Vec<DataFile>,
+}
+
+impl TableAppender {
+    /// An appender for the current state of `table`.
+    pub fn new(table: Table) -> Result<Self> {
+        let metadata = table.metadata();
+        let schema = metadata.current_schema().clone();
+        let target = Arc::new(schema_to_arrow_schema(&schema)?);
+        let spec = metadata.default_partition_spec().clone();
+        let splitter = if spec.is_unpartitioned() {
+            None
+        } else {
+            Some(RecordBatchPartitionSplitter::try_new_with_computed_values(
+                schema, spec,
+            )?)
+        };
+        Ok(Self {
+            table,
+            target,
+            splitter,
+            fanout: None,
+            plain: None,
+            rows_open: 0,
+            rows: 0,
+            files: Vec::new(),
+        })
+    }
+
+    /// A fresh data-file writer builder (new file-name prefix each time).
+    fn data_writer_builder(&self) -> Result<DataWriterBuilder> {
+        let metadata = self.table.metadata();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("level 1 is valid"),
+            ))
+            .set_max_row_group_row_count(Some(1 << 20))
+            .build();
+        let parquet = ParquetWriterBuilder::new(props, metadata.current_schema().clone());
+        let rolling = RollingFileWriterBuilder::new(
+            parquet,
+            TARGET_FILE_BYTES,
+            self.table.file_io().clone(),
+            DefaultLocationGenerator::new(metadata)?,
+            DefaultFileNameGenerator::new(
+                uuid::Uuid::new_v4().to_string(),
+                None,
+                DataFileFormat::Parquet,
+            ),
+        );
+        Ok(DataFileWriterBuilder::new(rolling))
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Writes one batch (columns matched by name, cast to the table types).
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = self.conform(batch)?;
+        match &self.splitter {
+            Some(splitter) => {
+                let parts = splitter.split(&batch)?;
+                if self.fanout.is_none() {
+                    self.fanout = Some(FanoutWriter::new(self.data_writer_builder()?));
+                }
+                let fanout = self.fanout.as_mut().expect("writer just built");
+                for (key, part) in parts {
+                    fanout.write(key, part).await?;
+                }
+            }
+            None => {
+                if self.plain.is_none() {
+                    self.plain = Some(self.data_writer_builder()?.build(None).await?);
+                }
+                self.plain
+                    .as_mut()
+                    .expect("writer just built")
+                    .write(batch.clone())
+                    .await?;
+            }
+        }
+        self.rows += batch.num_rows() as u64;
+        self.rows_open += batch.num_rows();
+        if self.rows_open >= ROLL_ROWS {
+            self.close_open_files().await?;
+        }
+        Ok(())
+    }
+
+    /// Reorders and casts `batch` to the table's Arrow schema (with field ids).
+    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let columns = self
+            .target
+            .fields()
+            .iter()
+            .map(|f| -> Result<ArrayRef> {
+                match batch.column_by_name(f.name()) {
+                    Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+                    Some(c) => Ok(cast(c, f.data_type())?),
+                    None => Ok(arrow::array::new_null_array(
+                        f.data_type(),
+                        batch.num_rows(),
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        RecordBatch::try_new(self.target.clone(), columns).map_err(|e| {
+            ContangoError::invalid(format!(
+                "rows do not fit table {}: {e}",
+                self.table.identifier()
+            ))
+        })
+    }
+
+    async fn close_open_files(&mut self) -> Result<()> {
+        if let Some(fanout) = self.fanout.take() {
+            self.files.extend(fanout.close().await?);
+        }
+        if let Some(mut plain) = self.plain.take() {
+            self.files.extend(plain.close().await?);
+        }
+        self.rows_open = 0;
+        Ok(())
+    }
+
+    /// Finishes all files and commits them as one append snapshot with
+    /// `properties` in its summary. Returns the committed table, or the
+    /// unchanged table when nothing was written.
+    pub async fn commit(
+        mut self,
+        catalog: &dyn Catalog,
+        properties: HashMap<String, String>,
+    ) -> Result<Table> {
+        self.close_open_files().await?;
+        if self.files.is_empty() {
+            return Ok(self.table);
+        }
+        let tx = Transaction::new(&self.table);
+        let action = tx
+            .fast_append()
+            .add_data_files(std::mem::take(&mut self.files))
+            .set_snapshot_properties(properties);
+        let tx = action.apply(tx)?;
+        Ok(tx.commit(catalog).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        let t = parse_table_name("iceberg.market.ticks", "iceberg").unwrap();
+        assert_eq!(t.namespace().inner(), vec!["market".to_string()]);
+        assert_eq!(t.name(), "ticks");
+        assert!(parse_table_name("market.ticks", "iceberg").is_ok());
+        assert!(parse_table_name("other.market.ticks", "iceberg").is_err());
+        assert!(parse_table_name("ticks", "iceberg").is_err());
+        assert!(parse_table_name("iceberg..t", "iceberg").is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! Process wiring: open the catalog, build the engine, run the endpoints.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contango_catalog::{CatalogSettings, IcebergCatalog};
+use contango_sql::error::{ContangoError, Result};
+use contango_sql::{CatalogSource, QueryEngine, Session};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+
+/// Everything the endpoints share.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Resolved configuration.
+    pub config: Arc<Config>,
+    /// Catalog settings (resolved defaults).
+    pub catalog_settings: Arc<CatalogSettings>,
+    /// The Iceberg catalog as registered in the engine.
+    pub catalog: IcebergCatalog,
+    /// The query core.
+    pub engine: QueryEngine,
+    /// Credentials and tokens.
+    pub auth: Arc<Authenticator>,
+}
+
+impl App {
+    /// Opens the catalog described by `config`.
+    pub async fn open(config: Config) -> Result<Self> {
+        config.validate()?;
+        let settings = config.catalog_settings();
+        tracing::info!(catalog = ?settings, "opening catalog");
+        let iceberg = contango_catalog::connect(&settings).await?;
+        let catalog = IcebergCatalog::new(settings.name.clone(), iceberg);
+        let engine = QueryEngine::new(vec![Arc::new(catalog.clone()) as Arc<dyn CatalogSource>]);
+        let auth = Arc::new(Authenticator::new(
+            config.auth.enabled,
+            config.auth.users.clone(),
+            Duration::from_secs(config.auth.token_ttl_secs),
+        ));
+        Ok(Self {
+            config: Arc::new(config),
+            catalog_settings: Arc::new(settings),
+            catalog,
+            engine,
+            auth,
+        })
+    }
+
+    /// A fresh session for `user` on the configured catalog and default schema.
+    pub fn new_session(&self, user: &str) -> Session {
+        Session::new(
+            user,
+            self.catalog_settings.name.clone(),
+            self.config.catalog.default_schema.clone(),
+        )
+    }
+}
+
+/// Listening endpoints of a running server.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    /// Flight SQL address.
+    pub flight: SocketAddr,
+    /// HTTP address.
+    pub http: SocketAddr,
+}
+
+/// Binds both endpoints (port 0 picks a free port) and serves until `shutdown` flips.
+pub async fn serve(
+    app: App,
+    mut shutdown: watch::Receiver<bool>,
+    on_bound: impl FnOnce(Bound),
+) -> Result<()> {
+    let flight = bind(&app.config.server.flight_addr).await?;
+    let http = bind(&app.config.server.http_addr).await?;
+    let bound = Bound {
+        flight: flight.local_addr().map_err(io_err)?,
+        http: http.local_addr().map_err(io_err)?,
+    };
+    tracing::info!(flight = %bound.flight, http = %bound.http, "serving");
+    on_bound(bound);
+    let mut s1 = shutdown.clone();
+    let flight_task = tokio::spawn(crate::flight::serve(app.clone(), flight, async move {
+        let _ = s1.wait_for(|v| *v).await;
+    }));
+    let http_task = tokio::spawn(crate::http::serve(app, http, async move {
+        let _ = shutdown.wait_for(|v| *v).await;
+    }));
+    let (a, b) = tokio::join!(flight_task, http_task);
+    a.map_err(|e| ContangoError::internal(e.to_string()))??;
+    b.map_err(|e| ContangoError::internal(e.to_string()))??;
+    Ok(())
+}
+
+async fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| ContangoError::unavailable(format!("cannot listen on {addr}: {e}")))
+}
+
+fn io_err(e: std::io::Error) -> ContangoError {
+    ContangoError::internal(e.to_string())
+}

@@ -1,0 +1,399 @@
+//! Server configuration: `contango.toml`, overridden by `CONTANGO_*` environment
+//! variables, overridden by command-line flags.
+//!
+//! Every key has an environment variable named after its path:
+//! `[catalog] uri` is `CONTANGO_CATALOG_URI`, `data_dir` is `CONTANGO_DATA_DIR`.
+//! `[auth] users` (a table of user = password) is `CONTANGO_AUTH_USERS="alice=pw,bob=pw2"`.
+//! S3 credentials also fall back to the standard `AWS_*` variables.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use contango_catalog::{CatalogKind, CatalogSettings, S3Settings};
+use contango_sql::error::{ContangoError, Result};
+use serde::{Deserialize, Serialize};
+
+/// Whole configuration file.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded catalog and warehouse live.
+    pub data_dir: PathBuf,
+    /// Listening addresses.
+    pub server: ServerConfig,
+    /// The Iceberg catalog.
+    pub catalog: CatalogConfig,
+    /// S3-compatible object store for `s3://` warehouses.
+    pub s3: S3Config,
+    /// Authentication for both endpoints.
+    pub auth: AuthConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Arrow Flight SQL address.
+    pub flight_addr: String,
+    /// HTTP address (`/healthz`).
+    pub http_addr: String,
+}
+
+/// `[catalog]`
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Name clients see (`iceberg.<namespace>.<table>`).
+    pub name: String,
+    /// `sql` or `rest`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// SQL: `sqlite://PATH` or `postgres://...`; REST: base URL. Empty: `<data_dir>/catalog.db`.
+    pub uri: String,
+    /// `s3://bucket/prefix` or a local path. Empty: `<data_dir>/warehouse`.
+    pub warehouse: String,
+    /// REST bearer token.
+    pub token: String,
+    /// REST OAuth2 credential `client_id:secret`.
+    pub credential: String,
+    /// Schema used for unqualified table names.
+    pub default_schema: String,
+}
+
+/// `[s3]`
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL (MinIO: `http://127.0.0.1:9000`). Fallback `AWS_ENDPOINT_URL`.
+    pub endpoint: String,
+    /// Region. Fallback `AWS_REGION`, then `us-east-1`.
+    pub region: String,
+    /// Access key. Fallback `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// Secret key. Fallback `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// Allow plain HTTP endpoints.
+    pub allow_http: bool,
+    /// Path-style requests (MinIO's default deployment).
+    pub path_style: bool,
+}
+
+/// `[auth]`
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require credentials on every endpoint.
+    pub enabled: bool,
+    /// user = password.
+    pub users: BTreeMap<String, String>,
+    /// Lifetime of bearer tokens issued by the Flight SQL handshake, seconds.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("contango-data"),
+            server: ServerConfig::default(),
+            catalog: CatalogConfig::default(),
+            s3: S3Config::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            flight_addr: "127.0.0.1:50051".into(),
+            http_addr: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            name: "iceberg".into(),
+            kind: "sql".into(),
+            uri: String::new(),
+            warehouse: String::new(),
+            token: String::new(),
+            credential: String::new(),
+            default_schema: "market".into(),
+        }
+    }
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            region: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            allow_http: false,
+            path_style: true,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            users: BTreeMap::new(),
+            token_ttl_secs: 86_400,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("server", &self.server)
+            .field("catalog", &self.catalog_settings())
+            .field("auth.enabled", &self.auth.enabled)
+            .field("auth.users", &self.auth.users.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Config {
+    /// Loads `path` (if given), then applies `CONTANGO_*` variables from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
+        let mut value = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ContangoError::invalid(format!("cannot read config {}: {e}", p.display()))
+                })?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| ContangoError::invalid(format!("config {}: {e}", p.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize");
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        apply_env(&mut value, &defaults, "CONTANGO", &env)?;
+        value
+            .try_into::<Config>()
+            .map_err(|e| ContangoError::invalid(format!("invalid configuration: {e}")))
+    }
+
+    /// Catalog settings with defaults resolved against `data_dir` and `AWS_*` fallbacks.
+    pub fn catalog_settings(&self) -> CatalogSettings {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let aws = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let uri = non_empty(&self.catalog.uri).unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                absolute(&self.data_dir).join("catalog.db").display()
+            )
+        });
+        let warehouse = non_empty(&self.catalog.warehouse).unwrap_or_else(|| {
+            absolute(&self.data_dir)
+                .join("warehouse")
+                .display()
+                .to_string()
+        });
+        let endpoint = non_empty(&self.s3.endpoint).or_else(|| aws("AWS_ENDPOINT_URL"));
+        CatalogSettings {
+            name: self.catalog.name.clone(),
+            kind: if self.catalog.kind.eq_ignore_ascii_case("rest") {
+                CatalogKind::Rest
+            } else {
+                CatalogKind::Sql
+            },
+            uri,
+            warehouse,
+            token: non_empty(&self.catalog.token),
+            credential: non_empty(&self.catalog.credential),
+            s3: S3Settings {
+                allow_http: self.s3.allow_http
+                    || endpoint
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("http://")),
+                endpoint,
+                region: non_empty(&self.s3.region).or_else(|| aws("AWS_REGION")),
+                access_key_id: non_empty(&self.s3.access_key_id)
+                    .or_else(|| aws("AWS_ACCESS_KEY_ID")),
+                secret_access_key: non_empty(&self.s3.secret_access_key)
+                    .or_else(|| aws("AWS_SECRET_ACCESS_KEY")),
+                session_token: aws("AWS_SESSION_TOKEN"),
+                path_style: self.s3.path_style,
+            },
+        }
+    }
+
+    /// Rejects configurations that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        if !matches!(
+            self.catalog.kind.to_ascii_lowercase().as_str(),
+            "sql" | "rest"
+        ) {
+            return Err(ContangoError::invalid(format!(
+                "catalog.type must be 'sql' or 'rest', not '{}'",
+                self.catalog.kind
+            )));
+        }
+        if self.catalog.kind.eq_ignore_ascii_case("rest") && self.catalog.uri.is_empty() {
+            return Err(ContangoError::invalid(
+                "catalog.uri is required for a REST catalog",
+            ));
+        }
+        if self.auth.enabled && self.auth.users.is_empty() {
+            return Err(ContangoError::invalid(
+                "auth is enabled but no users are configured: add [auth.users] or set auth.enabled = false",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Walks the default config's keys; a set `PREFIX_PATH_KEY` variable replaces the value.
+fn apply_env(
+    value: &mut toml::Table,
+    defaults: &toml::Table,
+    prefix: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<()> {
+    for (key, default) in defaults {
+        let var = format!("{prefix}_{}", key.to_ascii_uppercase());
+        match default {
+            toml::Value::Table(inner) if key == "users" => {
+                let _ = inner;
+                if let Some(raw) = env.get(&var) {
+                    let mut users = toml::Table::new();
+                    for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
+                        let (u, p) = pair.split_once('=').ok_or_else(|| {
+                            ContangoError::invalid(format!("{var}: expected user=password pairs"))
+                        })?;
+                        users.insert(u.trim().to_string(), toml::Value::String(p.to_string()));
+                    }
+                    value.insert(key.clone(), toml::Value::Table(users));
+                }
+            }
+            toml::Value::Table(inner) => {
+                let entry = value
+                    .entry(key.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let toml::Value::Table(table) = entry else {
+                    return Err(ContangoError::invalid(format!(
+                        "config key '{key}' must be a table"
+                    )));
+                };
+                apply_env(table, inner, &var, env)?;
+            }
+            scalar => {
+                if let Some(raw) = env.get(&var) {
+                    let parsed = match scalar {
+                        toml::Value::Boolean(_) => toml::Value::Boolean(parse_bool(&var, raw)?),
+                        toml::Value::Integer(_) => {
+                            toml::Value::Integer(raw.parse().map_err(|_| {
+                                ContangoError::invalid(format!(
+                                    "{var}: expected an integer, got '{raw}'"
+                                ))
+                            })?)
+                        }
+                        _ => toml::Value::String(raw.clone()),
+                    };
+                    value.insert(key.clone(), parsed);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_bool(var: &str, raw: &str) -> Result<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ContangoError::invalid(format!(
+            "{var}: expected true/false, got '{raw}'"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/x\"\n[server]\nflight_addr = \"127.0.0.1:1\"\n[auth.users]\nalice = \"pw\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("CONTANGO_SERVER_FLIGHT_ADDR", "127.0.0.1:2"),
+                ("CONTANGO_AUTH_ENABLED", "false"),
+                ("CONTANGO_S3_PATH_STYLE", "no"),
+                ("CONTANGO_CATALOG_NAME", "lake"),
+                ("UNRELATED", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/x"));
+        assert_eq!(c.server.flight_addr, "127.0.0.1:2");
+        assert_eq!(c.server.http_addr, "127.0.0.1:8080");
+        assert!(!c.auth.enabled);
+        assert!(!c.s3.path_style);
+        assert_eq!(c.catalog.name, "lake");
+        assert_eq!(c.auth.users["alice"], "pw");
+    }
+
+    #[test]
+    fn users_from_env_and_bad_values() {
+        let c = Config::load(None, env(&[("CONTANGO_AUTH_USERS", "a=1,b=x=y")])).unwrap();
+        assert_eq!(c.auth.users["a"], "1");
+        assert_eq!(c.auth.users["b"], "x=y");
+        let e = Config::load(None, env(&[("CONTANGO_AUTH_ENABLED", "maybe")])).unwrap_err();
+        assert!(e.message().contains("CONTANGO_AUTH_ENABLED"));
+        let e = Config::load(None, env(&[("CONTANGO_AUTH_TOKEN_TTL_SECS", "x")])).unwrap_err();
+        assert!(e.message().contains("integer"));
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_users_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nflight_adr = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&path), env(&[])).is_err());
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let mut c = Config::default();
+        c.auth.users.insert("alice".into(), "s3cret-pw".into());
+        c.s3.secret_access_key = "AWSSECRET".into();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret-pw") && !shown.contains("AWSSECRET"),
+            "{shown}"
+        );
+    }
+}

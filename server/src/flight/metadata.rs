@@ -1,0 +1,176 @@
+//! Flight SQL catalog metadata: catalogs, schemas, tables, table types, SqlInfo.
+//! Result schemas come from arrow-flight's builders, i.e. exactly the Flight SQL
+//! reference schemas that ADBC checks.
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::{
+    CommandGetCatalogs, CommandGetDbSchemas, CommandGetTableTypes, CommandGetTables, SqlInfo,
+    SqlSupportedTransaction,
+};
+use contango_sql::Session;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::datasource::TableType;
+use futures::TryStreamExt;
+use tonic::{Response, Status};
+
+use super::service::FlightSqlImpl;
+use super::status::to_status;
+use crate::app::App;
+
+/// Table types this server reports.
+const TABLE_TYPES: &[&str] = &["TABLE", "VIEW"];
+
+/// Metadata answers over the engine's catalogs.
+pub struct Metadata {
+    app: App,
+    sql_info: SqlInfoData,
+}
+
+impl Metadata {
+    /// Metadata for `app`, with its SqlInfo fixed at start.
+    pub fn new(app: App) -> Self {
+        let mut b = SqlInfoDataBuilder::new();
+        b.append(SqlInfo::FlightSqlServerName, "Contango");
+        b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+        b.append(SqlInfo::FlightSqlServerArrowVersion, "58");
+        b.append(SqlInfo::FlightSqlServerReadOnly, true);
+        b.append(SqlInfo::FlightSqlServerSql, true);
+        b.append(SqlInfo::FlightSqlServerSubstrait, false);
+        b.append(
+            SqlInfo::FlightSqlServerTransaction,
+            SqlSupportedTransaction::None as i32,
+        );
+        b.append(SqlInfo::FlightSqlServerCancel, false);
+        b.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
+        b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+        b.append(SqlInfo::SqlDdlCatalog, false);
+        b.append(SqlInfo::SqlDdlSchema, false);
+        b.append(SqlInfo::SqlDdlTable, false);
+        b.append(SqlInfo::SqlTransactionsSupported, false);
+        Self {
+            app,
+            sql_info: b.build().expect("static SqlInfo is valid"),
+        }
+    }
+
+    /// The server's SqlInfo table.
+    #[allow(clippy::misnamed_getters)]
+    pub fn sql_info(&self) -> &SqlInfoData {
+        &self.sql_info
+    }
+
+    /// One in-memory batch as a Flight data stream.
+    pub fn one_batch(
+        batch: RecordBatch,
+    ) -> Response<<FlightSqlImpl as FlightService>::DoGetStream> {
+        let schema = batch.schema();
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::iter([Ok(batch)]))
+            .map_err(Status::from);
+        Response::new(Box::pin(stream))
+    }
+
+    /// Catalog names.
+    pub async fn catalogs(
+        &self,
+        session: &Session,
+        q: CommandGetCatalogs,
+    ) -> Result<RecordBatch, Status> {
+        let ctx = self.context(session).await?;
+        let mut b = q.into_builder();
+        for name in ctx.catalog_names() {
+            b.append(name);
+        }
+        b.build().map_err(|e| Status::internal(e.to_string()))
+    }
+
+    /// Schemas, filtered by catalog and pattern (the builder applies the filters).
+    pub async fn schemas(
+        &self,
+        session: &Session,
+        q: CommandGetDbSchemas,
+    ) -> Result<RecordBatch, Status> {
+        let ctx = self.context(session).await?;
+        let mut b = q.into_builder();
+        for catalog in ctx.catalog_names() {
+            if let Some(c) = ctx.catalog(&catalog) {
+                for schema in c.schema_names() {
+                    b.append(&catalog, schema);
+                }
+            }
+        }
+        b.build().map_err(|e| Status::internal(e.to_string()))
+    }
+
+    /// Tables with their types and (on request) Arrow schemas.
+    pub async fn tables(
+        &self,
+        session: &Session,
+        q: CommandGetTables,
+    ) -> Result<RecordBatch, Status> {
+        let ctx = self.context(session).await?;
+        let include_schema = q.include_schema;
+        let catalog_filter = q.catalog.clone();
+        let mut b = q.into_builder();
+        for catalog in ctx.catalog_names() {
+            if catalog_filter.as_ref().is_some_and(|c| c != &catalog) {
+                continue;
+            }
+            let Some(c) = ctx.catalog(&catalog) else {
+                continue;
+            };
+            for schema_name in c.schema_names() {
+                let Some(schema) = c.schema(&schema_name) else {
+                    continue;
+                };
+                for table in schema.table_names() {
+                    let provider = if include_schema || schema_name == "information_schema" {
+                        schema
+                            .table(&table)
+                            .await
+                            .map_err(|e| to_status(&e.into()))?
+                    } else {
+                        None
+                    };
+                    let table_type = match provider.as_ref().map(|p| p.table_type()) {
+                        Some(TableType::View) => "VIEW",
+                        _ if schema_name == "information_schema" => "VIEW",
+                        _ => "TABLE",
+                    };
+                    let arrow_schema = provider.map(|p| p.schema()).unwrap_or_else(|| {
+                        std::sync::Arc::new(datafusion::arrow::datatypes::Schema::empty())
+                    });
+                    b.append(&catalog, &schema_name, &table, table_type, &arrow_schema)
+                        .map_err(|e| Status::internal(e.to_string()))?;
+                }
+            }
+        }
+        b.build().map_err(|e| Status::internal(e.to_string()))
+    }
+
+    /// The table types this server has.
+    pub fn table_types(q: CommandGetTableTypes) -> Result<RecordBatch, Status> {
+        let mut b = q.into_builder();
+        for t in TABLE_TYPES {
+            b.append(t);
+        }
+        b.build().map_err(|e| Status::internal(e.to_string()))
+    }
+
+    async fn context(
+        &self,
+        session: &Session,
+    ) -> Result<datafusion::prelude::SessionContext, Status> {
+        self.app.engine.refresh().await.map_err(|e| to_status(&e))?;
+        Ok(self.app.engine.context(session))
+    }
+}
+
+impl std::fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metadata").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,41 @@
+//! Arrow Flight SQL endpoint.
+//!
+//! [`service::FlightSqlImpl`] implements arrow-flight's `FlightSqlService`;
+//! [`schema::ContangoFlight`] wraps it to add `GetSchema`, which the generic
+//! Flight SQL dispatcher leaves unimplemented.
+
+mod metadata;
+mod prepared;
+mod schema;
+mod service;
+mod status;
+
+use std::future::Future;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use contango_sql::error::{ContangoError, Result};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::app::App;
+pub use schema::ContangoFlight;
+pub use service::FlightSqlImpl;
+
+/// Largest message accepted or sent (parameters, large batches).
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Serves Flight SQL on `listener` until `shutdown` resolves.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let service = FlightServiceServer::new(ContangoFlight::new(FlightSqlImpl::new(app)))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| ContangoError::internal(format!("flight server: {e}")))
+}

@@ -1,0 +1,431 @@
+//! The Flight SQL service: statements, prepared statements, handshake.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
+};
+use contango_sql::error::ContangoError;
+use contango_sql::{PlannedStatement, Session};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::metadata::Metadata;
+use super::prepared::PreparedStatements;
+use super::status::{status, to_status};
+use crate::app::App;
+
+/// Prefix of statement tickets (the SQL follows).
+const STATEMENT_TICKET: &[u8] = b"contango.sql.v1:";
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Flight SQL over the shared query engine.
+#[derive(Debug, Clone)]
+pub struct FlightSqlImpl {
+    pub(super) app: App,
+    pub(super) prepared: Arc<PreparedStatements>,
+    pub(super) metadata: Arc<Metadata>,
+}
+
+impl FlightSqlImpl {
+    /// A service over `app`.
+    pub fn new(app: App) -> Self {
+        Self {
+            metadata: Arc::new(Metadata::new(app.clone())),
+            prepared: Arc::new(PreparedStatements::default()),
+            app,
+        }
+    }
+
+    /// The session of the caller, from its `authorization` header.
+    pub(super) fn session(&self, metadata: &MetadataMap) -> Result<Session, Status> {
+        let header = metadata
+            .get("authorization")
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| Status::unauthenticated("authorization header is not text"))
+            })
+            .transpose()?;
+        let user = self.app.auth.authorize(header).map_err(|e| to_status(&e))?;
+        Ok(self.app.new_session(&user))
+    }
+
+    pub(super) async fn plan(
+        &self,
+        session: &Session,
+        sql: &str,
+    ) -> Result<PlannedStatement, Status> {
+        self.app.engine.plan(session, sql).await.map_err(|e| {
+            tracing::debug!(error = %e, sql, "planning failed");
+            to_status(&e)
+        })
+    }
+
+    /// FlightInfo with exactly one endpoint and no locations.
+    pub(super) fn flight_info(
+        schema: &SchemaRef,
+        ticket: Vec<u8>,
+        descriptor: FlightDescriptor,
+    ) -> Result<FlightInfo, Status> {
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(format!("encoding schema: {e}")))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
+            .with_descriptor(descriptor);
+        Ok(info)
+    }
+
+    /// Streams query results batch by batch as Flight data.
+    pub(super) fn stream(
+        results: SendableRecordBatchStream,
+    ) -> Response<<Self as FlightService>::DoGetStream> {
+        let schema = results.schema();
+        let batches = results.map_err(|e| {
+            let s = status(ContangoError::from(e));
+            FlightError::Tonic(Box::new(s))
+        });
+        let encoded = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from);
+        Response::new(Box::pin(encoded))
+    }
+}
+
+fn statement_ticket(sql: &str) -> Vec<u8> {
+    let handle = [STATEMENT_TICKET, sql.as_bytes()].concat();
+    TicketStatementQuery {
+        statement_handle: handle.into(),
+    }
+    .as_any()
+    .encode_to_vec()
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for FlightSqlImpl {
+    type FlightService = FlightSqlImpl;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
+        let auth = &self.app.auth;
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let token = match header.as_deref() {
+            Some(h) if h.trim_start().to_ascii_lowercase().starts_with("bearer ") => {
+                auth.check_bearer(h).map_err(|e| to_status(&e))?;
+                h.trim()[7..].trim().to_string()
+            }
+            Some(h) if auth.enabled() => {
+                let user = auth.check_basic(h).map_err(|e| to_status(&e))?;
+                auth.issue_token(&user)
+            }
+            Some(h) => auth.issue_token(&auth.authorize(Some(h)).map_err(|e| to_status(&e))?),
+            None if !auth.enabled() => auth.issue_token(crate::auth::ANONYMOUS),
+            None => {
+                // No header: the payload must carry nothing we could accept.
+                let mut stream = request.into_inner();
+                let first = stream.next().await.transpose()?;
+                let detail = match first {
+                    Some(r) if !r.payload.is_empty() => {
+                        "handshake payload is not accepted as credentials"
+                    }
+                    _ => "no credentials",
+                };
+                return Err(Status::unauthenticated(format!(
+                    "{detail}: send 'authorization: Basic base64(user:password)'"
+                )));
+            }
+        };
+        let response = HandshakeResponse {
+            protocol_version: 0,
+            payload: token.clone().into(),
+        };
+        let mut resp: Response<BoxStream<HandshakeResponse>> =
+            Response::new(Box::pin(futures::stream::iter(vec![Ok(response)])));
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("token is not a valid header value"))?;
+        resp.metadata_mut().insert("authorization", value);
+        Ok(resp)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let session = self.session(request.metadata())?;
+        let planned = self.plan(&session, &query.query).await?;
+        if planned.parameter_count() > 0 {
+            return Err(Status::invalid_argument(
+                "statement has parameters: use a prepared statement to bind them",
+            ));
+        }
+        let info = Self::flight_info(
+            &planned.schema(),
+            statement_ticket(&query.query),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let session = self.session(request.metadata())?;
+        let planned = self
+            .bound_prepared(&session, &cmd.prepared_statement_handle)
+            .await?;
+        let info = Self::flight_info(
+            &planned.schema(),
+            cmd.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.session(request.metadata())?;
+        let schema = query.clone().into_builder().schema();
+        let info = Self::flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.session(request.metadata())?;
+        let schema = query.clone().into_builder().schema();
+        let info = Self::flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.session(request.metadata())?;
+        let schema = query.clone().into_builder().schema();
+        let info = Self::flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.session(request.metadata())?;
+        let schema = query.clone().into_builder().schema();
+        let info = Self::flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.session(request.metadata())?;
+        let schema = query
+            .clone()
+            .into_builder(self.metadata.sql_info())
+            .schema();
+        let info = Self::flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let sql = ticket
+            .statement_handle
+            .strip_prefix(STATEMENT_TICKET)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(|| Status::invalid_argument("malformed statement ticket"))?;
+        let planned = self.plan(&session, sql).await?;
+        let results = planned.execute().await.map_err(|e| to_status(&e))?;
+        Ok(Self::stream(results))
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let planned = self
+            .bound_prepared(&session, &cmd.prepared_statement_handle)
+            .await?;
+        let results = planned.execute().await.map_err(|e| to_status(&e))?;
+        Ok(Self::stream(results))
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let batch = self.metadata.catalogs(&session, query).await?;
+        Ok(Metadata::one_batch(batch))
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let batch = self.metadata.schemas(&session, query).await?;
+        Ok(Metadata::one_batch(batch))
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let batch = self.metadata.tables(&session, query).await?;
+        Ok(Metadata::one_batch(batch))
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.session(request.metadata())?;
+        let batch = Metadata::table_types(query)?;
+        Ok(Metadata::one_batch(batch))
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.session(request.metadata())?;
+        let batch = query
+            .into_builder(self.metadata.sql_info())
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Metadata::one_batch(batch))
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let session = self.session(request.metadata())?;
+        let handle = cmd.prepared_statement_handle.clone();
+        let values = super::prepared::read_parameters(request.into_inner()).await?;
+        self.prepared.bind(&session, &handle, values)?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle),
+        })
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let session = self.session(request.metadata())?;
+        let planned = self.plan(&session, &query.query).await?;
+        let parameter_schema = planned.parameter_schema().map_err(|e| to_status(&e))?;
+        let handle = self.prepared.create(&session, query.query);
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle,
+            dataset_schema: super::schema::ipc_schema(&planned.schema())?,
+            parameter_schema: if parameter_schema.fields().is_empty() {
+                Default::default()
+            } else {
+                super::schema::ipc_schema(&Arc::new(parameter_schema))?
+            },
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<(), Status> {
+        let session = self.session(request.metadata())?;
+        self.prepared
+            .close(&session, &query.prepared_statement_handle)
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+impl FlightSqlImpl {
+    /// Plans a prepared statement and binds its parameters (if any were sent).
+    pub(super) async fn bound_prepared(
+        &self,
+        session: &Session,
+        handle: &[u8],
+    ) -> Result<PlannedStatement, Status> {
+        let (sql, values) = self.prepared.get(session, handle)?;
+        let planned = self.plan(session, &sql).await?;
+        planned
+            .bind(values.unwrap_or_default())
+            .map_err(|e| to_status(&e))
+    }
+}

@@ -1,0 +1,30 @@
+//! The single mapping from Contango errors to gRPC status codes.
+
+use contango_sql::error::{ContangoError, ErrorKind};
+use tonic::Status;
+
+/// gRPC status for an error; internal errors are logged, client errors are not.
+pub fn to_status(e: &ContangoError) -> Status {
+    let m = e.message().to_string();
+    match e.kind() {
+        ErrorKind::Syntax
+        | ErrorKind::Invalid
+        | ErrorKind::BadParameters
+        | ErrorKind::ColumnNotFound
+        | ErrorKind::FunctionNotFound => Status::invalid_argument(m),
+        ErrorKind::TableNotFound | ErrorKind::NotFound => Status::not_found(m),
+        ErrorKind::PermissionDenied => Status::permission_denied(m),
+        ErrorKind::Unauthenticated => Status::unauthenticated(m),
+        ErrorKind::Unavailable => Status::unavailable(m),
+        ErrorKind::Cancelled => Status::cancelled(m),
+        ErrorKind::Internal => {
+            tracing::error!(error = %m, "internal error");
+            Status::internal(m)
+        }
+    }
+}
+
+/// Converts any error that classifies into a [`ContangoError`] to a status.
+pub fn status<E: Into<ContangoError>>(e: E) -> Status {
+    to_status(&e.into())
+}

@@ -1,0 +1,43 @@
+//! The HTTP endpoint: `/healthz` (the Trino protocol and `/metrics` join it later).
+
+use std::future::Future;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use contango_sql::error::{ContangoError, Result};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+
+/// Serves HTTP on `listener` until `shutdown` resolves.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ContangoError::internal(format!("http server: {e}")))
+}
+
+/// 200 when the catalog answers, 503 otherwise.
+async fn healthz(State(app): State<App>) -> (StatusCode, Json<Value>) {
+    match app.engine.refresh().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "error": e.message()})),
+        ),
+    }
+}

@@ -1,0 +1,18 @@
+//! The `contango` server: configuration, protocol endpoints and the CLI.
+//!
+//! - [`config`]: `contango.toml` + `CONTANGO_*` variables.
+//! - [`app`]: opens the catalog, builds the query engine, runs the endpoints.
+//! - [`auth`]: users, Basic credentials and bearer tokens (both endpoints).
+//! - [`flight`]: the Arrow Flight SQL endpoint.
+//! - [`http`]: the HTTP endpoint (`/healthz`).
+//! - [`market_load`]: writes the synthetic market into Iceberg (demo, benches).
+//! - [`cli`]: `serve`, `demo`, `import`, `sql`.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod flight;
+pub mod http;
+pub mod market_load;
+pub mod sql_client;

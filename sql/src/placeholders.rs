@@ -1,0 +1,173 @@
+//! Positional placeholders: `?` is rewritten to DataFusion's `$n`, and client
+//! values are checked and cast against the types the planner inferred.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ScalarValue;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::error::{ContangoError, ErrorKind, Result};
+
+/// Rewrites each `?` placeholder (outside literals and comments) to `$1`, `$2`, ...
+pub fn number_question_marks(sql: &str) -> Result<String> {
+    if !sql.contains('?') {
+        return Ok(sql.to_string());
+    }
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| ContangoError::new(ErrorKind::Syntax, e.to_string()))?;
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut copied = 0;
+    let mut n = 0;
+    for t in tokens {
+        if !matches!(&t.token, Token::Placeholder(p) if p == "?") {
+            continue;
+        }
+        let line = t.span.start.line as usize;
+        let column = t.span.start.column as usize;
+        let line_start = line_starts[line - 1];
+        let offset = line_start
+            + sql[line_start..]
+                .char_indices()
+                .nth(column - 1)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+        n += 1;
+        out.push_str(&sql[copied..offset]);
+        out.push_str(&format!("${n}"));
+        copied = offset + 1;
+    }
+    out.push_str(&sql[copied..]);
+    Ok(out)
+}
+
+/// The parameter schema of a statement: fields `$1..$n` in order, typed where
+/// the planner could infer a type and `Null` where it could not.
+pub fn parameter_schema(types: &HashMap<String, Option<DataType>>) -> Result<Schema> {
+    let mut ids = numbered_ids(types)?;
+    ids.sort_unstable_by_key(|(n, _)| *n);
+    Ok(Schema::new(
+        ids.into_iter()
+            .map(|(_, id)| {
+                let t = types[id].clone().unwrap_or(DataType::Null);
+                Field::new(id, t, true)
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn numbered_ids(types: &HashMap<String, Option<DataType>>) -> Result<Vec<(usize, &String)>> {
+    types
+        .keys()
+        .map(|id| {
+            id.strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n >= 1)
+                .map(|n| (n, id))
+                .ok_or_else(|| {
+                    ContangoError::bad_parameters(format!(
+                        "placeholder {id} is not positional: use ? or $1, $2, ..."
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Checks the count of `values` against the statement and casts each value to
+/// the inferred parameter type.
+pub fn bind_values(
+    types: &HashMap<String, Option<DataType>>,
+    values: Vec<ScalarValue>,
+) -> Result<Vec<ScalarValue>> {
+    let expected = numbered_ids(types)?
+        .iter()
+        .map(|(n, _)| *n)
+        .max()
+        .unwrap_or(0);
+    if values.len() != expected {
+        return Err(ContangoError::bad_parameters(format!(
+            "statement has {expected} parameter(s) but {} value(s) were bound",
+            values.len()
+        )));
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let id = format!("${}", i + 1);
+            match types.get(&id).cloned().flatten() {
+                Some(t) if v.data_type() != t && !v.is_null() => v.cast_to(&t).map_err(|_| {
+                    ContangoError::bad_parameters(format!(
+                        "parameter {id}: value {v} of type {} cannot be used as {t}",
+                        v.data_type()
+                    ))
+                }),
+                Some(t) if v.is_null() => ScalarValue::try_from(&t).map_err(ContangoError::from),
+                _ => Ok(v),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn question_marks_are_numbered_outside_literals() {
+        assert_eq!(
+            number_question_marks("SELECT '?' AS q, x FROM t WHERE a = ? AND b > ?").unwrap(),
+            "SELECT '?' AS q, x FROM t WHERE a = $1 AND b > $2"
+        );
+        assert_eq!(
+            number_question_marks("SELECT 'é'\n, ? -- ?\n").unwrap(),
+            "SELECT 'é'\n, $1 -- ?\n"
+        );
+        assert_eq!(number_question_marks("SELECT 1").unwrap(), "SELECT 1");
+    }
+
+    #[test]
+    fn values_are_counted_and_cast() {
+        let types = HashMap::from([
+            ("$1".to_string(), Some(DataType::Float64)),
+            ("$2".to_string(), None),
+        ]);
+        let bound = bind_values(
+            &types,
+            vec![
+                ScalarValue::Int64(Some(3)),
+                ScalarValue::Utf8(Some("x".into())),
+            ],
+        )
+        .unwrap();
+        assert_eq!(bound[0], ScalarValue::Float64(Some(3.0)));
+        let e = bind_values(&types, vec![ScalarValue::Int64(Some(3))]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadParameters);
+        let e = bind_values(
+            &types,
+            vec![
+                ScalarValue::Utf8(Some("abc".into())),
+                ScalarValue::Int64(Some(1)),
+            ],
+        )
+        .unwrap_err();
+        assert!(e.message().contains("$1"), "{}", e.message());
+    }
+
+    #[test]
+    fn schema_is_ordered() {
+        let types = HashMap::from([
+            ("$2".to_string(), Some(DataType::Utf8)),
+            ("$1".to_string(), None),
+        ]);
+        let s = parameter_schema(&types).unwrap();
+        assert_eq!(s.field(0).name(), "$1");
+        assert_eq!(s.field(0).data_type(), &DataType::Null);
+        assert_eq!(s.field(1).data_type(), &DataType::Utf8);
+    }
+}
