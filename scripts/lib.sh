@@ -1,0 +1,58 @@
+# Shared install helpers for scripts/demo.sh and scripts/test.sh (sourced).
+# Each installer is idempotent: it skips when the pinned version is present.
+
+S3S_FS_VERSION=0.14.1
+APT_UPDATED=0
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+    local missing=()
+    for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# Build dependencies of the binary (C compiler, pkg-config, protoc, cmake, curl
+# headers are what the Kafka connector will need; today the build needs a C compiler).
+ensure_build_packages() {
+    command -v cc >/dev/null && command -v pkg-config >/dev/null && command -v curl >/dev/null && return 0
+    apt_install build-essential pkg-config curl ca-certificates
+}
+
+postgres_bin_dir() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+ensure_debian_packages() {
+    ensure_build_packages
+    command -v python3 >/dev/null || apt_install python3
+    python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+    postgres_bin_dir >/dev/null || apt_install postgresql
+}
+
+ensure_python_venv() {
+    local venv="$CONTANGO_TOOLS/venv" req="tests/python/requirements.txt" stamp
+    stamp="$venv/.requirements.sha256"
+    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && sha256sum --status -c "$stamp" 2>/dev/null; then
+        return 0
+    fi
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip >&2
+    "$venv/bin/python" -m pip install -q -r "$req" >&2
+    sha256sum "$req" > "$stamp"
+}
+
+ensure_s3s_fs() {
+    local bin="$CONTANGO_TOOLS/s3s-fs/bin/s3s-fs"
+    if [ -x "$bin" ] && [ -f "$CONTANGO_TOOLS/s3s-fs/.version" ] && [ "$(cat "$CONTANGO_TOOLS/s3s-fs/.version")" = "$S3S_FS_VERSION" ]; then
+        return 0
+    fi
+    cargo install --locked "s3s-fs@$S3S_FS_VERSION" --features binary --root "$CONTANGO_TOOLS/s3s-fs" >&2
+    echo "$S3S_FS_VERSION" > "$CONTANGO_TOOLS/s3s-fs/.version"
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: installs every server and client it
+# uses (once, into $CONTANGO_TOOLS, outside the clone), builds the workspace,
+# runs the Rust tests and then the Python tests against the real binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CONTANGO_TOOLS=${CONTANGO_TOOLS:-$HOME/.cache/contango-tools}
+export EIA_DIR=${EIA_DIR:-$(cd "$ROOT/.." && pwd)/shared/data/eia}
+mkdir -p "$CONTANGO_TOOLS"
+source scripts/lib.sh
+
+step "system packages"
+ensure_debian_packages
+
+step "Python clients (venv in $CONTANGO_TOOLS/venv)"
+ensure_python_venv
+
+step "S3-compatible server (s3s-fs $S3S_FS_VERSION)"
+ensure_s3s_fs
+
+step "build"
+cargo build --locked --workspace --all-targets
+
+step "Rust tests"
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$CONTANGO_TOOLS/cargo-test.log"
+
+step "Python tests (real clients and servers)"
+export CONTANGO_BIN="$ROOT/target/debug/contango"
+export S3S_FS_BIN="$CONTANGO_TOOLS/s3s-fs/bin/s3s-fs"
+export PG_BIN
+PG_BIN=$(postgres_bin_dir)
+"$CONTANGO_TOOLS/venv/bin/python" -m pytest tests/python -q -p no:cacheprovider "$@"
