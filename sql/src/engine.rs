@@ -75,6 +75,11 @@ impl PlannedStatement {
         })
     }
 
+    /// The optimized physical plan (for EXPLAIN-style inspection and tests).
+    pub async fn physical_plan(&self) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        Ok(self.frame.clone().create_physical_plan().await?)
+    }
+
     /// Executes and returns the result as a stream of batches.
     pub async fn execute(self) -> Result<SendableRecordBatchStream> {
         if !self.parameters.is_empty() {
