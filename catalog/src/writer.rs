@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn table_names() {
         let t = parse_table_name("iceberg.market.ticks", "iceberg").unwrap();
-        assert_eq!(t.namespace().inner(), vec!["market".to_string()]);
+        assert_eq!(t.namespace().clone().inner(), vec!["market".to_string()]);
         assert_eq!(t.name(), "ticks");
         assert!(parse_table_name("market.ticks", "iceberg").is_ok());
         assert!(parse_table_name("other.market.ticks", "iceberg").is_err());
