@@ -37,9 +37,10 @@ async fn main() {
     };
 
     // 1. Generation + partitioned Iceberg write.
-    let report = contango::market_load::load_market(catalog.as_ref(), "market", spec.clone(), &|_| {})
-        .await
-        .unwrap();
+    let report =
+        contango::market_load::load_market(catalog.as_ref(), "market", spec.clone(), &|_| {})
+            .await
+            .unwrap();
     let gen_rate = report.ticks as f64 / report.seconds;
 
     // 2. Import of a Parquet file holding the same ticks.
@@ -82,7 +83,10 @@ async fn main() {
     let mut best = (0.0f64, 0.0f64, 0u64);
     for _ in 0..3 {
         let t = Instant::now();
-        let info = sql.execute("SELECT * FROM ticks".into(), None).await.unwrap();
+        let info = sql
+            .execute("SELECT * FROM ticks".into(), None)
+            .await
+            .unwrap();
         let ticket = info.endpoint[0].ticket.clone().unwrap();
         let mut stream = raw.do_get(ticket).await.unwrap().into_inner();
         let mut bytes = 0u64;
@@ -115,17 +119,33 @@ async fn main() {
         let t = Instant::now();
         let info = sql.execute(q, None).await.unwrap();
         let ticket = info.endpoint[0].ticket.clone().unwrap();
-        let _: Vec<_> = sql.do_get(ticket).await.unwrap().try_collect().await.unwrap();
+        let _: Vec<_> = sql
+            .do_get(ticket)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
         lat.push(t.elapsed());
     }
     lat.sort();
     let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
 
     println!("| measure | value |\n|---|---|");
-    println!("| ticks generated + written to Iceberg (partitioned day × commodity) | {} rows in {:.1} s = {:.0} rows/s |", report.ticks, report.seconds, gen_rate);
+    println!(
+        "| ticks generated + written to Iceberg (partitioned day × commodity) | {} rows in {:.1} s = {:.0} rows/s |",
+        report.ticks, report.seconds, gen_rate
+    );
     println!("| `import` of a Parquet file | {imported_rows} rows at {import_rate:.0} rows/s |");
-    println!("| Flight SQL `SELECT * FROM ticks` (best of 3) | {} rows, {:.0} rows/s, {:.0} MB/s on the wire |", best.2, best.0, best.1);
-    println!("| point query latency (200 queries) | p50 {} ms, p99 {} ms |", ms(p(0.5)), ms(p(0.99)));
+    println!(
+        "| Flight SQL `SELECT * FROM ticks` (best of 3) | {} rows, {:.0} rows/s, {:.0} MB/s on the wire |",
+        best.2, best.0, best.1
+    );
+    println!(
+        "| point query latency (200 queries) | p50 {} ms, p99 {} ms |",
+        ms(p(0.5)),
+        ms(p(0.99))
+    );
 }
 
 fn ms(d: Duration) -> String {
@@ -134,7 +154,8 @@ fn ms(d: Duration) -> String {
 
 fn write_parquet(path: &std::path::Path, spec: &MarketSpec, max_rows: u64) {
     let file = std::fs::File::create(path).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, contango_market::ticks_schema(), None).unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, contango_market::ticks_schema(), None).unwrap();
     let mut written = 0u64;
     for chunk in MarketGenerator::new(MarketSpec {
         rows: max_rows,

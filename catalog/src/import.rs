@@ -13,6 +13,7 @@ use datafusion::datasource::file_format::options::JsonReadOptions;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use iceberg::Catalog;
+use object_store::ObjectStoreExt;
 use url::Url;
 
 use crate::storage::S3Settings;
@@ -91,6 +92,9 @@ pub async fn import_files(
         .iter()
         .map(|s| register_source(&ctx, s, s3))
         .collect::<Result<Vec<_>>>()?;
+    for (source, path) in sources.iter().zip(&paths) {
+        ensure_object_exists(s3, source, path).await?;
+    }
     let frame = read(&ctx, format, paths).await?;
     let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
     let created = !catalog.table_exists(&ident).await?;
@@ -148,6 +152,41 @@ fn register_source(ctx: &SessionContext, source: &str, s3: &S3Settings) -> Resul
     let abs = std::fs::canonicalize(path)
         .map_err(|e| ContangoError::invalid(format!("cannot read '{source}': {e}")))?;
     Ok(abs.display().to_string())
+}
+
+/// A missing S3 object is an error, as a missing local file is (DataFusion
+/// would silently read an empty listing).
+async fn ensure_object_exists(s3: &S3Settings, source: &str, url: &str) -> Result<()> {
+    let Some(rest) = url.strip_prefix("s3://") else {
+        return Ok(());
+    };
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let store = s3
+        .build_store(bucket)
+        .map_err(|e| ContangoError::invalid(format!("S3 settings for '{source}': {e}")))?;
+    let path = object_store::path::Path::parse(key)
+        .map_err(|e| ContangoError::invalid(format!("bad key in '{source}': {e}")))?;
+    if key.is_empty() || key.ends_with('/') {
+        let mut listing = store.list(Some(&path));
+        return match listing.next().await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(ContangoError::unavailable(format!(
+                "cannot list '{source}': {e}"
+            ))),
+            None => Err(ContangoError::not_found(format!(
+                "no objects under '{source}'"
+            ))),
+        };
+    }
+    match store.head(&path).await {
+        Ok(_) => Ok(()),
+        Err(object_store::Error::NotFound { .. }) => Err(ContangoError::not_found(format!(
+            "input object '{source}' does not exist"
+        ))),
+        Err(e) => Err(ContangoError::unavailable(format!(
+            "cannot read '{source}': {e}"
+        ))),
+    }
 }
 
 async fn read(ctx: &SessionContext, format: FileFormat, paths: Vec<String>) -> Result<DataFrame> {

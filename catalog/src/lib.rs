@@ -5,6 +5,7 @@
 //! - [`provider`]: a live DataFusion catalog: namespaces and tables are listed
 //!   before each statement and table metadata is loaded per query, so commits
 //!   by any writer are visible at once.
+//! - [`table`]: the table provider: exact filter pushdown, reads in the current schema.
 //! - [`writer`]: appending Arrow batches to (partitioned) Iceberg tables.
 //! - [`import`]: loading CSV / Parquet / NDJSON files into tables.
 
@@ -12,6 +13,7 @@ pub mod connect;
 pub mod import;
 pub mod provider;
 pub mod storage;
+pub mod table;
 pub mod writer;
 
 pub use connect::{CatalogKind, CatalogSettings, connect};

@@ -18,7 +18,8 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
-use iceberg_datafusion::IcebergStaticTableProvider;
+
+use crate::table::IcebergTable;
 
 /// An Iceberg catalog registered with the query engine under `name`.
 #[derive(Debug, Clone)]
@@ -146,12 +147,7 @@ impl SchemaProvider for NamespaceView {
         }
         let ident = TableIdent::new(self.namespace.clone(), name.to_string());
         match self.catalog.load_table(&ident).await {
-            Ok(table) => {
-                let provider = IcebergStaticTableProvider::try_new_from_table(table)
-                    .await
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                Ok(Some(Arc::new(provider)))
-            }
+            Ok(table) => Ok(Some(Arc::new(IcebergTable::try_new(table).await?))),
             Err(e) if e.kind() == iceberg::ErrorKind::TableNotFound => Ok(None),
             Err(e) => Err(DataFusionError::External(Box::new(e))),
         }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -23,7 +24,9 @@ use iceberg::{Error, ErrorKind, Result};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{
+    ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+};
 use serde::{Deserialize, Serialize};
 
 /// Buffered writes switch to a multipart upload beyond this size.
@@ -86,7 +89,18 @@ impl S3Settings {
 
     /// An object_store client for `bucket`.
     pub fn build_store(&self, bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
+        // Fail fast on unreachable endpoints: a few retries within seconds, not minutes.
+        let retry = RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(20),
+            ..RetryConfig::default()
+        };
+        let client = ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(Duration::from_secs(120));
         let mut b = AmazonS3Builder::new()
+            .with_retry(retry)
+            .with_client_options(client)
             .with_bucket_name(bucket)
             .with_region(self.region.clone().unwrap_or_else(|| "us-east-1".into()))
             .with_allow_http(self.allow_http)

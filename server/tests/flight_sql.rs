@@ -11,7 +11,9 @@ use arrow_flight::sql::{
 };
 use arrow_flight::{FlightDescriptor, FlightInfo, HandshakeRequest, Ticket};
 use common::{PASSWORD, TestServer, USER, oracle};
-use datafusion::arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::arrow::ipc::convert::try_schema_from_ipc_buffer;
 use futures::TryStreamExt;
@@ -23,7 +25,13 @@ async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -
     assert_eq!(info.endpoint.len(), 1, "exactly one endpoint");
     assert!(info.endpoint[0].location.is_empty(), "no locations");
     let ticket = info.endpoint[0].ticket.clone().unwrap();
-    client.do_get(ticket).await.unwrap().try_collect().await.unwrap()
+    client
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 fn code(e: &arrow_flight::error::FlightError) -> Code {
@@ -69,7 +77,11 @@ async fn handshake_basic_bearer_and_failures() {
     let e = client.execute("SELECT 1".into(), None).await.unwrap_err();
     assert_eq!(code(&e), Code::Unauthenticated, "{e}");
     // The client wraps a failed handshake in an IPC error; the status text is kept.
-    let e = client.handshake(USER, "wrong").await.unwrap_err().to_string();
+    let e = client
+        .handshake(USER, "wrong")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("invalid credentials for user 'alice'"), "{e}");
     client.handshake(USER, PASSWORD).await.unwrap();
     let token = client.token().unwrap().clone();
@@ -82,13 +94,18 @@ async fn handshake_basic_bearer_and_failures() {
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let resp = raw.handshake(req).await.unwrap();
     assert_eq!(
-        resp.metadata().get("authorization").unwrap().to_str().unwrap(),
+        resp.metadata()
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap(),
         format!("Bearer {token}")
     );
 
     // Unpadded Base64 Basic credentials are accepted.
     use base64::Engine;
-    let creds = base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("{USER}:{PASSWORD}"));
+    let creds =
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("{USER}:{PASSWORD}"));
     let mut req = tonic::Request::new(futures::stream::iter(vec![HandshakeRequest::default()]));
     req.metadata_mut()
         .insert("authorization", format!("Basic {creds}").parse().unwrap());
@@ -97,9 +114,9 @@ async fn handshake_basic_bearer_and_failures() {
 
     // Garbage handshakes.
     for header in ["Basic !!!notbase64", "Bearer not-a-token", "Digest abc"] {
-        let mut req =
-            tonic::Request::new(futures::stream::iter(vec![HandshakeRequest::default()]));
-        req.metadata_mut().insert("authorization", header.parse().unwrap());
+        let mut req = tonic::Request::new(futures::stream::iter(vec![HandshakeRequest::default()]));
+        req.metadata_mut()
+            .insert("authorization", header.parse().unwrap());
         let status = raw.handshake(req).await.unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "{header}: {status}");
     }
@@ -203,10 +220,15 @@ async fn metadata_rpcs() {
         .await
         .unwrap();
     let b = fetch(&mut client, info).await;
-    let names: Vec<_> = b.iter().flat_map(|b| {
-        let c = b.column(1).as_string::<i32>();
-        (0..c.len()).map(|i| c.value(i).to_string()).collect::<Vec<_>>()
-    }).collect();
+    let names: Vec<_> = b
+        .iter()
+        .flat_map(|b| {
+            let c = b.column(1).as_string::<i32>();
+            (0..c.len())
+                .map(|i| c.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     assert_eq!(names, vec!["market"]);
 
     let info = client
@@ -233,7 +255,10 @@ async fn metadata_rpcs() {
     assert_eq!((c.value(0), c.value(1)), ("TABLE", "VIEW"));
 
     let info = client
-        .get_sql_info(vec![SqlInfo::FlightSqlServerName, SqlInfo::FlightSqlServerReadOnly])
+        .get_sql_info(vec![
+            SqlInfo::FlightSqlServerName,
+            SqlInfo::FlightSqlServerReadOnly,
+        ])
         .await
         .unwrap();
     let b = fetch(&mut client, info).await;
@@ -268,10 +293,22 @@ async fn bad_input_gets_clear_errors_and_server_keeps_serving() {
             Code::PermissionDenied,
             "/etc/passwd",
         ),
-        ("COPY (SELECT 1) TO '/tmp/contango-x.csv'", Code::PermissionDenied, "COPY"),
-        ("INSERT INTO ticks SELECT * FROM ticks", Code::PermissionDenied, "read-only"),
+        (
+            "COPY (SELECT 1) TO '/tmp/contango-x.csv'",
+            Code::PermissionDenied,
+            "COPY",
+        ),
+        (
+            "INSERT INTO ticks SELECT * FROM ticks",
+            Code::PermissionDenied,
+            "read-only",
+        ),
         ("DROP TABLE ticks", Code::PermissionDenied, "read-only"),
-        ("SELECT no_such_function(1)", Code::InvalidArgument, "no_such_function"),
+        (
+            "SELECT no_such_function(1)",
+            Code::InvalidArgument,
+            "no_such_function",
+        ),
     ];
     for (sql, expected, needle) in cases {
         let e = client.execute(sql.into(), None).await.unwrap_err();
@@ -282,7 +319,11 @@ async fn bad_input_gets_clear_errors_and_server_keeps_serving() {
 
     // Malformed tickets.
     for ticket in [b"garbage".to_vec(), Vec::new()] {
-        let e = client.do_get(Ticket::new(ticket)).await.err().expect("must fail");
+        let e = client
+            .do_get(Ticket::new(ticket))
+            .await
+            .err()
+            .expect("must fail");
         assert!(
             matches!(code(&e), Code::InvalidArgument | Code::Unimplemented),
             "{e}"
@@ -311,7 +352,10 @@ async fn bad_input_gets_clear_errors_and_server_keeps_serving() {
 
     // Still serving, data intact.
     let info = client
-        .execute("SELECT commodity, count(*) FROM ticks GROUP BY 1".into(), None)
+        .execute(
+            "SELECT commodity, count(*) FROM ticks GROUP BY 1".into(),
+            None,
+        )
         .await
         .unwrap();
     let batches = fetch(&mut client, info).await;
@@ -327,7 +371,13 @@ async fn large_results_stream_in_many_batches() {
         .await
         .unwrap();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let batches: Vec<RecordBatch> = client.do_get(ticket).await.unwrap().try_collect().await.unwrap();
+    let batches: Vec<RecordBatch> = client
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let expected: i64 = oracle(&server.spec, 0.0).0.values().sum();
     assert_eq!(rows as i64, expected);

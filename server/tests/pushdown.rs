@@ -24,7 +24,15 @@ async fn planned_files(table: &Table, predicate: Option<&Predicate>) -> usize {
     if let Some(p) = predicate {
         scan = scan.with_filter(p.clone());
     }
-    let tasks: Vec<_> = scan.build().unwrap().plan_files().await.unwrap().try_collect().await.unwrap();
+    let tasks: Vec<_> = scan
+        .build()
+        .unwrap()
+        .plan_files()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     tasks.len()
 }
 
@@ -33,7 +41,9 @@ async fn files_for(server: &TestServer, sql: &str) -> (usize, usize) {
     let planned = server.app.engine.plan(&session, sql).await.unwrap();
     let plan = planned.physical_plan().await.unwrap();
     let scan = find_scan(&plan).expect("an Iceberg scan in the plan");
-    let predicate = scan.predicates().expect("the filter was pushed into the scan");
+    let predicate = scan
+        .predicates()
+        .expect("the filter was pushed into the scan");
     let all = planned_files(scan.table(), None).await;
     let selected = planned_files(scan.table(), Some(predicate)).await;
     (selected, all)
@@ -49,7 +59,10 @@ async fn selective_filters_read_fewer_files() {
     )
     .await;
     assert!(all >= 24, "one file per commodity at least, got {all}");
-    assert!(selected >= 1 && selected * 10 <= all, "{selected} of {all} files");
+    assert!(
+        selected >= 1 && selected * 10 <= all,
+        "{selected} of {all} files"
+    );
 
     // Partition pruning on day(ts): only far-future rows live past 2100.
     let (future, all) = files_for(

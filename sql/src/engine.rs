@@ -17,7 +17,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
 use crate::guard::{check_statement, client_sql_options};
-use crate::placeholders::{bind_values, number_question_marks, parameter_schema};
+use crate::placeholders::{bind_values, number_question_marks, parameter_schema, parameter_types};
 use crate::session::Session;
 
 /// A catalog the engine can query; refreshed before each statement so that
@@ -143,7 +143,7 @@ impl QueryEngine {
         self.refresh().await?;
         let ctx = self.context(session);
         let frame = ctx.sql_with_options(&sql, client_sql_options()).await?;
-        let parameters = frame.logical_plan().get_parameter_types()?;
+        let parameters = parameter_types(frame.logical_plan())?;
         Ok(PlannedStatement { frame, parameters })
     }
 

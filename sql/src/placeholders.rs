@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Expr, LogicalPlan, expr::Placeholder};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
@@ -44,6 +46,35 @@ pub fn number_question_marks(sql: &str) -> Result<String> {
     }
     out.push_str(&sql[copied..]);
     Ok(out)
+}
+
+/// Placeholder ids of `plan` with the type the planner inferred for each.
+/// Unlike DataFusion's own helper, field metadata (Iceberg field ids) is
+/// ignored, so `$1` may be compared with two different columns of one type;
+/// conflicting types leave the parameter untyped.
+pub fn parameter_types(plan: &LogicalPlan) -> Result<HashMap<String, Option<DataType>>> {
+    let mut types: HashMap<String, Option<DataType>> = HashMap::new();
+    plan.apply_with_subqueries(|p| {
+        p.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::Placeholder(Placeholder { id, field }) = e {
+                    let t = field.as_ref().map(|f| f.data_type().clone());
+                    match types.get(id) {
+                        None => {
+                            types.insert(id.clone(), t);
+                        }
+                        Some(Some(prev)) if t.as_ref().is_some_and(|t| t != prev) => {
+                            types.insert(id.clone(), None);
+                        }
+                        Some(None) => {}
+                        Some(Some(_)) => {}
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    Ok(types)
 }
 
 /// The parameter schema of a statement: fields `$1..$n` in order, typed where
@@ -101,12 +132,18 @@ pub fn bind_values(
         .map(|(i, v)| {
             let id = format!("${}", i + 1);
             match types.get(&id).cloned().flatten() {
-                Some(t) if v.data_type() != t && !v.is_null() => v.cast_to(&t).map_err(|_| {
-                    ContangoError::bad_parameters(format!(
-                        "parameter {id}: value {v} of type {} cannot be used as {t}",
-                        v.data_type()
-                    ))
-                }),
+                Some(t) if v.data_type() != t && !v.is_null() => {
+                    let cast = v.cast_to(&t).map_err(|_| {
+                        ContangoError::bad_parameters(format!(
+                            "parameter {id}: value {v} of type {} cannot be used as {t}",
+                            v.data_type()
+                        ))
+                    })?;
+                    // A lossy cast (10.5 -> 10) would change the query's meaning: keep
+                    // the value's own type and let the planner coerce the comparison.
+                    let lossless = cast.cast_to(&v.data_type()).is_ok_and(|back| back == v);
+                    Ok(if lossless { cast } else { v })
+                }
                 Some(t) if v.is_null() => ScalarValue::try_from(&t).map_err(ContangoError::from),
                 _ => Ok(v),
             }
@@ -146,6 +183,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(bound[0], ScalarValue::Float64(Some(3.0)));
+        // Lossy casts keep the original value (the planner coerces instead).
+        let int_types = HashMap::from([("$1".to_string(), Some(DataType::Int64))]);
+        let bound = bind_values(&int_types, vec![ScalarValue::Float64(Some(10.5))]).unwrap();
+        assert_eq!(bound[0], ScalarValue::Float64(Some(10.5)));
+        let bound = bind_values(&int_types, vec![ScalarValue::Float64(Some(10.0))]).unwrap();
+        assert_eq!(bound[0], ScalarValue::Int64(Some(10)));
         let e = bind_values(&types, vec![ScalarValue::Int64(Some(3))]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BadParameters);
         let e = bind_values(

@@ -11,7 +11,12 @@ use arrow_flight::sql::{
 };
 use contango_sql::Session;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::datasource::TableType;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::catalog::information_schema::{INFORMATION_SCHEMA, INFORMATION_SCHEMA_TABLES};
+use datafusion::common::TableReference;
+use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use tonic::{Response, Status};
 
@@ -96,10 +101,8 @@ impl Metadata {
         let ctx = self.context(session).await?;
         let mut b = q.into_builder();
         for catalog in ctx.catalog_names() {
-            if let Some(c) = ctx.catalog(&catalog) {
-                for schema in c.schema_names() {
-                    b.append(&catalog, schema);
-                }
+            for schema in schema_names(&ctx, &catalog) {
+                b.append(&catalog, schema);
             }
         }
         b.build().map_err(|e| Status::internal(e.to_string()))
@@ -119,30 +122,23 @@ impl Metadata {
             if catalog_filter.as_ref().is_some_and(|c| c != &catalog) {
                 continue;
             }
-            let Some(c) = ctx.catalog(&catalog) else {
-                continue;
-            };
-            for schema_name in c.schema_names() {
-                let Some(schema) = c.schema(&schema_name) else {
-                    continue;
-                };
-                for table in schema.table_names() {
-                    let provider = if include_schema || schema_name == "information_schema" {
-                        schema
-                            .table(&table)
+            for schema_name in schema_names(&ctx, &catalog) {
+                let is_info = schema_name == INFORMATION_SCHEMA;
+                for table in table_names(&ctx, &catalog, &schema_name) {
+                    let arrow_schema = if include_schema {
+                        let reference = TableReference::full(
+                            catalog.as_str(),
+                            schema_name.as_str(),
+                            table.as_str(),
+                        );
+                        ctx.table_provider(reference)
                             .await
                             .map_err(|e| to_status(&e.into()))?
+                            .schema()
                     } else {
-                        None
+                        Arc::new(Schema::empty())
                     };
-                    let table_type = match provider.as_ref().map(|p| p.table_type()) {
-                        Some(TableType::View) => "VIEW",
-                        _ if schema_name == "information_schema" => "VIEW",
-                        _ => "TABLE",
-                    };
-                    let arrow_schema = provider.map(|p| p.schema()).unwrap_or_else(|| {
-                        std::sync::Arc::new(datafusion::arrow::datatypes::Schema::empty())
-                    });
+                    let table_type = if is_info { "VIEW" } else { "TABLE" };
                     b.append(&catalog, &schema_name, &table, table_type, &arrow_schema)
                         .map_err(|e| Status::internal(e.to_string()))?;
                 }
@@ -167,6 +163,32 @@ impl Metadata {
         self.app.engine.refresh().await.map_err(|e| to_status(&e))?;
         Ok(self.app.engine.context(session))
     }
+}
+
+/// Schemas of `catalog`, including DataFusion's `information_schema`.
+fn schema_names(ctx: &SessionContext, catalog: &str) -> Vec<String> {
+    let mut names = ctx
+        .catalog(catalog)
+        .map(|c| c.schema_names())
+        .unwrap_or_default();
+    if !names.iter().any(|n| n == INFORMATION_SCHEMA) {
+        names.push(INFORMATION_SCHEMA.to_string());
+    }
+    names
+}
+
+/// Tables of one schema (`information_schema` is answered by DataFusion itself).
+fn table_names(ctx: &SessionContext, catalog: &str, schema: &str) -> Vec<String> {
+    if schema == INFORMATION_SCHEMA {
+        return INFORMATION_SCHEMA_TABLES
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+    }
+    ctx.catalog(catalog)
+        .and_then(|c| c.schema(schema))
+        .map(|s| s.table_names())
+        .unwrap_or_default()
 }
 
 impl std::fmt::Debug for Metadata {

@@ -92,6 +92,18 @@ impl FlightSqlImpl {
         Ok(info)
     }
 
+    /// FlightInfo for a metadata command: authorize, then a ticket that is the command.
+    fn metadata_info(
+        &self,
+        schema: SchemaRef,
+        command: arrow_flight::sql::Any,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.session(request.metadata())?;
+        let info = Self::flight_info(&schema, command.encode_to_vec(), request.into_inner())?;
+        Ok(Response::new(info))
+    }
+
     /// Streams query results batch by batch as Flight data.
     pub(super) fn stream(
         results: SendableRecordBatchStream,
@@ -213,14 +225,8 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
         let schema = query.clone().into_builder().schema();
-        let info = Self::flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )?;
-        Ok(Response::new(info))
+        self.metadata_info(schema, query.as_any(), request)
     }
 
     async fn get_flight_info_schemas(
@@ -228,14 +234,8 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
         let schema = query.clone().into_builder().schema();
-        let info = Self::flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )?;
-        Ok(Response::new(info))
+        self.metadata_info(schema, query.as_any(), request)
     }
 
     async fn get_flight_info_tables(
@@ -243,14 +243,8 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
         let schema = query.clone().into_builder().schema();
-        let info = Self::flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )?;
-        Ok(Response::new(info))
+        self.metadata_info(schema, query.as_any(), request)
     }
 
     async fn get_flight_info_table_types(
@@ -258,14 +252,8 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
         let schema = query.clone().into_builder().schema();
-        let info = Self::flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )?;
-        Ok(Response::new(info))
+        self.metadata_info(schema, query.as_any(), request)
     }
 
     async fn get_flight_info_sql_info(

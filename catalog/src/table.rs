@@ -1,0 +1,250 @@
+//! `IcebergTable`: the DataFusion table provider of one Iceberg table snapshot.
+//!
+//! It wraps iceberg-datafusion's static provider and adds two guarantees:
+//!
+//! - **Only exact filters are pushed into Iceberg.** A filter is pushed when it
+//!   compares a bare column with a literal of the column's own type (also in
+//!   `AND`/`OR`/`NOT`, `IN`, `BETWEEN`, `IS [NOT] NULL`). Filters over casts
+//!   (`CAST(volume AS DOUBLE) > 10.5`, `date_col > TIMESTAMP ...`) stay in
+//!   DataFusion, because Iceberg's predicate conversion drops the cast and then
+//!   fails or truncates. Pushed filters are `Inexact`: DataFusion re-applies
+//!   them, so pruning can never change a result.
+//! - **Reads use the table's current schema.** When the schema evolved after the
+//!   last data commit (a column added or renamed by pyiceberg, Trino, Spark),
+//!   the snapshot is scanned with its own schema and mapped by field id: renamed
+//!   columns get their new name, added columns read as NULL.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{CastExpr, Column, Literal};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::projection::ProjectionExec;
+use iceberg::arrow::schema_to_arrow_schema;
+use iceberg::table::Table;
+use iceberg_datafusion::IcebergStaticTableProvider;
+
+/// Provider for the current snapshot of an Iceberg table.
+#[derive(Debug)]
+pub struct IcebergTable {
+    /// Current table schema (what clients see).
+    schema: SchemaRef,
+    /// Scans the snapshot (with the snapshot's schema).
+    inner: IcebergStaticTableProvider,
+    /// For each current column: its index in the snapshot schema, if present.
+    /// `None` when the snapshot schema is the current schema.
+    mapping: Option<Vec<Option<usize>>>,
+}
+
+fn external(e: iceberg::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+impl IcebergTable {
+    /// A provider for `table`'s current snapshot and current schema.
+    pub async fn try_new(table: Table) -> DFResult<Self> {
+        let metadata = table.metadata();
+        let current = metadata.current_schema().clone();
+        let schema = Arc::new(schema_to_arrow_schema(&current).map_err(external)?);
+        let snapshot = metadata.current_snapshot().cloned();
+        let Some(snapshot) = snapshot else {
+            let inner = IcebergStaticTableProvider::try_new_from_table(table)
+                .await
+                .map_err(external)?;
+            return Ok(Self {
+                schema,
+                inner,
+                mapping: None,
+            });
+        };
+        let snapshot_schema = snapshot.schema(metadata).map_err(external)?;
+        if snapshot_schema.schema_id() == current.schema_id() || *snapshot_schema == *current {
+            let inner = IcebergStaticTableProvider::try_new_from_table(table)
+                .await
+                .map_err(external)?;
+            return Ok(Self {
+                schema,
+                inner,
+                mapping: None,
+            });
+        }
+        let by_id: HashMap<i32, usize> = snapshot_schema
+            .as_struct()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id, i))
+            .collect();
+        let mapping = current
+            .as_struct()
+            .fields()
+            .iter()
+            .map(|f| by_id.get(&f.id).copied())
+            .collect();
+        let inner =
+            IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot.snapshot_id())
+                .await
+                .map_err(external)?;
+        Ok(Self {
+            schema,
+            inner,
+            mapping: Some(mapping),
+        })
+    }
+
+    /// Whether `expr` can be evaluated exactly by Iceberg on the snapshot.
+    fn pushable(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+                Operator::And | Operator::Or => self.pushable(left) && self.pushable(right),
+                Operator::Eq
+                | Operator::NotEq
+                | Operator::Lt
+                | Operator::LtEq
+                | Operator::Gt
+                | Operator::GtEq => {
+                    self.column_vs_literal(left, right) || self.column_vs_literal(right, left)
+                }
+                _ => false,
+            },
+            Expr::Not(inner) => self.pushable(inner),
+            Expr::IsNull(e) | Expr::IsNotNull(e) => self.column_type(e).is_some(),
+            Expr::InList(list) => {
+                let Some(t) = self.column_type(&list.expr) else {
+                    return false;
+                };
+                list.list.iter().all(|v| literal_of_type(v, t))
+            }
+            Expr::Between(b) => {
+                let Some(t) = self.column_type(&b.expr) else {
+                    return false;
+                };
+                literal_of_type(&b.low, t) && literal_of_type(&b.high, t)
+            }
+            _ => false,
+        }
+    }
+
+    fn column_vs_literal(&self, column: &Expr, literal: &Expr) -> bool {
+        self.column_type(column)
+            .is_some_and(|t| literal_of_type(literal, t))
+    }
+
+    /// The type of a bare column that the snapshot stores under the same name.
+    fn column_type(&self, expr: &Expr) -> Option<&DataType> {
+        let Expr::Column(c) = expr else { return None };
+        let (index, field) = self.schema.column_with_name(&c.name)?;
+        if let Some(mapping) = &self.mapping {
+            let snapshot_index = mapping[index]?;
+            let snapshot_field = self.inner.schema().field(snapshot_index).clone();
+            if snapshot_field.name() != field.name()
+                || snapshot_field.data_type() != field.data_type()
+            {
+                return None;
+            }
+        }
+        Some(field.data_type())
+    }
+}
+
+fn literal_of_type(expr: &Expr, t: &DataType) -> bool {
+    matches!(expr, Expr::Literal(v, _) if !v.is_null() && v.data_type() == *t)
+}
+
+#[async_trait]
+impl TableProvider for IcebergTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.pushable(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let pushed: Vec<Expr> = filters
+            .iter()
+            .filter(|f| self.pushable(f))
+            .cloned()
+            .collect();
+        let Some(mapping) = &self.mapping else {
+            return self.inner.scan(state, projection, &pushed, limit).await;
+        };
+        // Evolved schema: scan the snapshot's columns, then map them to the current schema.
+        let wanted: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let mut inner_projection: Vec<usize> = Vec::new();
+        for &i in &wanted {
+            if let Some(s) = mapping[i] {
+                if !inner_projection.contains(&s) {
+                    inner_projection.push(s);
+                }
+            }
+        }
+        let input = self
+            .inner
+            .scan(state, Some(&inner_projection), &pushed, limit)
+            .await?;
+        let input_schema = input.schema();
+        let exprs = wanted
+            .iter()
+            .map(|&i| -> DFResult<(Arc<dyn PhysicalExpr>, String)> {
+                let field = self.schema.field(i);
+                let expr: Arc<dyn PhysicalExpr> = match mapping[i] {
+                    Some(s) => {
+                        let pos = inner_projection
+                            .iter()
+                            .position(|&p| p == s)
+                            .expect("mapped column is projected");
+                        let column: Arc<dyn PhysicalExpr> =
+                            Arc::new(Column::new(input_schema.field(pos).name(), pos));
+                        if input_schema.field(pos).data_type() == field.data_type() {
+                            column
+                        } else {
+                            Arc::new(CastExpr::new(column, field.data_type().clone(), None))
+                        }
+                    }
+                    None => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
+                };
+                Ok((expr, field.name().clone()))
+            })
+            .collect::<DFResult<Vec<_>>>()?;
+        Ok(Arc::new(ProjectionExec::try_new(exprs, input)?))
+    }
+}
