@@ -8,8 +8,8 @@
 //! next query.
 
 use std::any::Any;
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use contango_sql::CatalogSource;
@@ -32,6 +32,7 @@ pub struct IcebergCatalog {
 struct CatalogView {
     catalog: Arc<dyn Catalog>,
     schemas: RwLock<BTreeMap<String, Arc<NamespaceView>>>,
+    loaded: Arc<LoadedTables>,
 }
 
 #[derive(Debug)]
@@ -39,6 +40,28 @@ struct NamespaceView {
     catalog: Arc<dyn Catalog>,
     namespace: NamespaceIdent,
     tables: Vec<String>,
+    loaded: Arc<LoadedTables>,
+}
+
+/// Tables loaded before, by identifier. A cached `Table` is reused while its
+/// metadata location is unchanged, so its manifest cache stays warm across
+/// queries; a new commit changes the location and replaces it.
+#[derive(Debug, Default)]
+struct LoadedTables(Mutex<HashMap<TableIdent, Table>>);
+
+impl LoadedTables {
+    fn reuse(&self, fresh: Table) -> Table {
+        let mut map = self.0.lock().expect("table cache poisoned");
+        match map.get(fresh.identifier()) {
+            Some(cached) if cached.metadata_location() == fresh.metadata_location() => {
+                cached.clone()
+            }
+            _ => {
+                map.insert(fresh.identifier().clone(), fresh.clone());
+                fresh
+            }
+        }
+    }
 }
 
 impl IcebergCatalog {
@@ -49,6 +72,7 @@ impl IcebergCatalog {
             inner: Arc::new(CatalogView {
                 catalog,
                 schemas: RwLock::default(),
+                loaded: Arc::default(),
             }),
         }
     }
@@ -96,6 +120,7 @@ impl CatalogSource for IcebergCatalog {
                     catalog: catalog.clone(),
                     namespace,
                     tables,
+                    loaded: self.inner.loaded.clone(),
                 }),
             );
         }
@@ -147,7 +172,10 @@ impl SchemaProvider for NamespaceView {
         }
         let ident = TableIdent::new(self.namespace.clone(), name.to_string());
         match self.catalog.load_table(&ident).await {
-            Ok(table) => Ok(Some(Arc::new(IcebergTable::try_new(table).await?))),
+            Ok(table) => {
+                let table = self.loaded.reuse(table);
+                Ok(Some(Arc::new(IcebergTable::try_new(table).await?)))
+            }
             Err(e) if e.kind() == iceberg::ErrorKind::TableNotFound => Ok(None),
             Err(e) => Err(DataFusionError::External(Box::new(e))),
         }

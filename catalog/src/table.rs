@@ -55,8 +55,15 @@ impl IcebergTable {
         let metadata = table.metadata();
         let current = metadata.current_schema().clone();
         let schema = Arc::new(schema_to_arrow_schema(&current).map_err(external)?);
-        let snapshot = metadata.current_snapshot().cloned();
-        let Some(snapshot) = snapshot else {
+        let evolved = match metadata.current_snapshot() {
+            Some(snapshot) => {
+                let snapshot_schema = snapshot.schema(metadata).map_err(external)?;
+                (snapshot_schema.schema_id() != current.schema_id() && *snapshot_schema != *current)
+                    .then(|| (snapshot.snapshot_id(), snapshot_schema))
+            }
+            None => None,
+        };
+        let Some((snapshot_id, snapshot_schema)) = evolved else {
             let inner = IcebergStaticTableProvider::try_new_from_table(table)
                 .await
                 .map_err(external)?;
@@ -66,17 +73,6 @@ impl IcebergTable {
                 mapping: None,
             });
         };
-        let snapshot_schema = snapshot.schema(metadata).map_err(external)?;
-        if snapshot_schema.schema_id() == current.schema_id() || *snapshot_schema == *current {
-            let inner = IcebergStaticTableProvider::try_new_from_table(table)
-                .await
-                .map_err(external)?;
-            return Ok(Self {
-                schema,
-                inner,
-                mapping: None,
-            });
-        }
         let by_id: HashMap<i32, usize> = snapshot_schema
             .as_struct()
             .fields()
@@ -90,10 +86,9 @@ impl IcebergTable {
             .iter()
             .map(|f| by_id.get(&f.id).copied())
             .collect();
-        let inner =
-            IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot.snapshot_id())
-                .await
-                .map_err(external)?;
+        let inner = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot_id)
+            .await
+            .map_err(external)?;
         Ok(Self {
             schema,
             inner,
@@ -211,10 +206,10 @@ impl TableProvider for IcebergTable {
             .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let mut inner_projection: Vec<usize> = Vec::new();
         for &i in &wanted {
-            if let Some(s) = mapping[i] {
-                if !inner_projection.contains(&s) {
-                    inner_projection.push(s);
-                }
+            if let Some(s) = mapping[i]
+                && !inner_projection.contains(&s)
+            {
+                inner_projection.push(s);
             }
         }
         let input = self

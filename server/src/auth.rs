@@ -97,7 +97,7 @@ impl Authenticator {
     pub fn authorize(&self, header: Option<&str>) -> Result<String> {
         if !self.enabled {
             return Ok(header
-                .and_then(|h| basic_user(h))
+                .and_then(basic_user)
                 .unwrap_or_else(|| ANONYMOUS.to_string()));
         }
         let header = header.ok_or_else(|| {

@@ -185,6 +185,23 @@ impl Config {
             .map_err(|e| ContangoError::invalid(format!("invalid configuration: {e}")))
     }
 
+    /// A loopback configuration on free ports over `data_dir` (tests, benchmarks).
+    pub fn ephemeral(data_dir: &Path, users: BTreeMap<String, String>) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            server: ServerConfig {
+                flight_addr: "127.0.0.1:0".into(),
+                http_addr: "127.0.0.1:0".into(),
+            },
+            auth: AuthConfig {
+                enabled: !users.is_empty(),
+                users,
+                ..AuthConfig::default()
+            },
+            ..Config::default()
+        }
+    }
+
     /// Catalog settings with defaults resolved against `data_dir` and `AWS_*` fallbacks.
     pub fn catalog_settings(&self) -> CatalogSettings {
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());

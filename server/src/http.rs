@@ -7,6 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use contango_sql::error::{ContangoError, Result};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -22,6 +23,9 @@ pub async fn serve(
     let router = Router::new()
         .route("/healthz", get(healthz))
         .with_state(app);
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

@@ -322,8 +322,7 @@ async fn bad_input_gets_clear_errors_and_server_keeps_serving() {
         let e = client
             .do_get(Ticket::new(ticket))
             .await
-            .err()
-            .expect("must fail");
+            .expect_err("must fail");
         assert!(
             matches!(code(&e), Code::InvalidArgument | Code::Unimplemented),
             "{e}"
@@ -335,8 +334,7 @@ async fn bad_input_gets_clear_errors_and_server_keeps_serving() {
     let e = client
         .do_get(Ticket::new(bad_statement.as_any().encode_to_vec()))
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert!(e.to_string().contains("malformed statement ticket"), "{e}");
 
     // Unknown prepared statement handle.
@@ -346,8 +344,7 @@ async fn bad_input_gets_clear_errors_and_server_keeps_serving() {
     let e = client
         .do_get(Ticket::new(cmd.as_any().encode_to_vec()))
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert_eq!(code(&e), Code::NotFound, "{e}");
 
     // Still serving, data intact.

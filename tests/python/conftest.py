@@ -556,3 +556,11 @@ def s3(s3s_fs_bin: Path, session_tmp: Path):
     finally:
         if proc is not None:
             stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def conn(market_server):
+    """An authenticated ADBC connection to the market server, one per test module."""
+    c = market_server.connect()
+    yield c
+    c.close()

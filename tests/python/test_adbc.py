@@ -13,13 +13,6 @@ import helpers
 
 
 @pytest.fixture(scope="module")
-def conn(market_server):
-    c = market_server.connect()
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def oracle(market_catalog):
     ticks = market_catalog.load_table("market.ticks").scan().to_arrow()
     defects = market_catalog.load_table("market.defects").scan().to_arrow()

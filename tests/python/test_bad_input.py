@@ -21,13 +21,6 @@ BASELINE_SQL = (
 
 
 @pytest.fixture(scope="module")
-def conn(market_server):
-    c = market_server.connect()
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def oracle(market_catalog):
     return helpers.duck(ticks=market_catalog.load_table("market.ticks").scan().to_arrow())
 

@@ -19,13 +19,6 @@ UTC = datetime.timezone.utc
 
 
 @pytest.fixture(scope="module")
-def conn(market_server):
-    c = market_server.connect()
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def catalog(market_server):
     cat = helpers.sqlite_catalog(market_server.data_dir)
     cat.create_namespace_if_not_exists("interop")

@@ -24,6 +24,20 @@ pub use service::FlightSqlImpl;
 /// Largest message accepted or sent (parameters, large batches).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Accepted connections with TCP_NODELAY: small replies (FlightInfo, one-row
+/// results) must not wait for delayed ACKs (measured: ~90 ms per query without).
+fn incoming(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        if let Ok(c) = &conn {
+            let _ = c.set_nodelay(true);
+        }
+        conn
+    })
+}
+
 /// Serves Flight SQL on `listener` until `shutdown` resolves.
 pub async fn serve(
     app: App,
@@ -35,7 +49,7 @@ pub async fn serve(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
         .map_err(|e| ContangoError::internal(format!("flight server: {e}")))
 }

@@ -36,14 +36,13 @@ impl PreparedStatements {
         let mut guard = self.inner.lock();
         let (map, serial) = &mut *guard;
         *serial += 1;
-        if map.len() >= MAX_PREPARED {
-            if let Some(oldest) = map
+        if map.len() >= MAX_PREPARED
+            && let Some(oldest) = map
                 .iter()
                 .min_by_key(|(_, p)| p.serial)
                 .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
+        {
+            map.remove(&oldest);
         }
         map.insert(
             handle.clone(),

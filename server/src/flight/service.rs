@@ -225,7 +225,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info(schema, query.as_any(), request)
     }
 
@@ -252,7 +252,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info(schema, query.as_any(), request)
     }
 

@@ -29,12 +29,12 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(auth: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_path_buf();
-        config.server.flight_addr = "127.0.0.1:0".into();
-        config.server.http_addr = "127.0.0.1:0".into();
-        config.auth.enabled = auth;
-        config.auth.users = BTreeMap::from([(USER.to_string(), PASSWORD.to_string())]);
+        let users = if auth {
+            BTreeMap::from([(USER.to_string(), PASSWORD.to_string())])
+        } else {
+            BTreeMap::new()
+        };
+        let config = Config::ephemeral(dir.path(), users);
         let app = App::open(config).await.unwrap();
         let spec = MarketSpec {
             rows: 20_000,
