@@ -1,4 +1,4 @@
-//! The HTTP endpoint: `/healthz` (the Trino protocol and `/metrics` join it later).
+//! The HTTP endpoint: `/healthz` and the Trino client protocol (`/v1/statement`, `/v1/info`).
 
 use std::future::Future;
 
@@ -22,7 +22,8 @@ pub async fn serve(
 ) -> Result<()> {
     let router = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(app);
+        .with_state(app.clone())
+        .merge(crate::trino::router(app));
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

@@ -4,7 +4,8 @@
 //! - [`app`]: opens the catalog, builds the query engine, runs the endpoints.
 //! - [`auth`]: users, Basic credentials and bearer tokens (both endpoints).
 //! - [`flight`]: the Arrow Flight SQL endpoint.
-//! - [`http`]: the HTTP endpoint (`/healthz`).
+//! - [`http`]: the HTTP endpoint (`/healthz`, plus [`trino`]).
+//! - [`trino`]: Trino's client REST protocol (`/v1/statement`).
 //! - [`market_load`]: writes the synthetic market into Iceberg (demo, benches).
 //! - [`cli`]: `serve`, `demo`, `import`, `sql`.
 
@@ -16,3 +17,4 @@ pub mod flight;
 pub mod http;
 pub mod market_load;
 pub mod sql_client;
+pub mod trino;

@@ -35,22 +35,30 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Trino's `errorName`, `errorCode` and `errorType` for this kind
+    /// (Trino's `StandardErrorCode`).
+    pub fn trino_error(self) -> (&'static str, i32, &'static str) {
+        match self {
+            ErrorKind::Syntax => ("SYNTAX_ERROR", 1, "USER_ERROR"),
+            ErrorKind::TableNotFound => ("TABLE_NOT_FOUND", 46, "USER_ERROR"),
+            ErrorKind::ColumnNotFound => ("COLUMN_NOT_FOUND", 47, "USER_ERROR"),
+            ErrorKind::FunctionNotFound => ("FUNCTION_NOT_FOUND", 6, "USER_ERROR"),
+            ErrorKind::Invalid => ("GENERIC_USER_ERROR", 0, "USER_ERROR"),
+            ErrorKind::BadParameters => ("INVALID_PARAMETER_USAGE", 80, "USER_ERROR"),
+            ErrorKind::PermissionDenied | ErrorKind::Unauthenticated => {
+                ("PERMISSION_DENIED", 4, "USER_ERROR")
+            }
+            ErrorKind::NotFound => ("NOT_FOUND", 5, "USER_ERROR"),
+            ErrorKind::Cancelled => ("USER_CANCELED", 3, "USER_ERROR"),
+            ErrorKind::Unavailable | ErrorKind::Internal => {
+                ("GENERIC_INTERNAL_ERROR", 65536, "INTERNAL_ERROR")
+            }
+        }
+    }
+
     /// Trino's `errorName` for this kind.
     pub fn trino_error_name(self) -> &'static str {
-        match self {
-            ErrorKind::Syntax => "SYNTAX_ERROR",
-            ErrorKind::TableNotFound => "TABLE_NOT_FOUND",
-            ErrorKind::ColumnNotFound => "COLUMN_NOT_FOUND",
-            ErrorKind::FunctionNotFound => "FUNCTION_NOT_FOUND",
-            ErrorKind::Invalid => "NOT_SUPPORTED",
-            ErrorKind::BadParameters => "INVALID_PARAMETER_USAGE",
-            ErrorKind::PermissionDenied => "PERMISSION_DENIED",
-            ErrorKind::Unauthenticated => "PERMISSION_DENIED",
-            ErrorKind::NotFound => "NOT_FOUND",
-            ErrorKind::Unavailable => "GENERIC_INTERNAL_ERROR",
-            ErrorKind::Cancelled => "USER_CANCELLED",
-            ErrorKind::Internal => "GENERIC_INTERNAL_ERROR",
-        }
+        self.trino_error().0
     }
 }
 

@@ -21,8 +21,10 @@ pub fn client_sql_options() -> SQLOptions {
 
 /// Parses `sql` and refuses anything but one read-only statement.
 pub fn check_statement(sql: &str) -> Result<()> {
-    let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
-        .map_err(|e| ContangoError::new(ErrorKind::Syntax, e.strip_backtrace()))?;
+    let mut statements =
+        DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| {
+            ContangoError::new(ErrorKind::Syntax, with_location(e.strip_backtrace(), sql))
+        })?;
     let statement = match (statements.pop_front(), statements.is_empty()) {
         (Some(s), true) => s,
         (None, _) => return Err(ContangoError::new(ErrorKind::Syntax, "empty statement")),
@@ -33,6 +35,16 @@ pub fn check_statement(sql: &str) -> Result<()> {
         }
     };
     check(&statement)
+}
+
+/// Errors at the end of input carry no position: point at the end, as Trino does.
+fn with_location(message: String, sql: &str) -> String {
+    if message.contains("Line: ") {
+        return message;
+    }
+    let line = sql.lines().count().max(1);
+    let column = sql.lines().last().map_or(0, |l| l.chars().count()) + 1;
+    format!("{message} at Line: {line}, Column: {column}")
 }
 
 fn check(statement: &Statement) -> Result<()> {
@@ -126,6 +138,12 @@ mod tests {
     #[test]
     fn syntax_and_multi_statement() {
         assert_eq!(kind("SELEC 1"), Some(ErrorKind::Syntax));
+        let e = check_statement("SELECT 1\nFROM t WHERE").unwrap_err();
+        assert!(
+            e.message().ends_with("at Line: 2, Column: 13"),
+            "{}",
+            e.message()
+        );
         assert_eq!(kind(""), Some(ErrorKind::Syntax));
         assert_eq!(kind("SELECT 1; SELECT 2"), Some(ErrorKind::Invalid));
     }

@@ -1,11 +1,14 @@
 //! SQL layer shared by every endpoint: the session model, the error model,
-//! the client statement policy and the query engine on DataFusion.
+//! the client statement policy, the query engine on DataFusion, and the one
+//! Arrow ↔ Trino type map with Trino's JSON value encoding.
 
 pub mod engine;
 pub mod error;
 pub mod guard;
 pub mod placeholders;
 pub mod session;
+pub mod trino_json;
+pub mod trino_types;
 
 pub use engine::{CatalogSource, PlannedStatement, QueryEngine};
 pub use error::{ContangoError, ErrorKind, Result};

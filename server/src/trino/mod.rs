@@ -1,0 +1,176 @@
+//! Trino client REST protocol on the HTTP port: `POST /v1/statement`, paged
+//! `GET`/`DELETE` on `nextUri`, and `GET /v1/info`.
+//!
+//! Queries run through the same [`QueryEngine`](contango_sql::QueryEngine),
+//! session model, error model and type map as Flight SQL.
+
+mod query;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use contango_sql::error::ContangoError;
+use serde_json::json;
+
+use crate::app::App;
+use crate::auth::ANONYMOUS;
+use query::{Page, Queries};
+
+/// Largest accepted statement body.
+const MAX_STATEMENT_BYTES: usize = 1 << 20;
+
+#[derive(Clone)]
+struct TrinoState {
+    app: App,
+    queries: Arc<Queries>,
+    started: Instant,
+}
+
+/// Routes of the Trino protocol.
+pub fn router(app: App) -> Router {
+    let state = TrinoState {
+        app,
+        queries: Arc::default(),
+        started: Instant::now(),
+    };
+    Router::new()
+        .route("/v1/statement", post(submit))
+        .route(
+            "/v1/statement/executing/{id}/{slug}/{token}",
+            get(next_page).delete(cancel),
+        )
+        .route("/v1/info", get(info))
+        .layer(DefaultBodyLimit::max(MAX_STATEMENT_BYTES))
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .expect("static response parts are valid")
+}
+
+/// `http://host:port` as the client addressed us, for absolute `nextUri`s.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The authenticated user (with auth off: `X-Trino-User`).
+fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, ContangoError> {
+    let authorization = header_str(headers, "authorization");
+    if !app.auth.enabled() && authorization.is_none() {
+        return Ok(header_str(headers, "x-trino-user")
+            .unwrap_or(ANONYMOUS)
+            .to_string());
+    }
+    app.auth.authorize(authorization)
+}
+
+/// 401 with a JSON body and a Basic challenge.
+fn unauthorized(e: &ContangoError) -> Response {
+    let mut r = json_response(
+        StatusCode::UNAUTHORIZED,
+        json!({"error": e.message()}).to_string(),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        "Basic realm=\"Contango\"".parse().expect("valid header"),
+    );
+    r
+}
+
+async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) -> Response {
+    let user = match authenticate(&st.app, &headers) {
+        Ok(u) => u,
+        Err(e) => return unauthorized(&e),
+    };
+    let mut session = st.app.new_session(&user);
+    if let Some(c) = header_str(&headers, "x-trino-catalog") {
+        session.catalog = c.to_string();
+    }
+    if let Some(s) = header_str(&headers, "x-trino-schema") {
+        session.schema = s.to_string();
+    }
+    let engine = st.app.engine.clone();
+    let sql = body;
+    let planning = tokio::spawn(async move {
+        let planned = engine.plan(&session, &sql).await?;
+        let schema = planned.schema();
+        let stream = planned.execute().await?;
+        Ok((schema, stream))
+    });
+    let query = st.queries.start(&user, planning);
+    tracing::debug!(query = %query.id, user = %query.user, "trino query submitted");
+    json_response(StatusCode::OK, query.queued_page(&base_url(&headers)))
+}
+
+fn gone(what: &str) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({"error": format!("{what} is unknown or expired")}).to_string(),
+    )
+}
+
+async fn next_page(
+    State(st): State<TrinoState>,
+    Path((id, slug, token)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(query) = st.queries.get(&id, &slug) else {
+        return gone(&format!("query {id}"));
+    };
+    match query.page(&base_url(&headers), token).await {
+        Page::Body(body) => json_response(StatusCode::OK, body.as_ref().clone()),
+        Page::Gone => gone(&format!("page {token} of query {id}")),
+    }
+}
+
+async fn cancel(
+    State(st): State<TrinoState>,
+    Path((id, slug, _token)): Path<(String, String, u64)>,
+) -> impl IntoResponse {
+    if let Some(query) = st.queries.get(&id, &slug) {
+        query.cancel().await;
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn info(State(st): State<TrinoState>) -> Response {
+    let minutes = st.started.elapsed().as_secs_f64() / 60.0;
+    json_response(
+        StatusCode::OK,
+        json!({
+            "nodeVersion": {"version": concat!("contango-", env!("CARGO_PKG_VERSION"))},
+            "environment": "contango",
+            "coordinator": true,
+            "starting": false,
+            "uptime": format!("{minutes:.2}m"),
+        })
+        .to_string(),
+    )
+}

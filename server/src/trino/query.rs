@@ -1,0 +1,361 @@
+//! One Trino protocol query: planning in the background, then pages pulled by
+//! the client one `nextUri` at a time (so a slow client applies backpressure to
+//! the DataFusion stream). The last page is kept so a retried GET gets the same
+//! page back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use contango_sql::error::{ContangoError, ErrorKind, Result};
+use contango_sql::trino_json::write_rows;
+use contango_sql::trino_types::TrinoType;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// How long a GET waits for data before answering with an empty page.
+const PAGE_WAIT: Duration = Duration::from_secs(1);
+/// A page is closed once its encoded rows reach this size.
+const PAGE_BYTES: usize = 1 << 20;
+/// Queries nobody asked about for this long are dropped.
+const ABANDONED_AFTER: Duration = Duration::from_secs(300);
+
+type Planned = Result<(SchemaRef, SendableRecordBatchStream)>;
+
+enum Phase {
+    Planning(JoinHandle<Planned>),
+    Running {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
+    Finished,
+    Failed(ContangoError),
+}
+
+struct Paging {
+    phase: Phase,
+    columns: Option<Value>,
+    /// Token of the last page served, and its body.
+    token: u64,
+    last: Option<Arc<String>>,
+    rows: u64,
+    bytes: u64,
+}
+
+/// A query and its paging state.
+pub struct Query {
+    /// Trino-style query id.
+    pub id: String,
+    /// Random part of every `nextUri`, so ids alone cannot fetch pages.
+    pub slug: String,
+    /// Who submitted it.
+    pub user: String,
+    created: Instant,
+    last_access: AtomicU64,
+    paging: tokio::sync::Mutex<Paging>,
+}
+
+/// What a GET returns.
+pub enum Page {
+    /// JSON body of the page.
+    Body(Arc<String>),
+    /// The token is neither the current nor the next page.
+    Gone,
+}
+
+impl Query {
+    fn touch(&self) {
+        self.last_access
+            .store(self.created.elapsed().as_secs(), Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        self.created.elapsed() - Duration::from_secs(self.last_access.load(Ordering::Relaxed))
+    }
+
+    /// The first response to the POST: queued, with the first `nextUri`.
+    pub fn queued_page(&self, base: &str) -> String {
+        json!({
+            "id": self.id,
+            "infoUri": self.info_uri(base),
+            "nextUri": self.page_uri(base, 1),
+            "stats": stats("QUEUED", 0, 0, self.created.elapsed(), false),
+            "warnings": [],
+        })
+        .to_string()
+    }
+
+    fn info_uri(&self, base: &str) -> String {
+        format!("{base}/ui/query.html?{}", self.id)
+    }
+
+    fn page_uri(&self, base: &str, token: u64) -> String {
+        format!(
+            "{base}/v1/statement/executing/{}/{}/{token}",
+            self.id, self.slug
+        )
+    }
+
+    /// Serves page `token`: the last page again, or the next one.
+    pub async fn page(&self, base: &str, token: u64) -> Page {
+        self.touch();
+        let mut p = self.paging.lock().await;
+        if token == p.token
+            && let Some(last) = &p.last
+        {
+            return Page::Body(last.clone());
+        }
+        if token != p.token + 1 {
+            return Page::Gone;
+        }
+        let body = Arc::new(self.next_page(&mut p, base, token).await);
+        p.token = token;
+        p.last = Some(body.clone());
+        Page::Body(body)
+    }
+
+    /// Stops the query: planning is aborted, the stream dropped (which stops
+    /// DataFusion's tasks), and later pages report USER_CANCELED.
+    pub async fn cancel(&self) {
+        let mut p = self.paging.lock().await;
+        if let Phase::Planning(handle) = &p.phase {
+            handle.abort();
+        }
+        if matches!(p.phase, Phase::Planning(_) | Phase::Running { .. }) {
+            p.phase = Phase::Failed(ContangoError::new(
+                ErrorKind::Cancelled,
+                "Query was canceled",
+            ));
+        }
+    }
+
+    async fn next_page(&self, p: &mut Paging, base: &str, token: u64) -> String {
+        let deadline = tokio::time::Instant::now() + PAGE_WAIT;
+        if let Phase::Planning(handle) = &mut p.phase {
+            match tokio::time::timeout_at(deadline, handle).await {
+                Err(_) => return self.render(p, base, token, None, "QUEUED"),
+                Ok(Err(join)) => {
+                    p.phase =
+                        Phase::Failed(ContangoError::internal(format!("planning task: {join}")))
+                }
+                Ok(Ok(Err(e))) => p.phase = Phase::Failed(e),
+                Ok(Ok(Ok((schema, stream)))) => {
+                    p.columns = Some(columns(&schema));
+                    p.phase = Phase::Running { schema, stream };
+                }
+            }
+        }
+        let mut data = String::new();
+        let mut n = 0usize;
+        if let Phase::Running { stream, schema } = &mut p.phase {
+            let _ = schema;
+            loop {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Err(_) => break,
+                    Ok(None) => {
+                        p.phase = Phase::Finished;
+                        break;
+                    }
+                    Ok(Some(Err(e))) => {
+                        p.phase = Phase::Failed(e.into());
+                        break;
+                    }
+                    Ok(Some(Ok(batch))) => {
+                        match write_rows(&batch, &mut data, n == 0) {
+                            Ok(rows) => n += rows,
+                            Err(e) => {
+                                p.phase = Phase::Failed(e);
+                                break;
+                            }
+                        }
+                        if data.len() >= PAGE_BYTES {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        p.rows += n as u64;
+        p.bytes += data.len() as u64;
+        let rows = (n > 0).then_some(data);
+        let state = match p.phase {
+            Phase::Finished => "FINISHED",
+            Phase::Failed(_) => "FAILED",
+            _ => "RUNNING",
+        };
+        self.render(p, base, token, rows, state)
+    }
+
+    fn render(
+        &self,
+        p: &Paging,
+        base: &str,
+        token: u64,
+        rows: Option<String>,
+        state: &str,
+    ) -> String {
+        let done = matches!(p.phase, Phase::Finished | Phase::Failed(_));
+        let mut page = json!({
+            "id": self.id,
+            "infoUri": self.info_uri(base),
+            "stats": stats(state, p.rows, p.bytes, self.created.elapsed(), done),
+            "warnings": [],
+        });
+        if !done {
+            page["nextUri"] = json!(self.page_uri(base, token + 1));
+        }
+        if let Some(c) = &p.columns {
+            page["columns"] = c.clone();
+        }
+        if let Phase::Failed(e) = &p.phase {
+            page["error"] = error_json(e);
+        }
+        let mut body = page.to_string();
+        if let Some(rows) = rows {
+            // Splice the pre-encoded rows in as `"data": [...]`.
+            body.pop();
+            body.push_str(",\"data\":[");
+            body.push_str(&rows);
+            body.push_str("]}");
+        }
+        body
+    }
+}
+
+/// `columns` of a result: name, Trino type name and type signature.
+pub fn columns(schema: &SchemaRef) -> Value {
+    Value::Array(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let t = TrinoType::from_arrow(f.data_type());
+                json!({"name": f.name(), "type": t.name(), "typeSignature": t.signature()})
+            })
+            .collect(),
+    )
+}
+
+fn stats(state: &str, rows: u64, bytes: u64, elapsed: Duration, done: bool) -> Value {
+    let ms = elapsed.as_millis() as u64;
+    json!({
+        "state": state,
+        "queued": state == "QUEUED",
+        "scheduled": state != "QUEUED",
+        "nodes": 1,
+        "totalSplits": 0,
+        "queuedSplits": 0,
+        "runningSplits": 0,
+        "completedSplits": 0,
+        "cpuTimeMillis": 0,
+        "wallTimeMillis": ms,
+        "queuedTimeMillis": 0,
+        "elapsedTimeMillis": ms,
+        "processedRows": rows,
+        "processedBytes": bytes,
+        "physicalInputBytes": 0,
+        "peakMemoryBytes": 0,
+        "spilledBytes": 0,
+        "progressPercentage": if done { 100.0 } else { 0.0 },
+    })
+}
+
+/// Trino's `error` object for a failed query.
+pub fn error_json(e: &ContangoError) -> Value {
+    let (name, code, kind) = e.kind().trino_error();
+    let mut error = json!({
+        "message": e.message(),
+        "errorCode": code,
+        "errorName": name,
+        "errorType": kind,
+        "failureInfo": {
+            "type": "io.trino.spi.TrinoException",
+            "message": e.message(),
+            "suppressed": [],
+            "stack": [],
+        },
+    });
+    if let Some((line, column)) = location(e.message()) {
+        error["errorLocation"] = json!({"lineNumber": line, "columnNumber": column});
+        error["failureInfo"]["errorLocation"] = error["errorLocation"].clone();
+    }
+    error
+}
+
+/// `Line: L, Column: C` as the SQL parser reports positions.
+fn location(message: &str) -> Option<(u64, u64)> {
+    let number_after = |key: &str| -> Option<u64> {
+        let rest = &message[message.find(key)? + key.len()..];
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse().ok()
+    };
+    Some((number_after("Line: ")?, number_after("Column: ")?))
+}
+
+/// All live queries.
+#[derive(Default)]
+pub struct Queries {
+    map: Mutex<HashMap<String, Arc<Query>>>,
+    counter: AtomicU64,
+}
+
+impl Queries {
+    /// Registers a query whose plan is being built by `planning`.
+    pub fn start(&self, user: &str, planning: JoinHandle<Planned>) -> Arc<Query> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!(
+            "{}_{n:05}_contango",
+            chrono::Utc::now().format("%Y%m%d_%H%M%S")
+        );
+        let query = Arc::new(Query {
+            id: id.clone(),
+            slug: uuid::Uuid::new_v4().simple().to_string(),
+            user: user.to_string(),
+            created: Instant::now(),
+            last_access: AtomicU64::new(0),
+            paging: tokio::sync::Mutex::new(Paging {
+                phase: Phase::Planning(planning),
+                columns: None,
+                token: 0,
+                last: None,
+                rows: 0,
+                bytes: 0,
+            }),
+        });
+        let mut map = self.map.lock();
+        map.retain(|_, q| q.idle() < ABANDONED_AFTER);
+        map.insert(id, query.clone());
+        query
+    }
+
+    /// The query with `id` whose slug matches.
+    pub fn get(&self, id: &str, slug: &str) -> Option<Arc<Query>> {
+        self.map.lock().get(id).filter(|q| q.slug == slug).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_location() {
+        assert_eq!(
+            location(
+                "sql parser error: Expected: an SQL statement, found: SELEC at Line: 2, Column: 5"
+            ),
+            Some((2, 5))
+        );
+        assert_eq!(location("no position"), None);
+        let e = ContangoError::new(ErrorKind::Syntax, "x at Line: 1, Column: 8");
+        let j = error_json(&e);
+        assert_eq!(j["errorName"], "SYNTAX_ERROR");
+        assert_eq!(j["errorCode"], 1);
+        assert_eq!(j["errorLocation"]["columnNumber"], 8);
+    }
+}
