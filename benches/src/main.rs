@@ -105,45 +105,21 @@ async fn main() {
         }
     }
 
-    // 4. Point queries.
-    let mut lat = Vec::new();
-    for i in 0..200 {
-        // Latest WTI price before an instant of the first trading day (prunes to one file).
-        let q = format!(
-            "SELECT price FROM ticks WHERE commodity = 'WTI' \
-             AND ts BETWEEN TIMESTAMP '2025-01-06 08:{m:02}:00' AND TIMESTAMP '2025-01-06 09:{m:02}:00' \
-             ORDER BY ts DESC LIMIT 1",
-            m = i % 60
-        );
-        let t = Instant::now();
-        let info = sql.execute(q, None).await.unwrap();
-        let ticket = info.endpoint[0].ticket.clone().unwrap();
-        let _: Vec<_> = sql
-            .do_get(ticket)
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        lat.push(t.elapsed());
-    }
-    lat.sort();
+    // 4. Point queries, and the fixed cost of a trivial query.
+    let lat = latencies(
+        &mut sql,
+        (0..200).map(|i| {
+            format!(
+                "SELECT price FROM ticks WHERE commodity = 'WTI' \
+                 AND ts BETWEEN TIMESTAMP '2025-01-06 08:{m:02}:00' AND TIMESTAMP '2025-01-06 09:{m:02}:00' \
+                 ORDER BY ts DESC LIMIT 1",
+                m = i % 60
+            )
+        }),
+    )
+    .await;
     let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    let mut trivial = Vec::new();
-    for _ in 0..100 {
-        let t = Instant::now();
-        let info = sql.execute("SELECT 1".into(), None).await.unwrap();
-        let ticket = info.endpoint[0].ticket.clone().unwrap();
-        let _: Vec<_> = sql
-            .do_get(ticket)
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        trivial.push(t.elapsed());
-    }
-    trivial.sort();
+    let trivial = latencies(&mut sql, (0..100).map(|_| "SELECT 1".to_string())).await;
 
     println!("| measure | value |\n|---|---|");
     println!(
@@ -164,6 +140,29 @@ async fn main() {
         ms(p(0.5)),
         ms(p(0.99))
     );
+}
+
+/// Sorted round-trip times (GetFlightInfo + DoGet of the whole result) of `queries`.
+async fn latencies(
+    sql: &mut FlightSqlServiceClient<tonic::transport::Channel>,
+    queries: impl Iterator<Item = String>,
+) -> Vec<Duration> {
+    let mut out = Vec::new();
+    for q in queries {
+        let t = Instant::now();
+        let info = sql.execute(q, None).await.unwrap();
+        let ticket = info.endpoint[0].ticket.clone().unwrap();
+        let _: Vec<_> = sql
+            .do_get(ticket)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        out.push(t.elapsed());
+    }
+    out.sort();
+    out
 }
 
 fn ms(d: Duration) -> String {
