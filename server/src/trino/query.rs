@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use contango_sql::error::{ContangoError, ErrorKind, Result};
@@ -22,8 +22,10 @@ use tokio::task::JoinHandle;
 const PAGE_WAIT: Duration = Duration::from_secs(1);
 /// A page is closed once its encoded rows reach this size.
 const PAGE_BYTES: usize = 1 << 20;
-/// Queries nobody asked about for this long are dropped.
+/// Running queries nobody asked about for this long are dropped.
 const ABANDONED_AFTER: Duration = Duration::from_secs(300);
+/// Finished queries keep their last page (for a retried GET) this long.
+const FINISHED_KEPT: Duration = Duration::from_secs(30);
 
 type Planned = Result<(SchemaRef, SendableRecordBatchStream)>;
 
@@ -57,6 +59,7 @@ pub struct Query {
     pub user: String,
     created: Instant,
     last_access: AtomicU64,
+    finished: AtomicBool,
     paging: tokio::sync::Mutex<Paging>,
 }
 
@@ -76,6 +79,16 @@ impl Query {
 
     fn idle(&self) -> Duration {
         self.created.elapsed() - Duration::from_secs(self.last_access.load(Ordering::Relaxed))
+    }
+
+    /// Whether the registry may forget this query now.
+    fn expired(&self) -> bool {
+        let keep = if self.finished.load(Ordering::Relaxed) {
+            FINISHED_KEPT
+        } else {
+            ABANDONED_AFTER
+        };
+        self.idle() >= keep
     }
 
     /// The first response to the POST: queued, with the first `nextUri`.
@@ -114,6 +127,9 @@ impl Query {
             return Page::Gone;
         }
         let body = Arc::new(self.next_page(&mut p, base, token).await);
+        if matches!(p.phase, Phase::Finished | Phase::Failed(_)) {
+            self.finished.store(true, Ordering::Relaxed);
+        }
         p.token = token;
         p.last = Some(body.clone());
         Page::Body(body)
@@ -318,6 +334,7 @@ impl Queries {
             user: user.to_string(),
             created: Instant::now(),
             last_access: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
             paging: tokio::sync::Mutex::new(Paging {
                 phase: Phase::Planning(planning),
                 columns: None,
@@ -328,7 +345,7 @@ impl Queries {
             }),
         });
         let mut map = self.map.lock();
-        map.retain(|_, q| q.idle() < ABANDONED_AFTER);
+        map.retain(|_, q| !q.expired());
         map.insert(id, query.clone());
         query
     }
