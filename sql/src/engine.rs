@@ -136,8 +136,11 @@ impl QueryEngine {
         ctx
     }
 
-    /// Checks `sql` against the client policy and plans it (without executing).
+    /// Rewrites Trino SHOW forms, checks `sql` against the client policy and
+    /// plans it (without executing).
     pub async fn plan(&self, session: &Session, sql: &str) -> Result<PlannedStatement> {
+        let rewritten = crate::trino_show::rewrite(sql, session)?;
+        let sql = rewritten.as_deref().unwrap_or(sql);
         check_statement(sql)?;
         let sql = number_question_marks(sql)?;
         self.refresh().await?;

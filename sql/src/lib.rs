@@ -8,6 +8,7 @@ pub mod guard;
 pub mod placeholders;
 pub mod session;
 pub mod trino_json;
+pub mod trino_show;
 pub mod trino_types;
 
 pub use engine::{CatalogSource, PlannedStatement, QueryEngine};

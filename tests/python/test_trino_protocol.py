@@ -203,3 +203,43 @@ def test_basic_auth_on_the_statement_endpoint(market_server):
         first = json.loads(r.read())
     assert first["stats"]["state"] == "QUEUED"
     assert first["nextUri"].startswith(market_server.http_url)
+
+
+def test_show_catalogs_schemas_tables(cur, market_catalog):
+    cur.execute("SHOW CATALOGS")
+    assert cur.fetchall() == [["iceberg"]]
+    assert [d[0] for d in cur.description] == ["Catalog"]
+
+    cur.execute("SHOW SCHEMAS")
+    schemas = [r[0] for r in cur.fetchall()]
+    assert [d[0] for d in cur.description] == ["Schema"]
+    # Oracle: pyiceberg's listing of the same catalog, plus information_schema.
+    expected = sorted([ns[0] for ns in market_catalog.list_namespaces()] + ["information_schema"])
+    assert schemas == expected
+
+    cur.execute("SHOW SCHEMAS FROM iceberg LIKE 'mark%'")
+    assert cur.fetchall() == [["market"]]
+
+    cur.execute("SHOW TABLES")
+    assert [d[0] for d in cur.description] == ["Table"]
+    expected = sorted(t[1] for t in market_catalog.list_tables("market"))
+    assert [r[0] for r in cur.fetchall()] == expected
+
+    cur.execute("SHOW TABLES FROM iceberg.eia LIKE 'w%'")
+    assert cur.fetchall() == [["wti"]]
+
+    with pytest.raises(trino.exceptions.TrinoUserError) as e:
+        cur.execute("SHOW TABLES FROM")
+        cur.fetchall()
+    assert e.value.error_name == "SYNTAX_ERROR"
+
+
+def test_show_tables_over_flight_sql(market_server, market_catalog):
+    """The same statement layer serves Flight SQL."""
+    conn = market_server.connect()
+    try:
+        table = helpers.query(conn, "SHOW TABLES FROM market")
+    finally:
+        conn.close()
+    assert table.column_names == ["Table"]
+    assert table.column(0).to_pylist() == sorted(t[1] for t in market_catalog.list_tables("market"))
