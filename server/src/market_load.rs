@@ -60,17 +60,14 @@ pub async fn load_market(
     generator
         .join()
         .map_err(|_| ContangoError::internal("market generator panicked"))?;
-    let report = LoadReport {
-        ticks: ticks_out.rows(),
-        defects: defects_out.rows(),
-        seconds: 0.0,
-    };
+    let (ticks, defects) = (ticks_out.rows(), defects_out.rows());
     let summary =
         std::collections::HashMap::from([("contango.market.seed".to_string(), seed.to_string())]);
     ticks_out.commit(catalog, summary.clone()).await?;
     defects_out.commit(catalog, summary).await?;
     Ok(LoadReport {
+        ticks,
+        defects,
         seconds: started.elapsed().as_secs_f64(),
-        ..report
     })
 }

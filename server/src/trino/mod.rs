@@ -118,12 +118,7 @@ async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) 
     }
     let engine = st.app.engine.clone();
     let sql = body;
-    let planning = tokio::spawn(async move {
-        let planned = engine.plan(&session, &sql).await?;
-        let schema = planned.schema();
-        let stream = planned.execute().await?;
-        Ok((schema, stream))
-    });
+    let planning = tokio::spawn(async move { engine.plan(&session, &sql).await?.execute().await });
     let query = st.queries.start(&user, planning);
     tracing::debug!(query = %query.id, user = %query.user, "trino query submitted");
     json_response(StatusCode::OK, query.queued_page(&base_url(&headers)))

@@ -27,14 +27,11 @@ const ABANDONED_AFTER: Duration = Duration::from_secs(300);
 /// Finished queries keep their last page (for a retried GET) this long.
 const FINISHED_KEPT: Duration = Duration::from_secs(30);
 
-type Planned = Result<(SchemaRef, SendableRecordBatchStream)>;
+type Planned = Result<SendableRecordBatchStream>;
 
 enum Phase {
     Planning(JoinHandle<Planned>),
-    Running {
-        schema: SchemaRef,
-        stream: SendableRecordBatchStream,
-    },
+    Running(SendableRecordBatchStream),
     Finished,
     Failed(ContangoError),
 }
@@ -142,7 +139,7 @@ impl Query {
         if let Phase::Planning(handle) = &p.phase {
             handle.abort();
         }
-        if matches!(p.phase, Phase::Planning(_) | Phase::Running { .. }) {
+        if matches!(p.phase, Phase::Planning(_) | Phase::Running(_)) {
             p.phase = Phase::Failed(ContangoError::new(
                 ErrorKind::Cancelled,
                 "Query was canceled",
@@ -160,16 +157,15 @@ impl Query {
                         Phase::Failed(ContangoError::internal(format!("planning task: {join}")))
                 }
                 Ok(Ok(Err(e))) => p.phase = Phase::Failed(e),
-                Ok(Ok(Ok((schema, stream)))) => {
-                    p.columns = Some(columns(&schema));
-                    p.phase = Phase::Running { schema, stream };
+                Ok(Ok(Ok(stream))) => {
+                    p.columns = Some(columns(&stream.schema()));
+                    p.phase = Phase::Running(stream);
                 }
             }
         }
         let mut data = String::new();
         let mut n = 0usize;
-        if let Phase::Running { stream, schema } = &mut p.phase {
-            let _ = schema;
+        if let Phase::Running(stream) = &mut p.phase {
             loop {
                 match tokio::time::timeout_at(deadline, stream.next()).await {
                     Err(_) => break,
