@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::guard::{check_statement, client_sql_options};
 use crate::placeholders::{bind_values, number_question_marks, parameter_schema, parameter_types};
 use crate::session::Session;
+use crate::table_info::TableInfo;
 
 /// A catalog the engine can query; refreshed before each statement so that
 /// tables created or committed elsewhere are visible without a restart.
@@ -30,6 +31,11 @@ pub trait CatalogSource: Send + Sync + Debug {
     fn provider(&self) -> Arc<dyn CatalogProvider>;
     /// Re-reads namespaces and table names.
     async fn refresh(&self) -> Result<()>;
+    /// Comments, partitioning and `SHOW CREATE TABLE` text of `schema.table`;
+    /// `None` when the table does not exist or the catalog has nothing to add.
+    async fn table_info(&self, _schema: &str, _table: &str) -> Result<Option<TableInfo>> {
+        Ok(None)
+    }
 }
 
 /// Shared query engine: catalogs plus a runtime environment.
