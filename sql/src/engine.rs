@@ -6,19 +6,24 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::array::{BooleanArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::CatalogProvider;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext, ident, lit};
 
-use crate::error::Result;
+use crate::error::{ContangoError, ErrorKind, Result};
 use crate::guard::{check_statement, client_sql_options};
 use crate::placeholders::{bind_values, number_question_marks, parameter_schema, parameter_types};
-use crate::session::Session;
+use crate::session::{Session, SessionUpdate};
+use crate::session_properties;
+use crate::statements::{self, TrinoStatement};
+use crate::queries::QueryTracker;
+use crate::lexer::replace_question_marks;
 use crate::table_info::TableInfo;
 
 /// A catalog the engine can query; refreshed before each statement so that
@@ -44,13 +49,17 @@ pub struct QueryEngine {
     catalogs: Vec<Arc<dyn CatalogSource>>,
     runtime: Arc<RuntimeEnv>,
     target_partitions: usize,
+    queries: Arc<QueryTracker>,
 }
 
-/// A planned statement: its context, plan and parameter types.
+/// A planned statement: its plan, parameter types and what it changes in the
+/// client's session.
 #[derive(Debug, Clone)]
 pub struct PlannedStatement {
     frame: DataFrame,
     parameters: HashMap<String, Option<DataType>>,
+    update: SessionUpdate,
+    update_type: Option<&'static str>,
 }
 
 impl PlannedStatement {
@@ -62,6 +71,17 @@ impl PlannedStatement {
     /// Parameter schema: `$1..$n` with inferred types (`Null` when unknown).
     pub fn parameter_schema(&self) -> Result<Schema> {
         parameter_schema(&self.parameters)
+    }
+
+    /// How the statement changes the client's session (`USE`, `SET SESSION`, ...).
+    pub fn session_update(&self) -> &SessionUpdate {
+        &self.update
+    }
+
+    /// Trino's `updateType` (`USE`, `SET SESSION`, ...) for statements that
+    /// change state instead of returning rows.
+    pub fn update_type(&self) -> Option<&'static str> {
+        self.update_type
     }
 
     /// Number of distinct placeholders.
@@ -78,6 +98,7 @@ impl PlannedStatement {
         Ok(Self {
             frame: self.frame.with_param_values(values)?,
             parameters: HashMap::new(),
+            ..self
         })
     }
 
@@ -107,7 +128,13 @@ impl QueryEngine {
             target_partitions: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            queries: Arc::default(),
         }
+    }
+
+    /// Every running and recent query (both endpoints register theirs here).
+    pub fn queries(&self) -> &Arc<QueryTracker> {
+        &self.queries
     }
 
     /// The registered catalogs.
@@ -123,13 +150,16 @@ impl QueryEngine {
         Ok(())
     }
 
-    /// A DataFusion context for `session` (default catalog and schema applied).
-    pub fn context(&self, session: &Session) -> SessionContext {
-        let config = SessionConfig::new()
+    /// A DataFusion context for `session`: default catalog and schema, time
+    /// zone and session properties applied.
+    pub fn context(&self, session: &Session) -> Result<SessionContext> {
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(&session.catalog, &session.schema)
             .with_target_partitions(self.target_partitions);
+        config.options_mut().execution.time_zone = Some(session.time_zone.clone());
+        let config = session_properties::apply(config, &session.properties)?;
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
@@ -139,21 +169,178 @@ impl QueryEngine {
         for c in &self.catalogs {
             ctx.register_catalog(c.name(), c.provider());
         }
-        ctx
+        Ok(ctx)
     }
 
-    /// Rewrites Trino SHOW forms, checks `sql` against the client policy and
-    /// plans it (without executing).
+    /// Plans `sql` (without executing): Trino statements (`USE`, `SET SESSION`,
+    /// `PREPARE`, `EXPLAIN`, ...) are carried out here; queries are rewritten
+    /// from Trino forms, checked against the client policy and planned.
     pub async fn plan(&self, session: &Session, sql: &str) -> Result<PlannedStatement> {
+        match statements::parse(sql)? {
+            Some(statement) => Box::pin(self.plan_trino(session, statement)).await,
+            None => self.plan_query(session, sql).await,
+        }
+    }
+
+    async fn plan_query(&self, session: &Session, sql: &str) -> Result<PlannedStatement> {
         let rewritten = crate::trino_show::rewrite(sql, session)?;
         let sql = rewritten.as_deref().unwrap_or(sql);
         check_statement(sql)?;
         let sql = number_question_marks(sql)?;
         self.refresh().await?;
-        let ctx = self.context(session);
+        let ctx = self.context(session)?;
         let frame = ctx.sql_with_options(&sql, client_sql_options()).await?;
         let parameters = parameter_types(frame.logical_plan())?;
-        Ok(PlannedStatement { frame, parameters })
+        Ok(PlannedStatement {
+            frame,
+            parameters,
+            update: SessionUpdate::default(),
+            update_type: None,
+        })
+    }
+
+    /// A statement answering `batch`, changing the session by `update`.
+    fn answer(
+        &self,
+        session: &Session,
+        batch: RecordBatch,
+        update: SessionUpdate,
+        update_type: Option<&'static str>,
+    ) -> Result<PlannedStatement> {
+        let frame = self.context(session)?.read_batch(batch)?;
+        Ok(PlannedStatement {
+            frame,
+            parameters: HashMap::new(),
+            update,
+            update_type,
+        })
+    }
+
+    async fn plan_trino(
+        &self,
+        session: &Session,
+        statement: TrinoStatement,
+    ) -> Result<PlannedStatement> {
+        let update_type = statement.update_type();
+        let mut update = SessionUpdate::default();
+        match statement {
+            TrinoStatement::Execute { name, args } => {
+                let sql = prepared(session, &name)?;
+                let sql = replace_question_marks(sql, &args)?;
+                return self.plan(session, &sql).await;
+            }
+            TrinoStatement::ExecuteImmediate { sql, args } => {
+                let sql = replace_question_marks(&sql, &args)?;
+                return self.plan(session, &sql).await;
+            }
+            TrinoStatement::Explain {
+                analyze,
+                kind,
+                format,
+                sql,
+            } => {
+                let frame = self.plan(session, &sql).await?.frame;
+                let batch = statements::explain::render(frame, analyze, kind, format).await?;
+                return self.answer(session, batch, update, None);
+            }
+            TrinoStatement::DescribeInput { name } => {
+                let planned = self.plan(session, prepared(session, &name)?).await?;
+                let batch = describe_input(&planned)?;
+                return self.answer(session, batch, update, None);
+            }
+            TrinoStatement::DescribeOutput { name } => {
+                let planned = self.plan(session, prepared(session, &name)?).await?;
+                let batch = describe_output(&planned)?;
+                return self.answer(session, batch, update, None);
+            }
+            TrinoStatement::ShowSession { like } => {
+                let batch = statements::listing::session_properties(session)?;
+                return self.answer_like(session, batch, "Name", like);
+            }
+            TrinoStatement::ShowFunctions { like } => {
+                let batch = statements::listing::functions(&self.context(session)?.state())?;
+                return self.answer_like(session, batch, "Function", like);
+            }
+            TrinoStatement::Use { catalog, schema } => {
+                let catalog = catalog.unwrap_or_else(|| session.catalog.clone());
+                self.refresh().await?;
+                let ctx = self.context(session)?;
+                let provider = ctx.catalog(&catalog).ok_or_else(|| {
+                    ContangoError::new(
+                        ErrorKind::CatalogNotFound,
+                        format!("Catalog '{catalog}' not found"),
+                    )
+                })?;
+                if provider.schema(&schema).is_none() {
+                    return Err(ContangoError::new(
+                        ErrorKind::SchemaNotFound,
+                        format!("Schema does not exist: {catalog}.{schema}"),
+                    ));
+                }
+                update.set_catalog = Some(catalog);
+                update.set_schema = Some(schema);
+            }
+            TrinoStatement::SetSession { name, value } => {
+                let value = session_properties::check(&name, &value)?;
+                let name = session_properties::lookup(&name)?.name.to_string();
+                update.set_properties.push((name, value));
+            }
+            TrinoStatement::ResetSession { name } => {
+                let name = session_properties::lookup(&name)?.name.to_string();
+                update.clear_properties.push(name);
+            }
+            TrinoStatement::Prepare { name, sql } => {
+                if statements::parse(&sql)?.is_none() {
+                    check_statement(&number_question_marks(&sql)?)?;
+                }
+                update.added_prepare.push((name, sql));
+            }
+            TrinoStatement::Deallocate { name } => {
+                prepared(session, &name)?;
+                update.deallocated_prepare.push(name);
+            }
+            TrinoStatement::StartTransaction => {
+                if session.transaction_id.is_some() {
+                    return Err(ContangoError::not_supported(
+                        "Nested transactions not supported",
+                    ));
+                }
+                update.started_transaction = Some(uuid::Uuid::new_v4().to_string());
+            }
+            TrinoStatement::Commit | TrinoStatement::Rollback => {
+                if session.transaction_id.is_none() {
+                    return Err(ContangoError::new(
+                        ErrorKind::NotInTransaction,
+                        "No transaction in progress",
+                    ));
+                }
+                update.clear_transaction = true;
+            }
+            TrinoStatement::KillQuery { query_id, message } => {
+                self.queries
+                    .kill(&session.user, &query_id, message.as_deref())?;
+            }
+        }
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("result", DataType::Boolean, false)])),
+            vec![Arc::new(BooleanArray::from(vec![true]))],
+        )?;
+        self.answer(session, batch, update, update_type)
+    }
+
+    /// `batch` filtered by `column LIKE pattern`.
+    fn answer_like(
+        &self,
+        session: &Session,
+        batch: RecordBatch,
+        column: &str,
+        like: Option<String>,
+    ) -> Result<PlannedStatement> {
+        let mut planned = self.answer(session, batch, SessionUpdate::default(), None)?;
+        if let Some(pattern) = like {
+            planned.frame = planned.frame.filter(ident(column).like(lit(pattern)))?;
+        }
+        Ok(planned)
     }
 
     /// Plans, binds and executes in one step.
@@ -165,4 +352,87 @@ impl QueryEngine {
     ) -> Result<SendableRecordBatchStream> {
         self.plan(session, sql).await?.bind(params)?.execute().await
     }
+}
+
+/// The SQL of prepared statement `name`, or Trino's error.
+fn prepared<'a>(session: &'a Session, name: &str) -> Result<&'a str> {
+    session
+        .prepared
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| ContangoError::not_found(format!("Prepared statement not found: {name}")))
+}
+
+/// `DESCRIBE INPUT`: Position, Type of each parameter.
+fn describe_input(planned: &PlannedStatement) -> Result<RecordBatch> {
+    let schema = planned.parameter_schema()?;
+    let positions: Vec<i64> = (0..schema.fields().len() as i64).collect();
+    let types: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Null => "unknown".to_string(),
+            t => crate::trino_types::TrinoType::from_arrow(t).name(),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("Position", DataType::Int64, false),
+            Field::new("Type", DataType::Utf8, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(positions)),
+            Arc::new(StringArray::from(types)),
+        ],
+    )?)
+}
+
+/// `DESCRIBE OUTPUT`: Column Name, Catalog, Schema, Table, Type, Type Size, Aliased.
+fn describe_output(planned: &PlannedStatement) -> Result<RecordBatch> {
+    let schema = planned.frame.schema();
+    let mut columns: [Vec<String>; 5] = Default::default();
+    let mut sizes = Vec::new();
+    let mut aliased = Vec::new();
+    for (qualifier, field) in schema.iter() {
+        let (catalog, db, table) = match qualifier {
+            Some(datafusion::sql::TableReference::Full {
+                catalog,
+                schema,
+                table,
+            }) => (catalog.to_string(), schema.to_string(), table.to_string()),
+            Some(datafusion::sql::TableReference::Partial { schema, table }) => {
+                (String::new(), schema.to_string(), table.to_string())
+            }
+            Some(datafusion::sql::TableReference::Bare { table }) => {
+                (String::new(), String::new(), table.to_string())
+            }
+            None => Default::default(),
+        };
+        aliased.push(qualifier.is_none());
+        let t = field.data_type();
+        for (column, value) in columns.iter_mut().zip([
+            field.name().clone(),
+            catalog,
+            db,
+            table,
+            crate::trino_types::TrinoType::from_arrow(t).name(),
+        ]) {
+            column.push(value);
+        }
+        sizes.push(t.primitive_width().unwrap_or(0) as i64);
+    }
+    let names = ["Column Name", "Catalog", "Schema", "Table", "Type"];
+    let mut fields: Vec<Field> = names
+        .iter()
+        .map(|n| Field::new(*n, DataType::Utf8, false))
+        .collect();
+    fields.push(Field::new("Type Size", DataType::Int64, false));
+    fields.push(Field::new("Aliased", DataType::Boolean, false));
+    let mut arrays: Vec<datafusion::arrow::array::ArrayRef> = columns
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as _)
+        .collect();
+    arrays.push(Arc::new(Int64Array::from(sizes)));
+    arrays.push(Arc::new(BooleanArray::from(aliased)));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }

@@ -16,8 +16,26 @@ pub enum ErrorKind {
     ColumnNotFound,
     /// A referenced function does not exist.
     FunctionNotFound,
-    /// Planning failed for another reason (types, arity, unsupported construct).
+    /// Planning failed for another reason (arity, values, unsupported construct).
     Invalid,
+    /// Operand or argument types do not fit (no coercion exists).
+    TypeMismatch,
+    /// A value could not be cast to the requested type.
+    InvalidCast,
+    /// Integer or decimal division by zero.
+    DivisionByZero,
+    /// The statement form is understood but not supported here.
+    NotSupported,
+    /// An unknown session property or a value of the wrong type.
+    InvalidSessionProperty,
+    /// The query was killed by `system.runtime.kill_query`.
+    Killed,
+    /// A referenced catalog does not exist.
+    CatalogNotFound,
+    /// A referenced schema does not exist.
+    SchemaNotFound,
+    /// `COMMIT` / `ROLLBACK` without a transaction.
+    NotInTransaction,
     /// Parameters do not match the statement's placeholders.
     BadParameters,
     /// The statement is refused by policy (server files, writes).
@@ -44,6 +62,15 @@ impl ErrorKind {
             ErrorKind::ColumnNotFound => ("COLUMN_NOT_FOUND", 47, "USER_ERROR"),
             ErrorKind::FunctionNotFound => ("FUNCTION_NOT_FOUND", 6, "USER_ERROR"),
             ErrorKind::Invalid => ("GENERIC_USER_ERROR", 0, "USER_ERROR"),
+            ErrorKind::TypeMismatch => ("TYPE_MISMATCH", 58, "USER_ERROR"),
+            ErrorKind::InvalidCast => ("INVALID_CAST_ARGUMENT", 9, "USER_ERROR"),
+            ErrorKind::DivisionByZero => ("DIVISION_BY_ZERO", 8, "USER_ERROR"),
+            ErrorKind::NotSupported => ("NOT_SUPPORTED", 13, "USER_ERROR"),
+            ErrorKind::InvalidSessionProperty => ("INVALID_SESSION_PROPERTY", 14, "USER_ERROR"),
+            ErrorKind::Killed => ("ADMINISTRATIVELY_KILLED", 38, "USER_ERROR"),
+            ErrorKind::CatalogNotFound => ("CATALOG_NOT_FOUND", 44, "USER_ERROR"),
+            ErrorKind::SchemaNotFound => ("SCHEMA_NOT_FOUND", 45, "USER_ERROR"),
+            ErrorKind::NotInTransaction => ("NOT_IN_TRANSACTION", 21, "USER_ERROR"),
             ErrorKind::BadParameters => ("INVALID_PARAMETER_USAGE", 80, "USER_ERROR"),
             ErrorKind::PermissionDenied | ErrorKind::Unauthenticated => {
                 ("PERMISSION_DENIED", 4, "USER_ERROR")
@@ -112,6 +139,14 @@ impl ContangoError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
+    /// Unknown session property or a badly typed value.
+    pub fn invalid_session_property(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidSessionProperty, message)
+    }
+    /// Understood but not supported.
+    pub fn not_supported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotSupported, message)
+    }
     /// Unexpected failure.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
@@ -136,7 +171,8 @@ impl From<iceberg::Error> for ContangoError {
 
 impl From<datafusion::arrow::error::ArrowError> for ContangoError {
     fn from(e: datafusion::arrow::error::ArrowError) -> Self {
-        ContangoError::invalid(e.to_string())
+        let message = e.to_string();
+        ContangoError::new(value_error_kind(&message), message)
     }
 }
 
@@ -151,6 +187,29 @@ fn classify_iceberg(e: &iceberg::Error) -> ContangoError {
         _ => ErrorKind::Internal,
     };
     ContangoError::new(kind, message)
+}
+
+/// Type, cast and arithmetic failures by DataFusion's and Arrow's stable phrases.
+fn value_error_kind(message: &str) -> ErrorKind {
+    let m = message.to_ascii_lowercase();
+    if m.contains("divide by zero") || m.contains("division by zero") {
+        ErrorKind::DivisionByZero
+    } else if m.contains("cannot cast") || m.contains("cast error") || m.contains("unable to parse")
+    {
+        ErrorKind::InvalidCast
+    } else if m.contains("cannot coerce")
+        || m.contains("no function matches")
+        || m.contains("does not support type")
+        || m.contains("failed to coerce")
+        || m.contains("cannot infer common")
+        || m.contains("no common type")
+        || m.contains("there isn't a common type")
+        || m.contains("type_coercion")
+    {
+        ErrorKind::TypeMismatch
+    } else {
+        ErrorKind::Invalid
+    }
 }
 
 fn looks_unreachable(message: &str) -> bool {
@@ -213,21 +272,24 @@ fn classify(e: &DataFusionError) -> ContangoError {
             } else if message.contains("placeholder") || message.contains("parameter") {
                 ErrorKind::BadParameters
             } else {
-                ErrorKind::Invalid
+                value_error_kind(&message)
             };
             ContangoError::new(kind, message)
         }
-        DataFusionError::NotImplemented(message) => ContangoError::invalid(message.clone()),
+        DataFusionError::NotImplemented(message) => ContangoError::not_supported(message.clone()),
         DataFusionError::Execution(message) => {
             let message = message.clone();
             let kind = if message.contains("placeholder") || message.contains("parameter") {
                 ErrorKind::BadParameters
             } else {
-                ErrorKind::Invalid
+                value_error_kind(&message)
             };
             ContangoError::new(kind, message)
         }
-        DataFusionError::ArrowError(inner, _) => ContangoError::invalid(inner.to_string()),
+        DataFusionError::ArrowError(inner, _) => {
+            let message = inner.to_string();
+            ContangoError::new(value_error_kind(&message), message)
+        }
         DataFusionError::ResourcesExhausted(message) => ContangoError::invalid(message.clone()),
         other => ContangoError::internal(other.to_string()),
     }
@@ -246,6 +308,17 @@ mod tests {
             DataFusionError::Plan("Invalid function 'foo'.\nDid you mean 'floor'?".into()).into();
         assert_eq!(e.kind(), ErrorKind::FunctionNotFound);
         assert_eq!(e.kind().trino_error_name(), "FUNCTION_NOT_FOUND");
+        let e: ContangoError = DataFusionError::Plan(
+            "Cannot coerce arithmetic expression Int64 + Utf8 to valid types".into(),
+        )
+        .into();
+        assert_eq!(e.kind().trino_error_name(), "TYPE_MISMATCH");
+        let e: ContangoError = DataFusionError::ArrowError(
+            Box::new(datafusion::arrow::error::ArrowError::DivideByZero),
+            None,
+        )
+        .into();
+        assert_eq!(e.kind().trino_error(), ("DIVISION_BY_ZERO", 8, "USER_ERROR"));
     }
 
     #[test]

@@ -5,8 +5,12 @@
 pub mod engine;
 pub mod error;
 pub mod guard;
+pub mod lexer;
 pub mod placeholders;
+pub mod queries;
 pub mod session;
+pub mod session_properties;
+pub mod statements;
 pub mod table_info;
 pub mod trino_json;
 pub mod trino_show;
@@ -14,5 +18,5 @@ pub mod trino_types;
 
 pub use engine::{CatalogSource, PlannedStatement, QueryEngine};
 pub use error::{ContangoError, ErrorKind, Result};
-pub use session::Session;
+pub use session::{Session, SessionUpdate};
 pub use table_info::TableInfo;

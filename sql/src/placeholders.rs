@@ -7,45 +7,14 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::{Expr, LogicalPlan, expr::Placeholder};
-use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::error::{ContangoError, ErrorKind, Result};
+use crate::error::{ContangoError, Result};
 
 /// Rewrites each `?` placeholder (outside literals and comments) to `$1`, `$2`, ...
 pub fn number_question_marks(sql: &str) -> Result<String> {
-    if !sql.contains('?') {
-        return Ok(sql.to_string());
-    }
-    let tokens = Tokenizer::new(&GenericDialect {}, sql)
-        .tokenize_with_location()
-        .map_err(|e| ContangoError::new(ErrorKind::Syntax, e.to_string()))?;
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut copied = 0;
-    let mut n = 0;
-    for t in tokens {
-        if !matches!(&t.token, Token::Placeholder(p) if p == "?") {
-            continue;
-        }
-        let line = t.span.start.line as usize;
-        let column = t.span.start.column as usize;
-        let line_start = line_starts[line - 1];
-        let offset = line_start
-            + sql[line_start..]
-                .char_indices()
-                .nth(column - 1)
-                .map(|(i, _)| i)
-                .unwrap_or(0);
-        n += 1;
-        out.push_str(&sql[copied..offset]);
-        out.push_str(&format!("${n}"));
-        copied = offset + 1;
-    }
-    out.push_str(&sql[copied..]);
-    Ok(out)
+    let marks = crate::lexer::question_marks(sql)?;
+    let numbered: Vec<String> = (1..=marks.len()).map(|n| format!("${n}")).collect();
+    crate::lexer::replace_question_marks(sql, &numbered)
 }
 
 /// Placeholder ids of `plan` with the type the planner inferred for each.
@@ -154,6 +123,7 @@ pub fn bind_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn question_marks_are_numbered_outside_literals() {

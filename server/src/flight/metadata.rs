@@ -161,7 +161,7 @@ impl Metadata {
         session: &Session,
     ) -> Result<datafusion::prelude::SessionContext, Status> {
         self.app.engine.refresh().await.map_err(|e| to_status(&e))?;
-        Ok(self.app.engine.context(session))
+        self.app.engine.context(session).map_err(|e| to_status(&e))
     }
 }
 

@@ -11,12 +11,21 @@ pub fn to_status(e: &ContangoError) -> Status {
         | ErrorKind::Invalid
         | ErrorKind::BadParameters
         | ErrorKind::ColumnNotFound
-        | ErrorKind::FunctionNotFound => Status::invalid_argument(m),
-        ErrorKind::TableNotFound | ErrorKind::NotFound => Status::not_found(m),
+        | ErrorKind::FunctionNotFound
+        | ErrorKind::TypeMismatch
+        | ErrorKind::InvalidCast
+        | ErrorKind::DivisionByZero
+        | ErrorKind::InvalidSessionProperty => Status::invalid_argument(m),
+        ErrorKind::NotSupported => Status::unimplemented(m),
+        ErrorKind::TableNotFound
+        | ErrorKind::NotFound
+        | ErrorKind::CatalogNotFound
+        | ErrorKind::SchemaNotFound => Status::not_found(m),
+        ErrorKind::NotInTransaction => Status::failed_precondition(m),
         ErrorKind::PermissionDenied => Status::permission_denied(m),
         ErrorKind::Unauthenticated => Status::unauthenticated(m),
         ErrorKind::Unavailable => Status::unavailable(m),
-        ErrorKind::Cancelled => Status::cancelled(m),
+        ErrorKind::Cancelled | ErrorKind::Killed => Status::cancelled(m),
         ErrorKind::Internal => {
             tracing::error!(error = %m, "internal error");
             Status::internal(m)

@@ -1,0 +1,331 @@
+//! Every query the server is running or ran recently, for
+//! `system.runtime.queries` and `CALL system.runtime.kill_query`.
+//!
+//! Endpoints register a query when it is submitted, attach a canceller (how
+//! that endpoint stops the query's stream) and report its end state.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMillisecondBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::Session as DfSession;
+use datafusion::datasource::{MemTable, TableProvider, TableType};
+use datafusion::error::Result as DFResult;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use parking_lot::Mutex;
+
+use crate::error::{ContangoError, ErrorKind, Result};
+
+/// Finished queries kept for `system.runtime.queries`.
+const FINISHED_KEPT: usize = 200;
+
+type Canceller = Box<dyn Fn(ContangoError) + Send + Sync>;
+
+/// One registered query.
+pub struct QueryEntry {
+    /// Trino-style query id (`20261124_120000_00001_contango`).
+    pub id: String,
+    /// Who submitted it.
+    pub user: String,
+    /// Client name, if it sent one.
+    pub source: Option<String>,
+    /// The SQL text.
+    pub sql: String,
+    /// When it was submitted.
+    pub created: DateTime<Utc>,
+    state: Mutex<EntryState>,
+}
+
+struct EntryState {
+    state: &'static str,
+    ended: Option<DateTime<Utc>>,
+    error: Option<ErrorKind>,
+    canceller: Option<Canceller>,
+}
+
+impl fmt::Debug for QueryEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueryEntry")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("state", &self.state.lock().state)
+            .finish()
+    }
+}
+
+impl QueryEntry {
+    /// Current state: QUEUED, RUNNING, FINISHED or FAILED.
+    pub fn state(&self) -> &'static str {
+        self.state.lock().state
+    }
+
+    /// Sets how this query is stopped (called by the endpoint that runs it).
+    pub fn on_cancel(&self, canceller: impl Fn(ContangoError) + Send + Sync + 'static) {
+        self.state.lock().canceller = Some(Box::new(canceller));
+    }
+
+    /// Marks the query as producing results.
+    pub fn running(&self) {
+        let mut s = self.state.lock();
+        if s.ended.is_none() {
+            s.state = "RUNNING";
+        }
+    }
+
+    /// Marks the query as ended (successfully when `error` is `None`).
+    pub fn finish(&self, error: Option<ErrorKind>) {
+        let mut s = self.state.lock();
+        if s.ended.is_none() {
+            s.state = if error.is_some() { "FAILED" } else { "FINISHED" };
+            s.ended = Some(Utc::now());
+            s.error = error;
+            s.canceller = None;
+        }
+    }
+
+    /// Stops the query with `error`; false when it had already ended.
+    pub fn kill(&self, error: ContangoError) -> bool {
+        let canceller = {
+            let mut s = self.state.lock();
+            if s.ended.is_some() {
+                return false;
+            }
+            s.canceller.take()
+        };
+        let kind = error.kind();
+        if let Some(cancel) = canceller {
+            cancel(error);
+        }
+        self.finish(Some(kind));
+        true
+    }
+}
+
+/// Registry of live and recent queries, shared by every endpoint.
+#[derive(Default)]
+pub struct QueryTracker {
+    entries: Mutex<VecDeque<Arc<QueryEntry>>>,
+    counter: AtomicU64,
+}
+
+impl fmt::Debug for QueryTracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueryTracker")
+            .field("queries", &self.entries.lock().len())
+            .finish()
+    }
+}
+
+impl QueryTracker {
+    /// Registers a new query and returns its entry (state QUEUED).
+    pub fn register(&self, user: &str, source: Option<&str>, sql: &str) -> Arc<QueryEntry> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let created = Utc::now();
+        let entry = Arc::new(QueryEntry {
+            id: format!("{}_{n:05}_contango", created.format("%Y%m%d_%H%M%S")),
+            user: user.to_string(),
+            source: source.map(str::to_string),
+            sql: sql.to_string(),
+            created,
+            state: Mutex::new(EntryState {
+                state: "QUEUED",
+                ended: None,
+                error: None,
+                canceller: None,
+            }),
+        });
+        let mut entries = self.entries.lock();
+        entries.push_back(entry.clone());
+        // Forget the oldest finished queries beyond the history bound.
+        let finished = entries.iter().filter(|e| e.state.lock().ended.is_some()).count();
+        let mut excess = finished.saturating_sub(FINISHED_KEPT);
+        entries.retain(|e| {
+            if excess > 0 && e.state.lock().ended.is_some() {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        entry
+    }
+
+    /// The query with `id`, if known.
+    pub fn get(&self, id: &str) -> Option<Arc<QueryEntry>> {
+        self.entries.lock().iter().find(|e| e.id == id).cloned()
+    }
+
+    /// All known queries, oldest first.
+    pub fn list(&self) -> Vec<Arc<QueryEntry>> {
+        self.entries.lock().iter().cloned().collect()
+    }
+
+    /// `kill_query`: stops query `id` on behalf of `user` (who must own it).
+    pub fn kill(&self, user: &str, id: &str, message: Option<&str>) -> Result<()> {
+        let entry = self
+            .get(id)
+            .ok_or_else(|| ContangoError::not_found(format!("Query {id} not found")))?;
+        if entry.user != user {
+            return Err(ContangoError::permission_denied(format!(
+                "Access Denied: Cannot kill query {id} owned by another user"
+            )));
+        }
+        let message = match message {
+            Some(m) => format!("Query killed. Message: {m}"),
+            None => "Query killed. No message provided.".to_string(),
+        };
+        if !entry.kill(ContangoError::new(ErrorKind::Killed, message)) {
+            return Err(ContangoError::invalid(format!(
+                "Query {id} has already finished"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `system.runtime.queries` as a table provider, read at scan time.
+    pub fn table(self: &Arc<Self>) -> Arc<dyn TableProvider> {
+        Arc::new(QueriesTable {
+            tracker: self.clone(),
+        })
+    }
+}
+
+/// `system.runtime.queries`: one row per known query.
+#[derive(Debug)]
+struct QueriesTable {
+    tracker: Arc<QueryTracker>,
+}
+
+fn queries_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("query_id", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("user", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, true),
+        Field::new("query", DataType::Utf8, false),
+        Field::new("created", ts.clone(), false),
+        Field::new("end", ts, true),
+        Field::new("error_type", DataType::Utf8, true),
+        Field::new("error_code", DataType::Utf8, true),
+    ]))
+}
+
+impl QueriesTable {
+    fn batch(&self) -> DFResult<RecordBatch> {
+        let entries = self.tracker.list();
+        let mut id = StringBuilder::new();
+        let mut state = StringBuilder::new();
+        let mut user = StringBuilder::new();
+        let mut source = StringBuilder::new();
+        let mut query = StringBuilder::new();
+        let mut created = TimestampMillisecondBuilder::new().with_timezone("UTC");
+        let mut end = TimestampMillisecondBuilder::new().with_timezone("UTC");
+        let mut error_type = StringBuilder::new();
+        let mut error_code = StringBuilder::new();
+        for e in &entries {
+            let s = e.state.lock();
+            id.append_value(&e.id);
+            state.append_value(s.state);
+            user.append_value(&e.user);
+            source.append_option(e.source.as_deref());
+            query.append_value(&e.sql);
+            created.append_value(e.created.timestamp_millis());
+            end.append_option(s.ended.map(|t| t.timestamp_millis()));
+            let error = s.error.map(|k| k.trino_error());
+            error_type.append_option(error.map(|(_, _, t)| t));
+            error_code.append_option(error.map(|(n, _, _)| n));
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(id.finish()),
+            Arc::new(state.finish()),
+            Arc::new(user.finish()),
+            Arc::new(source.finish()),
+            Arc::new(query.finish()),
+            Arc::new(created.finish()),
+            Arc::new(end.finish()),
+            Arc::new(error_type.finish()),
+            Arc::new(error_code.finish()),
+        ];
+        Ok(RecordBatch::try_new(queries_schema(), columns)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for QueriesTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        queries_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let table = MemTable::try_new(queries_schema(), vec![vec![self.batch()?]])?;
+        table.scan(state, projection, filters, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn kill_calls_the_canceller_once_and_checks_the_owner() {
+        let tracker = QueryTracker::default();
+        let q = tracker.register("alice", Some("test"), "SELECT 1");
+        let called = Arc::new(AtomicBool::new(false));
+        let c = called.clone();
+        q.on_cancel(move |e| {
+            assert_eq!(e.kind(), ErrorKind::Killed);
+            assert_eq!(e.message(), "Query killed. Message: enough");
+            c.store(true, Ordering::SeqCst);
+        });
+        q.running();
+        let e = tracker.kill("bob", &q.id, Some("enough")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert!(!called.load(Ordering::SeqCst));
+        tracker.kill("alice", &q.id, Some("enough")).unwrap();
+        assert!(called.load(Ordering::SeqCst));
+        assert_eq!(q.state(), "FAILED");
+        assert_eq!(
+            tracker.kill("alice", &q.id, None).unwrap_err().kind(),
+            ErrorKind::Invalid
+        );
+        assert_eq!(
+            tracker.kill("alice", "nope", None).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let tracker = QueryTracker::default();
+        for _ in 0..FINISHED_KEPT + 10 {
+            tracker.register("u", None, "SELECT 1").finish(None);
+        }
+        let live = tracker.register("u", None, "SELECT 2");
+        let all = tracker.list();
+        assert!(all.len() <= FINISHED_KEPT + 1);
+        assert!(all.iter().any(|e| e.id == live.id));
+    }
+}
