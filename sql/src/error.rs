@@ -157,6 +157,13 @@ impl ContangoError {
     }
 }
 
+impl ContangoError {
+    /// Classifies a borrowed DataFusion error.
+    pub fn from_datafusion(e: &DataFusionError) -> Self {
+        classify(e.find_root())
+    }
+}
+
 impl From<DataFusionError> for ContangoError {
     fn from(e: DataFusionError) -> Self {
         classify(e.find_root())

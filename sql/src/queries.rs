@@ -16,7 +16,12 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMi
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::Session as DfSession;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
-use datafusion::error::Result as DFResult;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
+use futures::Stream;
+use futures::task::AtomicWaker;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use parking_lot::Mutex;
@@ -194,6 +199,85 @@ impl QueryTracker {
         Arc::new(QueriesTable {
             tracker: self.clone(),
         })
+    }
+}
+
+/// Shared between a tracked stream and its entry's canceller.
+#[derive(Default)]
+struct KillSwitch {
+    error: Mutex<Option<ContangoError>>,
+    waker: AtomicWaker,
+}
+
+/// A result stream registered as `entry`: `kill_query` ends it with the kill
+/// error (dropping the inner stream, which stops DataFusion's tasks), and its
+/// end is recorded in the entry.
+pub fn track(entry: Arc<QueryEntry>, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let switch = Arc::new(KillSwitch::default());
+    let s = switch.clone();
+    entry.on_cancel(move |error| {
+        *s.error.lock() = Some(error);
+        s.waker.wake();
+    });
+    entry.running();
+    Box::pin(Tracked {
+        schema: stream.schema(),
+        inner: Some(stream),
+        switch,
+        entry,
+    })
+}
+
+struct Tracked {
+    schema: SchemaRef,
+    inner: Option<SendableRecordBatchStream>,
+    switch: Arc<KillSwitch>,
+    entry: Arc<QueryEntry>,
+}
+
+impl Stream for Tracked {
+    type Item = DFResult<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.switch.waker.register(cx.waker());
+        let killed = self.switch.error.lock().take();
+        if let Some(error) = killed {
+            self.inner = None;
+            return Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
+        }
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let next = inner.as_mut().poll_next(cx);
+        match &next {
+            Poll::Ready(None) => {
+                self.inner = None;
+                self.entry.finish(None);
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let kind = ContangoError::from_datafusion(e).kind();
+                self.inner = None;
+                self.entry.finish(Some(kind));
+            }
+            _ => {}
+        }
+        next
+    }
+}
+
+impl RecordBatchStream for Tracked {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if self.inner.is_some() {
+            // The client went away before the end.
+            self.entry
+                .finish(Some(ErrorKind::Cancelled));
+        }
     }
 }
 

@@ -385,6 +385,30 @@ def eia_server(market_server: ContangoServer, eia_csvs: dict[str, Path]):
     return market_server
 
 
+@pytest.fixture(scope="session")
+def trino_server(contango_bin, market_server, eia_server, session_tmp):
+    """The market + EIA data served with auth off, for the `trino` client (it
+    sends Basic credentials only over HTTPS)."""
+    config = write_config(session_tmp / "trino.toml")
+    server = start_contango(
+        contango_bin, market_server.data_dir, config, session_tmp, env={"CONTANGO_AUTH_ENABLED": "false"}
+    )
+    try:
+        yield server
+    finally:
+        stop_process(server.proc)
+
+
+def trino_connect(server: ContangoServer, **kwargs):
+    """A `trino` DB-API connection to `server` as `analyst` in iceberg.market."""
+    import trino
+
+    host, port = server.http_addr.split(":")
+    options = {"user": "analyst", "catalog": "iceberg", "schema": "market", "http_scheme": "http"}
+    options.update(kwargs)
+    return trino.dbapi.connect(host=host, port=int(port), **options)
+
+
 # --------------------------------------------------------------------------- #
 # PostgreSQL
 # --------------------------------------------------------------------------- #

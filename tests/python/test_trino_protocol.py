@@ -18,27 +18,12 @@ import pytest
 import trino
 
 import helpers
-from conftest import start_contango, stop_process, write_config
-
-
-@pytest.fixture(scope="module")
-def trino_server(contango_bin, market_server, eia_server, session_tmp):
-    config = write_config(session_tmp / "trino.toml")
-    server = start_contango(
-        contango_bin, market_server.data_dir, config, session_tmp, env={"CONTANGO_AUTH_ENABLED": "false"}
-    )
-    try:
-        yield server
-    finally:
-        stop_process(server.proc)
+from conftest import trino_connect
 
 
 @pytest.fixture(scope="module")
 def cur(trino_server):
-    host, port = trino_server.http_addr.split(":")
-    conn = trino.dbapi.connect(
-        host=host, port=int(port), user="analyst", catalog="iceberg", schema="market", http_scheme="http"
-    )
+    conn = trino_connect(trino_server)
     yield conn.cursor()
     conn.close()
 

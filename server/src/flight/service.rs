@@ -104,10 +104,20 @@ impl FlightSqlImpl {
         Ok(Response::new(info))
     }
 
-    /// Streams query results batch by batch as Flight data.
+    /// Streams query results batch by batch as Flight data; the query is
+    /// registered for `system.runtime.queries` and `kill_query`.
     pub(super) fn stream(
+        &self,
+        session: &Session,
+        sql: &str,
         results: SendableRecordBatchStream,
     ) -> Response<<Self as FlightService>::DoGetStream> {
+        let entry = self
+            .app
+            .engine
+            .queries()
+            .register(&session.user, session.source.as_deref(), sql);
+        let results = contango_sql::queries::track(entry, results);
         let schema = results.schema();
         let batches = results.map_err(|e| {
             let s = status(ContangoError::from(e));
@@ -287,7 +297,7 @@ impl FlightSqlService for FlightSqlImpl {
             .ok_or_else(|| Status::invalid_argument("malformed statement ticket"))?;
         let planned = self.plan(&session, sql).await?;
         let results = planned.execute().await.map_err(|e| to_status(&e))?;
-        Ok(Self::stream(results))
+        Ok(self.stream(&session, sql, results))
     }
 
     async fn do_get_prepared_statement(
@@ -299,8 +309,9 @@ impl FlightSqlService for FlightSqlImpl {
         let planned = self
             .bound_prepared(&session, &cmd.prepared_statement_handle)
             .await?;
+        let (sql, _) = self.prepared.get(&session, &cmd.prepared_statement_handle)?;
         let results = planned.execute().await.map_err(|e| to_status(&e))?;
-        Ok(Self::stream(results))
+        Ok(self.stream(&session, &sql, results))
     }
 
     async fn do_get_catalogs(

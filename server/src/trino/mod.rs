@@ -5,6 +5,7 @@
 //! session model, error model and type map as Flight SQL.
 
 mod query;
+mod session;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use contango_sql::error::ContangoError;
@@ -20,7 +21,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::auth::ANONYMOUS;
-use query::{Page, Queries};
+use query::{Page, Queries, Started};
 
 /// Largest accepted statement body.
 const MAX_STATEMENT_BYTES: usize = 1 << 20;
@@ -110,16 +111,26 @@ async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) 
         Err(e) => return unauthorized(&e),
     };
     let mut session = st.app.new_session(&user);
-    if let Some(c) = header_str(&headers, "x-trino-catalog") {
-        session.catalog = c.to_string();
-    }
-    if let Some(s) = header_str(&headers, "x-trino-schema") {
-        session.schema = s.to_string();
-    }
+    let from_headers = session::apply_headers(&mut session, &headers);
+    let entry = st
+        .app
+        .engine
+        .queries()
+        .register(&user, session.source.as_deref(), &body);
     let engine = st.app.engine.clone();
     let sql = body;
-    let planning = tokio::spawn(async move { engine.plan(&session, &sql).await?.execute().await });
-    let query = st.queries.start(&user, planning);
+    let planning = tokio::spawn(async move {
+        from_headers?;
+        let planned = engine.plan(&session, &sql).await?;
+        let update = planned.session_update().clone();
+        let update_type = planned.update_type();
+        Ok(Started {
+            stream: planned.execute().await?,
+            update,
+            update_type,
+        })
+    });
+    let query = st.queries.start(entry, planning);
     tracing::debug!(query = %query.id, user = %query.user, "trino query submitted");
     json_response(StatusCode::OK, query.queued_page(&base_url(&headers)))
 }
@@ -140,7 +151,15 @@ async fn next_page(
         return gone(&format!("query {id}"));
     };
     match query.page(&base_url(&headers), token).await {
-        Page::Body(body) => json_response(StatusCode::OK, body.as_ref().clone()),
+        Page::Body(body, session_headers) => {
+            let mut response = json_response(StatusCode::OK, body.as_ref().clone());
+            for (name, value) in session_headers {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().append(name, value);
+                }
+            }
+            response
+        }
         Page::Gone => gone(&format!("page {token} of query {id}")),
     }
 }
@@ -150,7 +169,7 @@ async fn cancel(
     Path((id, slug, _token)): Path<(String, String, u64)>,
 ) -> impl IntoResponse {
     if let Some(query) = st.queries.get(&id, &slug) {
-        query.cancel().await;
+        query.cancel_by_client().await;
     }
     StatusCode::NO_CONTENT
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use contango_sql::SessionUpdate;
 use contango_sql::error::{ContangoError, ErrorKind, Result};
+use contango_sql::queries::QueryEntry;
 use contango_sql::trino_json::write_rows;
 use contango_sql::trino_types::TrinoType;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -27,7 +29,17 @@ const ABANDONED_AFTER: Duration = Duration::from_secs(300);
 /// Finished queries keep their last page (for a retried GET) this long.
 const FINISHED_KEPT: Duration = Duration::from_secs(30);
 
-type Planned = Result<SendableRecordBatchStream>;
+/// A planned statement ready to stream, with what it changes in the session.
+pub struct Started {
+    /// The result stream.
+    pub stream: SendableRecordBatchStream,
+    /// Session changes for the response headers.
+    pub update: SessionUpdate,
+    /// Trino's `updateType`, for statements that change state.
+    pub update_type: Option<&'static str>,
+}
+
+type Planned = Result<Started>;
 
 enum Phase {
     Planning(JoinHandle<Planned>),
@@ -39,6 +51,8 @@ enum Phase {
 struct Paging {
     phase: Phase,
     columns: Option<Value>,
+    update: Option<SessionUpdate>,
+    update_type: Option<&'static str>,
     /// Token of the last page served, and its body.
     token: u64,
     last: Option<Arc<String>>,
@@ -48,12 +62,13 @@ struct Paging {
 
 /// A query and its paging state.
 pub struct Query {
-    /// Trino-style query id.
+    /// Trino-style query id (shared with `system.runtime.queries`).
     pub id: String,
     /// Random part of every `nextUri`, so ids alone cannot fetch pages.
     pub slug: String,
     /// Who submitted it.
     pub user: String,
+    entry: Arc<QueryEntry>,
     created: Instant,
     last_access: AtomicU64,
     finished: AtomicBool,
@@ -62,8 +77,8 @@ pub struct Query {
 
 /// What a GET returns.
 pub enum Page {
-    /// JSON body of the page.
-    Body(Arc<String>),
+    /// JSON body of the page and the session headers to send with it.
+    Body(Arc<String>, Vec<(&'static str, String)>),
     /// The token is neither the current nor the next page.
     Gone,
 }
@@ -118,33 +133,45 @@ impl Query {
         if token == p.token
             && let Some(last) = &p.last
         {
-            return Page::Body(last.clone());
+            return Page::Body(last.clone(), session_headers(p.update.as_ref()));
         }
         if token != p.token + 1 {
             return Page::Gone;
         }
         let body = Arc::new(self.next_page(&mut p, base, token).await);
-        if matches!(p.phase, Phase::Finished | Phase::Failed(_)) {
-            self.finished.store(true, Ordering::Relaxed);
+        match &p.phase {
+            Phase::Finished => {
+                self.finished.store(true, Ordering::Relaxed);
+                self.entry.finish(None);
+            }
+            Phase::Failed(e) => {
+                self.finished.store(true, Ordering::Relaxed);
+                self.entry.finish(Some(e.kind()));
+            }
+            _ => {}
         }
         p.token = token;
         p.last = Some(body.clone());
-        Page::Body(body)
+        Page::Body(body, session_headers(p.update.as_ref()))
     }
 
     /// Stops the query: planning is aborted, the stream dropped (which stops
-    /// DataFusion's tasks), and later pages report USER_CANCELED.
-    pub async fn cancel(&self) {
+    /// DataFusion's tasks), and later pages report `error`.
+    pub async fn cancel(&self, error: ContangoError) {
         let mut p = self.paging.lock().await;
         if let Phase::Planning(handle) = &p.phase {
             handle.abort();
         }
         if matches!(p.phase, Phase::Planning(_) | Phase::Running(_)) {
-            p.phase = Phase::Failed(ContangoError::new(
-                ErrorKind::Cancelled,
-                "Query was canceled",
-            ));
+            self.entry.finish(Some(error.kind()));
+            p.phase = Phase::Failed(error);
         }
+    }
+
+    /// DELETE on a `nextUri`: Trino's USER_CANCELED.
+    pub async fn cancel_by_client(&self) {
+        self.cancel(ContangoError::new(ErrorKind::Cancelled, "Query was canceled"))
+            .await
     }
 
     async fn next_page(&self, p: &mut Paging, base: &str, token: u64) -> String {
@@ -157,9 +184,12 @@ impl Query {
                         Phase::Failed(ContangoError::internal(format!("planning task: {join}")))
                 }
                 Ok(Ok(Err(e))) => p.phase = Phase::Failed(e),
-                Ok(Ok(Ok(stream))) => {
-                    p.columns = Some(columns(&stream.schema()));
-                    p.phase = Phase::Running(stream);
+                Ok(Ok(Ok(started))) => {
+                    p.columns = Some(columns(&started.stream.schema()));
+                    p.update = Some(started.update);
+                    p.update_type = started.update_type;
+                    p.phase = Phase::Running(started.stream);
+                    self.entry.running();
                 }
             }
         }
@@ -224,6 +254,9 @@ impl Query {
         if let Some(c) = &p.columns {
             page["columns"] = c.clone();
         }
+        if let Some(t) = p.update_type {
+            page["updateType"] = json!(t);
+        }
         if let Phase::Failed(e) = &p.phase {
             page["error"] = error_json(e);
         }
@@ -237,6 +270,54 @@ impl Query {
         }
         body
     }
+}
+
+/// Response headers that tell the client how the statement changed its session
+/// (values URL-encoded, as Trino sends them).
+fn session_headers(update: Option<&SessionUpdate>) -> Vec<(&'static str, String)> {
+    let Some(u) = update else {
+        return Vec::new();
+    };
+    let mut h = Vec::new();
+    if let Some(c) = &u.set_catalog {
+        h.push(("x-trino-set-catalog", encode(c)));
+    }
+    if let Some(s) = &u.set_schema {
+        h.push(("x-trino-set-schema", encode(s)));
+    }
+    for (k, v) in &u.set_properties {
+        h.push(("x-trino-set-session", format!("{}={}", encode(k), encode(v))));
+    }
+    for k in &u.clear_properties {
+        h.push(("x-trino-clear-session", encode(k)));
+    }
+    for (k, v) in &u.added_prepare {
+        h.push(("x-trino-added-prepare", format!("{}={}", encode(k), encode(v))));
+    }
+    for k in &u.deallocated_prepare {
+        h.push(("x-trino-deallocated-prepare", encode(k)));
+    }
+    if let Some(t) = &u.started_transaction {
+        h.push(("x-trino-started-transaction-id", t.clone()));
+    }
+    if u.clear_transaction {
+        h.push(("x-trino-clear-transaction-id", "true".into()));
+    }
+    h
+}
+
+/// Percent-encoding of everything but unreserved characters, so header values
+/// never carry separators, control characters or non-ASCII bytes.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `columns` of a result: name, Trino type name and type signature.
@@ -313,32 +394,37 @@ fn location(message: &str) -> Option<(u64, u64)> {
 #[derive(Default)]
 pub struct Queries {
     map: Mutex<HashMap<String, Arc<Query>>>,
-    counter: AtomicU64,
 }
 
 impl Queries {
-    /// Registers a query whose plan is being built by `planning`.
-    pub fn start(&self, user: &str, planning: JoinHandle<Planned>) -> Arc<Query> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let id = format!(
-            "{}_{n:05}_contango",
-            chrono::Utc::now().format("%Y%m%d_%H%M%S")
-        );
+    /// Registers the query of `entry` whose plan is being built by `planning`;
+    /// `kill_query` on the entry cancels it like a DELETE.
+    pub fn start(&self, entry: Arc<QueryEntry>, planning: JoinHandle<Planned>) -> Arc<Query> {
+        let id = entry.id.clone();
         let query = Arc::new(Query {
             id: id.clone(),
             slug: uuid::Uuid::new_v4().simple().to_string(),
-            user: user.to_string(),
+            user: entry.user.clone(),
+            entry: entry.clone(),
             created: Instant::now(),
             last_access: AtomicU64::new(0),
             finished: AtomicBool::new(false),
             paging: tokio::sync::Mutex::new(Paging {
                 phase: Phase::Planning(planning),
                 columns: None,
+                update: None,
+                update_type: None,
                 token: 0,
                 last: None,
                 rows: 0,
                 bytes: 0,
             }),
+        });
+        let weak = Arc::downgrade(&query);
+        entry.on_cancel(move |error| {
+            if let Some(q) = weak.upgrade() {
+                tokio::spawn(async move { q.cancel(error).await });
+            }
         });
         let mut map = self.map.lock();
         map.retain(|_, q| !q.expired());
