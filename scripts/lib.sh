@@ -19,8 +19,9 @@ apt_install() {
 # Build dependencies of the binary (C compiler, pkg-config, protoc, cmake, curl
 # headers are what the Kafka connector will need; today the build needs a C compiler).
 ensure_build_packages() {
-    command -v cc >/dev/null && command -v pkg-config >/dev/null && command -v curl >/dev/null && return 0
-    apt_install build-essential pkg-config curl ca-certificates
+    command -v cc >/dev/null && command -v pkg-config >/dev/null && command -v curl >/dev/null \
+        && command -v openssl >/dev/null && return 0
+    apt_install build-essential pkg-config curl ca-certificates openssl
 }
 
 postgres_bin_dir() {

@@ -36,8 +36,13 @@ pub struct Config {
 pub struct ServerConfig {
     /// Arrow Flight SQL address.
     pub flight_addr: String,
-    /// HTTP address (`/healthz`).
+    /// HTTP address (`/healthz`, Trino protocol).
     pub http_addr: String,
+    /// PEM certificate chain: when set (with `tls_key`), the HTTP port speaks
+    /// HTTPS only (the Trino clients send passwords only over HTTPS).
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
 }
 
 /// `[catalog]`
@@ -108,6 +113,8 @@ impl Default for ServerConfig {
         Self {
             flight_addr: "127.0.0.1:50051".into(),
             http_addr: "127.0.0.1:8080".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -192,6 +199,7 @@ impl Config {
             server: ServerConfig {
                 flight_addr: "127.0.0.1:0".into(),
                 http_addr: "127.0.0.1:0".into(),
+                ..ServerConfig::default()
             },
             auth: AuthConfig {
                 enabled: !users.is_empty(),

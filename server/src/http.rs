@@ -20,10 +20,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let router_app = app.clone();
     let router = Router::new()
         .route("/healthz", get(healthz))
         .with_state(app.clone())
         .merge(crate::trino::router(app));
+    if let Some(acceptor) = crate::tls::acceptor(&app_tls(&router_app))? {
+        return crate::tls::serve(listener, router, acceptor, shutdown).await;
+    }
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
@@ -31,6 +35,13 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| ContangoError::internal(format!("http server: {e}")))
+}
+
+fn app_tls(app: &App) -> (String, String) {
+    (
+        app.config.server.tls_cert.clone(),
+        app.config.server.tls_key.clone(),
+    )
 }
 
 /// 200 when the catalog answers, 503 otherwise.

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod flight;
 pub mod http;
+pub mod tls;
 pub mod market_load;
 pub mod sql_client;
 pub mod trino;

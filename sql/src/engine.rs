@@ -240,7 +240,7 @@ impl QueryEngine {
                 sql,
             } => {
                 let frame = self.plan(session, &sql).await?.frame;
-                let batch = statements::explain::render(frame, analyze, kind, format).await?;
+                let batch = statements::explain::render(session, frame, analyze, kind, format).await?;
                 return self.answer(session, batch, update, None);
             }
             TrinoStatement::DescribeInput { name } => {
@@ -250,7 +250,7 @@ impl QueryEngine {
             }
             TrinoStatement::DescribeOutput { name } => {
                 let planned = self.plan(session, prepared(session, &name)?).await?;
-                let batch = describe_output(&planned)?;
+                let batch = describe_output(session, &planned)?;
                 return self.answer(session, batch, update, None);
             }
             TrinoStatement::ShowSession { like } => {
@@ -388,7 +388,7 @@ fn describe_input(planned: &PlannedStatement) -> Result<RecordBatch> {
 }
 
 /// `DESCRIBE OUTPUT`: Column Name, Catalog, Schema, Table, Type, Type Size, Aliased.
-fn describe_output(planned: &PlannedStatement) -> Result<RecordBatch> {
+fn describe_output(session: &Session, planned: &PlannedStatement) -> Result<RecordBatch> {
     let schema = planned.frame.schema();
     let mut columns: [Vec<String>; 5] = Default::default();
     let mut sizes = Vec::new();
@@ -401,11 +401,13 @@ fn describe_output(planned: &PlannedStatement) -> Result<RecordBatch> {
                 table,
             }) => (catalog.to_string(), schema.to_string(), table.to_string()),
             Some(datafusion::sql::TableReference::Partial { schema, table }) => {
-                (String::new(), schema.to_string(), table.to_string())
+                (session.catalog.clone(), schema.to_string(), table.to_string())
             }
-            Some(datafusion::sql::TableReference::Bare { table }) => {
-                (String::new(), String::new(), table.to_string())
-            }
+            Some(datafusion::sql::TableReference::Bare { table }) => (
+                session.catalog.clone(),
+                session.schema.clone(),
+                table.to_string(),
+            ),
             None => Default::default(),
         };
         aliased.push(qualifier.is_none());

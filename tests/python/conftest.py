@@ -243,12 +243,18 @@ class ContangoServer:
     proc: subprocess.Popen | None = None
 
     @property
+    def tls_cert(self) -> str | None:
+        """The certificate the HTTP port serves (HTTPS), if any."""
+        return self.env.get("CONTANGO_SERVER_TLS_CERT")
+
+    @property
     def flight_uri(self) -> str:
         return f"grpc://{self.flight_addr}"
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.http_addr}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.http_addr}"
 
     def connect(self, **kwargs):
         """An ADBC Flight SQL connection as `user`."""
@@ -266,12 +272,17 @@ class ContangoServer:
         )
 
     def healthz(self) -> dict:
-        return http_get_json(self.http_url + "/healthz")
+        return http_get_json(self.http_url + "/healthz", cafile=self.tls_cert)
 
 
-def http_get_json(url: str, timeout: float = 5.0) -> dict:
+def http_get_json(url: str, timeout: float = 5.0, cafile: str | None = None) -> dict:
     """GET on loopback, never through a proxy from the environment."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    import ssl
+
+    handlers = [urllib.request.ProxyHandler({})]
+    if cafile:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile)))
+    opener = urllib.request.build_opener(*handlers)
     with opener.open(url, timeout=timeout) as r:
         assert r.status == 200, r.status
         return json.loads(r.read())
@@ -397,6 +408,17 @@ def trino_server(contango_bin, market_server, eia_server, session_tmp):
         yield server
     finally:
         stop_process(server.proc)
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with the openssl CLI."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
 
 
 def trino_connect(server: ContangoServer, **kwargs):

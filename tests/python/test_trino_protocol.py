@@ -228,3 +228,57 @@ def test_show_tables_over_flight_sql(market_server, market_catalog):
         conn.close()
     assert table.column_names == ["Table"]
     assert table.column(0).to_pylist() == sorted(t[1] for t in market_catalog.list_tables("market"))
+
+
+@pytest.fixture(scope="module")
+def tls_server(contango_bin, market_server, session_tmp):
+    """The market data with auth on, the HTTP port speaking HTTPS."""
+    from conftest import self_signed_cert, start_contango, stop_process
+
+    directory = session_tmp / "tls"
+    directory.mkdir(exist_ok=True)
+    cert, key = self_signed_cert(directory)
+    env = {"CONTANGO_SERVER_TLS_CERT": str(cert), "CONTANGO_SERVER_TLS_KEY": str(key)}
+    server = start_contango(contango_bin, market_server.data_dir, market_server.config_path, session_tmp, env=env)
+    try:
+        yield server
+    finally:
+        stop_process(server.proc)
+
+
+def test_trino_client_basic_and_bearer_auth_over_https(tls_server, monkeypatch):
+    from trino.auth import BasicAuthentication, JWTAuthentication
+    import pyarrow.flight as flight
+
+    # requests lets these variables override a session's own `verify` (psf/requests#3829).
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+    host, port = tls_server.http_addr.split(":")
+
+    def connect(auth):
+        return trino.dbapi.connect(
+            host=host, port=int(port), user=tls_server.user, catalog="iceberg", schema="market",
+            http_scheme="https", auth=auth, verify=tls_server.tls_cert,
+        )
+
+    cur = connect(BasicAuthentication(tls_server.user, tls_server.password)).cursor()
+    cur.execute("SELECT count(*) > 0 FROM ticks")
+    assert cur.fetchall() == [[True]]
+    # nextUri pages are https too (the client follows them with the same session).
+    cur.execute("SELECT commodity, price FROM ticks")
+    assert len(cur.fetchall()) > 1000
+
+    with pytest.raises(trino.exceptions.HttpError) as e:
+        connect(BasicAuthentication(tls_server.user, "wrong")).cursor().execute("SELECT 1")
+    assert "401" in str(e.value)
+
+    # The bearer token the Flight SQL handshake issues works on the Trino endpoint.
+    client = flight.FlightClient(tls_server.flight_uri)
+    _, bearer = client.authenticate_basic_token(tls_server.user, tls_server.password)
+    token = bearer.decode().split(" ", 1)[1]
+    cur = connect(JWTAuthentication(token)).cursor()
+    cur.execute("SELECT 1")
+    assert cur.fetchall() == [[1]]
+    with pytest.raises(trino.exceptions.HttpError):
+        connect(JWTAuthentication("not-a-token")).cursor().execute("SELECT 1")

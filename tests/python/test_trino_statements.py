@@ -154,8 +154,10 @@ def test_transactions_are_accepted_for_reads(trino_server):
     assert conn.transaction is not None and conn.transaction.id not in (None, "NONE")
     conn.commit()
     assert conn.transaction is None
+    cur = conn.cursor()  # starts the next transaction
     assert rows(cur, "SELECT 2") == [[2]]
     conn.rollback()
+    assert conn.transaction is None
     auto = trino_connect(trino_server).cursor()
     with pytest.raises(trino.exceptions.TrinoUserError) as e:
         rows(auto, "COMMIT")

@@ -59,16 +59,19 @@ fn json_response(status: StatusCode, body: String) -> Response {
         .expect("static response parts are valid")
 }
 
-/// `http://host:port` as the client addressed us, for absolute `nextUri`s.
-fn base_url(headers: &HeaderMap) -> String {
+/// `http(s)://host:port` as the client addressed us, for absolute `nextUri`s
+/// (https when the port speaks TLS or a proxy says it terminated TLS).
+fn base_url(app: &App, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
+    let tls = !app.config.server.tls_cert.is_empty();
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
         .filter(|p| *p == "https")
+        .or(tls.then_some("https"))
         .unwrap_or("http");
     format!("{proto}://{host}")
 }
@@ -132,7 +135,7 @@ async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) 
     });
     let query = st.queries.start(entry, planning);
     tracing::debug!(query = %query.id, user = %query.user, "trino query submitted");
-    json_response(StatusCode::OK, query.queued_page(&base_url(&headers)))
+    json_response(StatusCode::OK, query.queued_page(&base_url(&st.app, &headers)))
 }
 
 fn gone(what: &str) -> Response {
@@ -150,7 +153,7 @@ async fn next_page(
     let Some(query) = st.queries.get(&id, &slug) else {
         return gone(&format!("query {id}"));
     };
-    match query.page(&base_url(&headers), token).await {
+    match query.page(&base_url(&st.app, &headers), token).await {
         Page::Body(body, session_headers) => {
             let mut response = json_response(StatusCode::OK, body.as_ref().clone());
             for (name, value) in session_headers {

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ContangoError, Result};
 use crate::lexer::Cursor;
+use crate::session::Session;
 use crate::trino_types::TrinoType;
 
 /// Which plan `EXPLAIN` shows.
@@ -103,6 +104,7 @@ pub fn options(c: &mut Cursor<'_>) -> Result<(bool, ExplainType, ExplainFormat)>
 
 /// The one-row result of an `EXPLAIN` of `frame`.
 pub async fn render(
+    session: &Session,
     frame: DataFrame,
     analyze: bool,
     kind: ExplainType,
@@ -119,7 +121,7 @@ pub async fn render(
         analyzed(frame).await?
     } else {
         match (kind, format) {
-            (ExplainType::Io, _) => io_plan(frame.logical_plan()).to_string(),
+            (ExplainType::Io, _) => io_plan(session, frame.logical_plan()).to_string(),
             (_, ExplainFormat::Graphviz) => frame.logical_plan().display_graphviz().to_string(),
             (ExplainType::Logical, ExplainFormat::Text) => {
                 frame.logical_plan().display_indent_schema().to_string()
@@ -189,7 +191,7 @@ fn plan_json(plan: &Arc<dyn ExecutionPlan>, next_id: &mut usize) -> Value {
 
 /// Trino's IoPlan: every table read, with the columns constrained by pushed
 /// filters and the estimates the table's statistics give.
-fn io_plan(plan: &LogicalPlan) -> Value {
+fn io_plan(session: &Session, plan: &LogicalPlan) -> Value {
     let mut tables = Vec::new();
     let (mut rows, mut bytes) = (0f64, 0f64);
     let _ = plan.apply_with_subqueries(|node| {
@@ -201,11 +203,13 @@ fn io_plan(plan: &LogicalPlan) -> Value {
                     table,
                 } => (catalog.to_string(), schema.to_string(), table.to_string()),
                 datafusion::sql::TableReference::Partial { schema, table } => {
-                    (String::new(), schema.to_string(), table.to_string())
+                    (session.catalog.clone(), schema.to_string(), table.to_string())
                 }
-                datafusion::sql::TableReference::Bare { table } => {
-                    (String::new(), String::new(), table.to_string())
-                }
+                datafusion::sql::TableReference::Bare { table } => (
+                    session.catalog.clone(),
+                    session.schema.clone(),
+                    table.to_string(),
+                ),
             };
             let stats = source_as_provider(&scan.source)
                 .ok()
