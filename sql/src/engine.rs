@@ -18,12 +18,12 @@ use datafusion::prelude::{SessionConfig, SessionContext, ident, lit};
 
 use crate::error::{ContangoError, ErrorKind, Result};
 use crate::guard::{check_statement, client_sql_options};
+use crate::lexer::replace_question_marks;
 use crate::placeholders::{bind_values, number_question_marks, parameter_schema, parameter_types};
+use crate::queries::QueryTracker;
 use crate::session::{Session, SessionUpdate};
 use crate::session_properties;
 use crate::statements::{self, TrinoStatement};
-use crate::queries::QueryTracker;
-use crate::lexer::replace_question_marks;
 use crate::table_info::TableInfo;
 
 /// A catalog the engine can query; refreshed before each statement so that
@@ -240,7 +240,8 @@ impl QueryEngine {
                 sql,
             } => {
                 let frame = self.plan(session, &sql).await?.frame;
-                let batch = statements::explain::render(session, frame, analyze, kind, format).await?;
+                let batch =
+                    statements::explain::render(session, frame, analyze, kind, format).await?;
                 return self.answer(session, batch, update, None);
             }
             TrinoStatement::DescribeInput { name } => {
@@ -322,7 +323,11 @@ impl QueryEngine {
             }
         }
         let batch = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("result", DataType::Boolean, false)])),
+            Arc::new(Schema::new(vec![Field::new(
+                "result",
+                DataType::Boolean,
+                false,
+            )])),
             vec![Arc::new(BooleanArray::from(vec![true]))],
         )?;
         self.answer(session, batch, update, update_type)
@@ -400,9 +405,11 @@ fn describe_output(session: &Session, planned: &PlannedStatement) -> Result<Reco
                 schema,
                 table,
             }) => (catalog.to_string(), schema.to_string(), table.to_string()),
-            Some(datafusion::sql::TableReference::Partial { schema, table }) => {
-                (session.catalog.clone(), schema.to_string(), table.to_string())
-            }
+            Some(datafusion::sql::TableReference::Partial { schema, table }) => (
+                session.catalog.clone(),
+                schema.to_string(),
+                table.to_string(),
+            ),
             Some(datafusion::sql::TableReference::Bare { table }) => (
                 session.catalog.clone(),
                 session.schema.clone(),

@@ -325,7 +325,10 @@ mod tests {
             None,
         )
         .into();
-        assert_eq!(e.kind().trino_error(), ("DIVISION_BY_ZERO", 8, "USER_ERROR"));
+        assert_eq!(
+            e.kind().trino_error(),
+            ("DIVISION_BY_ZERO", 8, "USER_ERROR")
+        );
     }
 
     #[test]

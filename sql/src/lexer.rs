@@ -47,7 +47,13 @@ pub fn lex(sql: &str) -> Result<Vec<Tok>> {
             token: t.token,
         })
         .collect();
-    while matches!(out.last(), Some(Tok { token: Token::SemiColon, .. })) {
+    while matches!(
+        out.last(),
+        Some(Tok {
+            token: Token::SemiColon,
+            ..
+        })
+    ) {
         out.pop();
     }
     Ok(out)
@@ -130,7 +136,10 @@ impl<'a> Cursor<'a> {
 
     /// ` at Line: L, Column: C` of the next token (or of the end of input).
     fn location(&self) -> String {
-        let offset = self.tokens.get(self.pos).map_or(self.sql.len(), |t| t.start);
+        let offset = self
+            .tokens
+            .get(self.pos)
+            .map_or(self.sql.len(), |t| t.start);
         let before = &self.sql[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -206,7 +215,9 @@ impl<'a> Cursor<'a> {
                 Token::LParen | Token::LBracket | Token::LBrace => depth += 1,
                 Token::RParen | Token::RBracket | Token::RBrace => depth -= 1,
                 Token::Comma if depth == 0 => {
-                    let s = start.take().ok_or_else(|| self.unexpected("an expression"))?;
+                    let s = start
+                        .take()
+                        .ok_or_else(|| self.unexpected("an expression"))?;
                     items.push(&self.sql[s..end]);
                     self.pos += 1;
                     continue;
@@ -301,6 +312,10 @@ mod tests {
         c.keyword("use");
         assert_eq!(c.qualified_name().unwrap(), vec!["My Cat", "sch"]);
         let e = Cursor::new("SET SESSION").unwrap().unexpected("x");
-        assert!(e.message().ends_with("at Line: 1, Column: 1"), "{}", e.message());
+        assert!(
+            e.message().ends_with("at Line: 1, Column: 1"),
+            "{}",
+            e.message()
+        );
     }
 }

@@ -18,13 +18,13 @@ use datafusion::catalog::Session as DfSession;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
-use futures::Stream;
-use futures::task::AtomicWaker;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
+use futures::Stream;
+use futures::task::AtomicWaker;
 use parking_lot::Mutex;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::error::{ContangoError, ErrorKind, Result};
 
@@ -88,7 +88,11 @@ impl QueryEntry {
     pub fn finish(&self, error: Option<ErrorKind>) {
         let mut s = self.state.lock();
         if s.ended.is_none() {
-            s.state = if error.is_some() { "FAILED" } else { "FINISHED" };
+            s.state = if error.is_some() {
+                "FAILED"
+            } else {
+                "FINISHED"
+            };
             s.ended = Some(Utc::now());
             s.error = error;
             s.canceller = None;
@@ -149,7 +153,10 @@ impl QueryTracker {
         let mut entries = self.entries.lock();
         entries.push_back(entry.clone());
         // Forget the oldest finished queries beyond the history bound.
-        let finished = entries.iter().filter(|e| e.state.lock().ended.is_some()).count();
+        let finished = entries
+            .iter()
+            .filter(|e| e.state.lock().ended.is_some())
+            .count();
         let mut excess = finished.saturating_sub(FINISHED_KEPT);
         entries.retain(|e| {
             if excess > 0 && e.state.lock().ended.is_some() {
@@ -212,7 +219,10 @@ struct KillSwitch {
 /// A result stream registered as `entry`: `kill_query` ends it with the kill
 /// error (dropping the inner stream, which stops DataFusion's tasks), and its
 /// end is recorded in the entry.
-pub fn track(entry: Arc<QueryEntry>, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+pub fn track(
+    entry: Arc<QueryEntry>,
+    stream: SendableRecordBatchStream,
+) -> SendableRecordBatchStream {
     let switch = Arc::new(KillSwitch::default());
     let s = switch.clone();
     entry.on_cancel(move |error| {
@@ -275,8 +285,7 @@ impl Drop for Tracked {
     fn drop(&mut self) {
         if self.inner.is_some() {
             // The client went away before the end.
-            self.entry
-                .finish(Some(ErrorKind::Cancelled));
+            self.entry.finish(Some(ErrorKind::Cancelled));
         }
     }
 }

@@ -144,7 +144,11 @@ mod tests {
     fn values_are_checked_and_applied() {
         assert_eq!(check("BATCH_SIZE", " 1024 ").unwrap(), "1024");
         assert_eq!(check("prefer_hash_join", "FALSE").unwrap(), "false");
-        for (name, value) in [("batch_size", "0"), ("batch_size", "x"), ("prefer_hash_join", "1")] {
+        for (name, value) in [
+            ("batch_size", "0"),
+            ("batch_size", "x"),
+            ("prefer_hash_join", "1"),
+        ] {
             assert_eq!(
                 check(name, value).unwrap_err().kind(),
                 ErrorKind::InvalidSessionProperty

@@ -266,3 +266,23 @@ def test_runtime_queries_and_kill_query(trino_server):
     assert used < 0.5, f"server still burning CPU after kill: {used:.2f} s in 2 s"
     state = rows(admin, f"SELECT state, error_code FROM system.runtime.queries WHERE query_id = '{query_id}'")
     assert state == [["FAILED", "ADMINISTRATIVELY_KILLED"]]
+
+
+def test_flight_sql_takes_session_from_call_headers(eia_server):
+    """ADBC sends Trino session headers as gRPC metadata; Flight SQL honours them."""
+    header = "adbc.flight.sql.rpc.call_header."
+    with eia_server.connect(**{header + "x-trino-schema": "eia", header + "x-trino-session": "batch_size=7"}) as conn:
+        assert helpers.query(conn, "SELECT \"Price\" FROM wti WHERE \"Date\" = DATE '2020-04-20'").to_pylist() == [
+            {"Price": -36.98}
+        ]
+        shown = helpers.query(conn, "SHOW SESSION LIKE 'batch_size'").to_pylist()
+        assert shown[0]["Value"] == "7" and shown[0]["Default"] == "8192"
+        # Statements that return rows work the same over Flight SQL.
+        plan = helpers.query(conn, "EXPLAIN (TYPE VALIDATE) SELECT 1").to_pylist()
+        assert plan == [{"Valid": True}]
+        got = helpers.query(conn, "EXECUTE IMMEDIATE 'SELECT ? + 1' USING 41").to_pylist()
+        assert list(got[0].values()) == [42]
+    with eia_server.connect(**{header + "x-trino-session": "nope=1"}) as conn:
+        with pytest.raises(Exception) as e:
+            helpers.query(conn, "SELECT 1")
+        assert "Session property 'nope' does not exist" in str(e.value)

@@ -54,7 +54,8 @@ impl FlightSqlImpl {
         }
     }
 
-    /// The session of the caller, from its `authorization` header.
+    /// The session of the caller: the user from its `authorization` header,
+    /// the rest from Trino session headers sent as gRPC metadata.
     pub(super) fn session(&self, metadata: &MetadataMap) -> Result<Session, Status> {
         let header = metadata
             .get("authorization")
@@ -64,7 +65,16 @@ impl FlightSqlImpl {
             })
             .transpose()?;
         let user = self.app.auth.authorize(header).map_err(|e| to_status(&e))?;
-        Ok(self.app.new_session(&user))
+        let mut session = self.app.new_session(&user);
+        crate::session_headers::apply_headers(&mut session, &metadata.clone().into_headers())
+            .map_err(|e| to_status(&e))?;
+        if session.source.is_none() {
+            session.source = metadata
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+        }
+        Ok(session)
     }
 
     pub(super) async fn plan(
@@ -112,11 +122,11 @@ impl FlightSqlImpl {
         sql: &str,
         results: SendableRecordBatchStream,
     ) -> Response<<Self as FlightService>::DoGetStream> {
-        let entry = self
-            .app
-            .engine
-            .queries()
-            .register(&session.user, session.source.as_deref(), sql);
+        let entry =
+            self.app
+                .engine
+                .queries()
+                .register(&session.user, session.source.as_deref(), sql);
         let results = contango_sql::queries::track(entry, results);
         let schema = results.schema();
         let batches = results.map_err(|e| {
@@ -309,7 +319,9 @@ impl FlightSqlService for FlightSqlImpl {
         let planned = self
             .bound_prepared(&session, &cmd.prepared_statement_handle)
             .await?;
-        let (sql, _) = self.prepared.get(&session, &cmd.prepared_statement_handle)?;
+        let (sql, _) = self
+            .prepared
+            .get(&session, &cmd.prepared_statement_handle)?;
         let results = planned.execute().await.map_err(|e| to_status(&e))?;
         Ok(self.stream(&session, &sql, results))
     }

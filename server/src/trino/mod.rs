@@ -5,7 +5,6 @@
 //! session model, error model and type map as Flight SQL.
 
 mod query;
-mod session;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -114,7 +113,7 @@ async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) 
         Err(e) => return unauthorized(&e),
     };
     let mut session = st.app.new_session(&user);
-    let from_headers = session::apply_headers(&mut session, &headers);
+    let from_headers = crate::session_headers::apply_headers(&mut session, &headers);
     let entry = st
         .app
         .engine
@@ -135,7 +134,10 @@ async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) 
     });
     let query = st.queries.start(entry, planning);
     tracing::debug!(query = %query.id, user = %query.user, "trino query submitted");
-    json_response(StatusCode::OK, query.queued_page(&base_url(&st.app, &headers)))
+    json_response(
+        StatusCode::OK,
+        query.queued_page(&base_url(&st.app, &headers)),
+    )
 }
 
 fn gone(what: &str) -> Response {

@@ -170,8 +170,11 @@ impl Query {
 
     /// DELETE on a `nextUri`: Trino's USER_CANCELED.
     pub async fn cancel_by_client(&self) {
-        self.cancel(ContangoError::new(ErrorKind::Cancelled, "Query was canceled"))
-            .await
+        self.cancel(ContangoError::new(
+            ErrorKind::Cancelled,
+            "Query was canceled",
+        ))
+        .await
     }
 
     async fn next_page(&self, p: &mut Paging, base: &str, token: u64) -> String {
@@ -286,13 +289,19 @@ fn session_headers(update: Option<&SessionUpdate>) -> Vec<(&'static str, String)
         h.push(("x-trino-set-schema", encode(s)));
     }
     for (k, v) in &u.set_properties {
-        h.push(("x-trino-set-session", format!("{}={}", encode(k), encode(v))));
+        h.push((
+            "x-trino-set-session",
+            format!("{}={}", encode(k), encode(v)),
+        ));
     }
     for k in &u.clear_properties {
         h.push(("x-trino-clear-session", encode(k)));
     }
     for (k, v) in &u.added_prepare {
-        h.push(("x-trino-added-prepare", format!("{}={}", encode(k), encode(v))));
+        h.push((
+            "x-trino-added-prepare",
+            format!("{}={}", encode(k), encode(v)),
+        ));
     }
     for k in &u.deallocated_prepare {
         h.push(("x-trino-deallocated-prepare", encode(k)));

@@ -11,6 +11,7 @@ use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::utils::split_conjunction_owned;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use serde_json::{Value, json};
@@ -113,7 +114,11 @@ pub async fn render(
     if kind == ExplainType::Validate {
         frame.create_physical_plan().await?;
         return Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("Valid", DataType::Boolean, false)])),
+            Arc::new(Schema::new(vec![Field::new(
+                "Valid",
+                DataType::Boolean,
+                false,
+            )])),
             vec![Arc::new(BooleanArray::from(vec![true]))],
         )?);
     }
@@ -141,7 +146,11 @@ pub async fn render(
         }
     };
     Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("Query Plan", DataType::Utf8, false)])),
+        Arc::new(Schema::new(vec![Field::new(
+            "Query Plan",
+            DataType::Utf8,
+            false,
+        )])),
         vec![Arc::new(StringArray::from(vec![text]))],
     )?)
 }
@@ -194,6 +203,18 @@ fn plan_json(plan: &Arc<dyn ExecutionPlan>, next_id: &mut usize) -> Value {
 fn io_plan(session: &Session, plan: &LogicalPlan) -> Value {
     let mut tables = Vec::new();
     let (mut rows, mut bytes) = (0f64, 0f64);
+    // Filters DataFusion keeps above a scan constrain it as much as pushed ones.
+    let mut above: Vec<(String, Expr)> = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Filter(filter) = node
+            && let LogicalPlan::TableScan(scan) = filter.input.as_ref()
+        {
+            for conjunct in split_conjunction_owned(filter.predicate.clone()) {
+                above.push((scan.table_name.to_string(), conjunct));
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let (catalog, schema, table) = match &scan.table_name {
@@ -202,9 +223,11 @@ fn io_plan(session: &Session, plan: &LogicalPlan) -> Value {
                     schema,
                     table,
                 } => (catalog.to_string(), schema.to_string(), table.to_string()),
-                datafusion::sql::TableReference::Partial { schema, table } => {
-                    (session.catalog.clone(), schema.to_string(), table.to_string())
-                }
+                datafusion::sql::TableReference::Partial { schema, table } => (
+                    session.catalog.clone(),
+                    schema.to_string(),
+                    table.to_string(),
+                ),
                 datafusion::sql::TableReference::Bare { table } => (
                     session.catalog.clone(),
                     session.schema.clone(),
@@ -221,12 +244,20 @@ fn io_plan(session: &Session, plan: &LogicalPlan) -> Value {
             let table_bytes = value(stats.as_ref().map(|s| &s.total_byte_size));
             rows += table_rows.unwrap_or(0.0);
             bytes += table_bytes.unwrap_or(0.0);
-            let constraints: Vec<Value> = scan
+            let name = scan.table_name.to_string();
+            let mut constraints: Vec<Value> = scan
                 .filters
                 .iter()
-                .flat_map(|f| datafusion::logical_expr::utils::split_conjunction_owned(f.clone()))
+                .flat_map(|f| split_conjunction_owned(f.clone()))
+                .chain(
+                    above
+                        .iter()
+                        .filter(|(t, _)| *t == name)
+                        .map(|(_, e)| e.clone()),
+                )
                 .filter_map(|f| column_constraint(&f, scan.source.schema().as_ref()))
                 .collect();
+            constraints.dedup();
             tables.push(json!({
                 "table": {"catalog": catalog, "schemaTable": {"schema": schema, "table": table}},
                 "columnConstraints": constraints,

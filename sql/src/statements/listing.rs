@@ -23,13 +23,11 @@ pub fn session_properties(session: &Session) -> Result<RecordBatch> {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(def.name))
             .map_or(default.clone(), |(_, v)| v.clone());
-        for (column, text) in columns.iter_mut().zip([
-            def.name,
-            &value,
-            &default,
-            def.kind.name(),
-            def.description,
-        ]) {
+        for (column, text) in
+            columns
+                .iter_mut()
+                .zip([def.name, &value, &default, def.kind.name(), def.description])
+        {
             column.append_value(text);
         }
     }
@@ -177,7 +175,10 @@ fn signatures(
             let ret = return_type(&args)
                 .map(|t| TrinoType::from_arrow(&t).name())
                 .unwrap_or_default();
-            let names: Vec<String> = args.iter().map(|t| TrinoType::from_arrow(t).name()).collect();
+            let names: Vec<String> = args
+                .iter()
+                .map(|t| TrinoType::from_arrow(t).name())
+                .collect();
             (names.join(", "), ret)
         })
         .collect()
@@ -216,7 +217,9 @@ mod tests {
         let names = batch.column(0).as_string::<i32>();
         let values = batch.column(1).as_string::<i32>();
         let defaults = batch.column(2).as_string::<i32>();
-        let i = (0..names.len()).find(|i| names.value(*i) == "batch_size").unwrap();
+        let i = (0..names.len())
+            .find(|i| names.value(*i) == "batch_size")
+            .unwrap();
         assert_eq!(values.value(i), "77");
         assert_eq!(defaults.value(i), "8192");
         assert_eq!(batch.num_columns(), 5);

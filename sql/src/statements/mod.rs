@@ -131,7 +131,10 @@ impl TrinoStatement {
 /// The Trino statement `sql` is, or `None` for anything else (queries and the
 /// forms DataFusion plans itself).
 pub fn parse(sql: &str) -> Result<Option<TrinoStatement>> {
-    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next();
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next();
     let first = first.unwrap_or_default().to_ascii_uppercase();
     if !matches!(
         first.as_str(),
@@ -220,9 +223,13 @@ pub fn parse(sql: &str) -> Result<Option<TrinoStatement>> {
             TrinoStatement::DescribeOutput { name }
         }
     } else if c.keywords(&["SHOW", "SESSION"]) {
-        TrinoStatement::ShowSession { like: like(&mut c)? }
+        TrinoStatement::ShowSession {
+            like: like(&mut c)?,
+        }
     } else if c.keywords(&["SHOW", "FUNCTIONS"]) {
-        TrinoStatement::ShowFunctions { like: like(&mut c)? }
+        TrinoStatement::ShowFunctions {
+            like: like(&mut c)?,
+        }
     } else if c.keyword("EXPLAIN") {
         let (analyze, kind, format) = explain::options(&mut c)?;
         let sql = c.rest().to_string();
@@ -317,7 +324,10 @@ fn call(c: &mut Cursor<'_>) -> Result<TrinoStatement> {
     let name = c.qualified_name()?;
     let procedure = name.join(".");
     if !matches!(
-        name.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+        name.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
         ["system", "runtime", "kill_query"] | ["runtime", "kill_query"] | ["kill_query"]
     ) {
         return Err(ContangoError::new(
@@ -334,7 +344,10 @@ fn call(c: &mut Cursor<'_>) -> Result<TrinoStatement> {
         if position > 0 && !c.token(&Token::Comma) {
             return Err(c.unexpected("',' or ')'"));
         }
-        let named = matches!(c.tokens.get(c.pos + 1).map(|t| &t.token), Some(Token::RArrow));
+        let named = matches!(
+            c.tokens.get(c.pos + 1).map(|t| &t.token),
+            Some(Token::RArrow)
+        );
         let slot = if named {
             let n = c.identifier()?;
             c.pos += 1;
@@ -373,7 +386,9 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn p(sql: &str) -> TrinoStatement {
-        parse(sql).unwrap().unwrap_or_else(|| panic!("not recognised: {sql}"))
+        parse(sql)
+            .unwrap()
+            .unwrap_or_else(|| panic!("not recognised: {sql}"))
     }
 
     #[test]
@@ -405,7 +420,10 @@ mod tests {
                 name: "prefer_hash_join".into()
             }
         );
-        assert_eq!(p("START TRANSACTION READ ONLY, ISOLATION LEVEL SERIALIZABLE"), TrinoStatement::StartTransaction);
+        assert_eq!(
+            p("START TRANSACTION READ ONLY, ISOLATION LEVEL SERIALIZABLE"),
+            TrinoStatement::StartTransaction
+        );
         assert_eq!(p("commit work"), TrinoStatement::Commit);
         assert_eq!(p("ROLLBACK"), TrinoStatement::Rollback);
     }
@@ -440,15 +458,21 @@ mod tests {
         );
         assert_eq!(
             p("DEALLOCATE PREPARE st_1"),
-            TrinoStatement::Deallocate { name: "st_1".into() }
+            TrinoStatement::Deallocate {
+                name: "st_1".into()
+            }
         );
         assert_eq!(
             p("DESCRIBE OUTPUT st_1"),
-            TrinoStatement::DescribeOutput { name: "st_1".into() }
+            TrinoStatement::DescribeOutput {
+                name: "st_1".into()
+            }
         );
         assert_eq!(
             p("describe input st_1"),
-            TrinoStatement::DescribeInput { name: "st_1".into() }
+            TrinoStatement::DescribeInput {
+                name: "st_1".into()
+            }
         );
     }
 

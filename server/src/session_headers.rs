@@ -1,7 +1,10 @@
-//! The client session carried by Trino request headers: catalog, schema,
-//! time zone, session properties, prepared statements, transaction, source.
-//! Headers Contango has no use for (client info and tags, roles, extra
-//! credentials, capabilities) are accepted and ignored; none is ever logged.
+//! The client session carried by Trino's request headers (`X-Trino-Catalog`,
+//! `-Schema`, `-Time-Zone`, `-Session`, `-Prepared-Statement`,
+//! `-Transaction-Id`, `-Source`), read by both endpoints: HTTP headers on the
+//! Trino protocol, gRPC metadata on Flight SQL (ADBC sends them with
+//! `adbc.flight.sql.rpc.call_header.<name>`). Headers Contango has no use for
+//! (client info and tags, roles, extra credentials, capabilities) are accepted
+//! and ignored; none is ever logged.
 
 use axum::http::HeaderMap;
 use contango_sql::Session;
@@ -29,8 +32,8 @@ pub fn apply_headers(session: &mut Session, headers: &HeaderMap) -> Result<()> {
     for (name, sql) in pairs(headers, "x-trino-prepared-statement")? {
         session.prepared.insert(name, sql);
     }
-    session.transaction_id = single(headers, "x-trino-transaction-id")?
-        .filter(|t| !t.eq_ignore_ascii_case("NONE"));
+    session.transaction_id =
+        single(headers, "x-trino-transaction-id")?.filter(|t| !t.eq_ignore_ascii_case("NONE"));
     Ok(())
 }
 
@@ -118,7 +121,10 @@ mod tests {
                 ("x-trino-time-zone", "America/New_York"),
                 ("x-trino-session", "batch_size=100, prefer_hash_join=false"),
                 ("x-trino-session", "a%2Cb=x%3Dy%20z"),
-                ("x-trino-prepared-statement", "st1=SELECT+%3F+FROM+t,st2=SELECT+1"),
+                (
+                    "x-trino-prepared-statement",
+                    "st1=SELECT+%3F+FROM+t,st2=SELECT+1",
+                ),
                 ("x-trino-transaction-id", "NONE"),
                 ("x-trino-client-tags", "a,b"),
             ]),
@@ -146,7 +152,11 @@ mod tests {
         for bad in ["x=%zz", "x=%e9", "novalue", "=1"] {
             let mut s = Session::new("u", "c", "s");
             let e = apply_headers(&mut s, &headers(&[("x-trino-session", bad)])).unwrap_err();
-            assert!(e.message().contains("X-Trino-Session") || e.message().contains("x-trino-session"), "{}", e.message());
+            assert!(
+                e.message().contains("X-Trino-Session") || e.message().contains("x-trino-session"),
+                "{}",
+                e.message()
+            );
         }
         let mut s = Session::new("u", "c", "s");
         assert!(apply_headers(&mut s, &headers(&[("x-trino-time-zone", "Mars/Base")])).is_err());
