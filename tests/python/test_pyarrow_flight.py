@@ -177,7 +177,7 @@ def test_forged_ticket_cannot_bypass_sql_policy(client, options, tmp_path: Path)
         "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
     ]:
         with pytest.raises(flight.FlightUnauthorizedError):
-            client.do_get(statement_ticket(b"contango.sql.v1:" + sql.encode()), options).read_all()
+            client.do_get(statement_ticket(b"contango.sql.v2:forged-nonce:" + sql.encode()), options).read_all()
     assert not target.exists()
     _, t = run_sql(client, options, "SELECT count(*) AS n FROM market.ticks")
     assert t.column("n")[0].as_py() > 0
@@ -185,7 +185,7 @@ def test_forged_ticket_cannot_bypass_sql_policy(client, options, tmp_path: Path)
 
 def test_forged_ticket_without_token_is_unauthenticated(client):
     with pytest.raises(flight.FlightUnauthenticatedError):
-        client.do_get(statement_ticket(b"contango.sql.v1:SELECT 1"), flight.FlightCallOptions(timeout=TIMEOUT)).read_all()
+        client.do_get(statement_ticket(b"contango.sql.v2:x:SELECT 1"), flight.FlightCallOptions(timeout=TIMEOUT)).read_all()
 
 
 def test_wrong_password_handshake_is_unauthenticated(market_server):

@@ -5,6 +5,7 @@
 //! Flight SQL dispatcher leaves unimplemented.
 
 mod metadata;
+mod plan_cache;
 mod prepared;
 mod schema;
 mod service;

@@ -27,12 +27,14 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::metadata::Metadata;
+use super::plan_cache::PlanCache;
 use super::prepared::PreparedStatements;
 use super::status::{status, to_status};
 use crate::app::App;
 
 /// Prefix of statement tickets (the SQL follows).
-const STATEMENT_TICKET: &[u8] = b"contango.sql.v1:";
+/// Statement tickets: prefix, plan-cache nonce, `:`, the SQL.
+const STATEMENT_TICKET: &[u8] = b"contango.sql.v2:";
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -42,6 +44,7 @@ pub struct FlightSqlImpl {
     pub(super) app: App,
     pub(super) prepared: Arc<PreparedStatements>,
     pub(super) metadata: Arc<Metadata>,
+    plans: Arc<PlanCache>,
 }
 
 impl FlightSqlImpl {
@@ -50,6 +53,7 @@ impl FlightSqlImpl {
         Self {
             metadata: Arc::new(Metadata::new(app.clone())),
             prepared: Arc::new(PreparedStatements::default()),
+            plans: Arc::default(),
             app,
         }
     }
@@ -141,8 +145,8 @@ impl FlightSqlImpl {
     }
 }
 
-fn statement_ticket(sql: &str) -> Vec<u8> {
-    let handle = [STATEMENT_TICKET, sql.as_bytes()].concat();
+fn statement_ticket(nonce: &str, sql: &str) -> Vec<u8> {
+    let handle = [STATEMENT_TICKET, nonce.as_bytes(), b":", sql.as_bytes()].concat();
     TicketStatementQuery {
         statement_handle: handle.into(),
     }
@@ -215,9 +219,11 @@ impl FlightSqlService for FlightSqlImpl {
                 "statement has parameters: use a prepared statement to bind them",
             ));
         }
+        let schema = planned.schema();
+        let nonce = self.plans.put(&session.user, planned);
         let info = Self::flight_info(
-            &planned.schema(),
-            statement_ticket(&query.query),
+            &schema,
+            statement_ticket(&nonce, &query.query),
             request.into_inner(),
         )?;
         Ok(Response::new(info))
@@ -304,8 +310,13 @@ impl FlightSqlService for FlightSqlImpl {
             .statement_handle
             .strip_prefix(STATEMENT_TICKET)
             .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|t| t.split_once(':'))
             .ok_or_else(|| Status::invalid_argument("malformed statement ticket"))?;
-        let planned = self.plan(&session, sql).await?;
+        let (nonce, sql) = sql;
+        let planned = match self.plans.take(nonce, &session.user) {
+            Some(planned) => planned,
+            None => self.plan(&session, sql).await?,
+        };
         let results = planned.execute().await.map_err(|e| to_status(&e))?;
         Ok(self.stream(&session, sql, results))
     }
