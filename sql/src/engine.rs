@@ -166,6 +166,7 @@ impl QueryEngine {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
+        crate::functions::register(&ctx, &session.time_zone);
         for c in &self.catalogs {
             ctx.register_catalog(c.name(), c.provider());
         }
@@ -183,6 +184,8 @@ impl QueryEngine {
     }
 
     async fn plan_query(&self, session: &Session, sql: &str) -> Result<PlannedStatement> {
+        let dialect = crate::dialect::rewrite(sql)?;
+        let sql = dialect.as_deref().unwrap_or(sql);
         let rewritten = crate::trino_show::rewrite(sql, session)?;
         let sql = rewritten.as_deref().unwrap_or(sql);
         check_statement(sql)?;

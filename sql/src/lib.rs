@@ -2,8 +2,10 @@
 //! the client statement policy, the query engine on DataFusion, and the one
 //! Arrow ↔ Trino type map with Trino's JSON value encoding.
 
+pub mod dialect;
 pub mod engine;
 pub mod error;
+pub mod functions;
 pub mod guard;
 pub mod lexer;
 pub mod placeholders;

@@ -1,0 +1,372 @@
+//! Trino's aggregates: `count_if`, `min_by`/`max_by`, `arbitrary` and
+//! `approx_distinct` (bigint) are rewritten into DataFusion aggregates;
+//! `approx_percentile(x, p)` and `approx_percentile(x, ARRAY[p, ...])` are
+//! computed here (exactly: the nearest-rank percentile, which is within any
+//! approximation's error bound).
+
+use std::any::Any;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
+};
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, TypeSignature, Volatility, case,
+    lit,
+};
+
+use super::invalid_argument;
+
+/// Every aggregate of this module.
+pub fn functions() -> Vec<AggregateUDF> {
+    vec![
+        rewritten("count_if", 1, |_| Ok(DataType::Int64), false, |mut f, _| {
+            let b = f.params.args.remove(0);
+            let counted = case(b).when(lit(true), lit(1i64)).end()?;
+            Ok(with_filter(agg::count(counted), f.params.filter))
+        }),
+        rewritten("arbitrary", 1, |t| Ok(t[0].clone()), true, |mut f, _| {
+            let x = f.params.args.remove(0);
+            Ok(with_filter(agg::first_value(x, vec![]), f.params.filter))
+        }),
+        rewritten("max_by", 2, |t| Ok(t[0].clone()), true, |f, _| by(f, false)),
+        rewritten("min_by", 2, |t| Ok(t[0].clone()), true, |f, _| by(f, true)),
+        rewritten("approx_distinct", 1, |_| Ok(DataType::Int64), false, |mut f, _| {
+            let x = f.params.args.remove(0);
+            Ok(with_filter(agg::count_distinct(x), f.params.filter))
+        }),
+        AggregateUDF::new_from_impl(Percentile::new()),
+    ]
+}
+
+fn with_filter(e: Expr, filter: Option<Box<Expr>>) -> Expr {
+    match (e, filter) {
+        (Expr::AggregateFunction(mut a), Some(filter)) => {
+            a.params.filter = Some(filter);
+            Expr::AggregateFunction(a)
+        }
+        (e, _) => e,
+    }
+}
+
+/// `max_by(x, y)` / `min_by(x, y)`: `x` of the row with the largest / smallest `y`.
+fn by(mut f: AggregateFunction, ascending: bool) -> DFResult<Expr> {
+    let y = f.params.args.remove(1);
+    let x = f.params.args.remove(0);
+    let order = vec![y.clone().sort(ascending, false)];
+    let value = agg::first_value(x, order);
+    // Rows where y is NULL never win.
+    let filter = Some(Box::new(match f.params.filter {
+        Some(existing) => existing.and(y.is_not_null()),
+        None => y.is_not_null(),
+    }));
+    Ok(with_filter(value, filter))
+}
+
+type RewriteFn = dyn Fn(AggregateFunction, &SimplifyContext) -> DFResult<Expr> + Send + Sync;
+type ReturnFn = dyn Fn(&[DataType]) -> DFResult<DataType> + Send + Sync;
+
+/// An aggregate that the optimizer rewrites into DataFusion aggregates.
+struct Rewritten {
+    name: &'static str,
+    signature: Signature,
+    ret: Box<ReturnFn>,
+    nullable: bool,
+    rewrite: Arc<RewriteFn>,
+}
+
+fn rewritten(
+    name: &'static str,
+    arity: usize,
+    ret: impl Fn(&[DataType]) -> DFResult<DataType> + Send + Sync + 'static,
+    nullable: bool,
+    rewrite: impl Fn(AggregateFunction, &SimplifyContext) -> DFResult<Expr> + Send + Sync + 'static,
+) -> AggregateUDF {
+    AggregateUDF::new_from_impl(Rewritten {
+        name,
+        signature: Signature::new(TypeSignature::Any(arity), Volatility::Immutable),
+        ret: Box::new(ret),
+        nullable,
+        rewrite: Arc::new(rewrite),
+    })
+}
+
+impl fmt::Debug for Rewritten {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rewritten").field("name", &self.name).finish()
+    }
+}
+
+impl PartialEq for Rewritten {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Rewritten {}
+
+impl Hash for Rewritten {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl AggregateUDFImpl for Rewritten {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DFResult<DataType> {
+        (self.ret)(arg_types)
+    }
+
+    fn is_nullable(&self) -> bool {
+        self.nullable
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DFResult<Box<dyn Accumulator>> {
+        Err(DataFusionError::NotImplemented(format!(
+            "{} is only supported as a plain aggregate (not as a window function)",
+            self.name
+        )))
+    }
+
+    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
+        let rewrite = self.rewrite.clone();
+        Some(Box::new(move |f, info| rewrite(f, info)))
+    }
+}
+
+/// `approx_percentile(x, p)` and `approx_percentile(x, ARRAY[p...])`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Percentile {
+    signature: Signature,
+}
+
+impl Percentile {
+    fn new() -> Self {
+        Self {
+            signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
+        }
+    }
+}
+
+fn percentile_value_type(x: &DataType) -> DFResult<DataType> {
+    match x {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Ok(DataType::Int64),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => Ok(DataType::Int64),
+        DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => {
+            Ok(DataType::Float64)
+        }
+        other => Err(invalid_argument(format!("approx_percentile of {other}"))),
+    }
+}
+
+impl AggregateUDFImpl for Percentile {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "approx_percentile"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DFResult<DataType> {
+        let value = percentile_value_type(&arg_types[0])?;
+        Ok(match &arg_types[1] {
+            DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
+                DataType::List(Arc::new(Field::new_list_field(value, true)))
+            }
+            _ => value,
+        })
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DFResult<Vec<FieldRef>> {
+        let list = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
+        Ok(vec![
+            Arc::new(Field::new(format!("{}[values]", args.name), list.clone(), true)),
+            Arc::new(Field::new(format!("{}[percentiles]", args.name), list, true)),
+        ])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> DFResult<Box<dyn Accumulator>> {
+        Ok(Box::new(PercentileAcc {
+            values: Vec::new(),
+            percentiles: None,
+            ret: args.return_field.data_type().clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct PercentileAcc {
+    values: Vec<f64>,
+    percentiles: Option<Vec<f64>>,
+    ret: DataType,
+}
+
+fn percentiles_of(array: &ArrayRef) -> DFResult<Option<Vec<f64>>> {
+    if array.is_empty() || array.is_null(0) {
+        return Ok(None);
+    }
+    let ps: Vec<f64> = match ScalarValue::try_from_array(array, 0)? {
+        ScalarValue::List(l) => {
+            let values = cast(l.value(0).as_ref(), &DataType::Float64)?;
+            values.as_primitive::<Float64Type>().iter().flatten().collect()
+        }
+        v => vec![cast(&v.to_array()?, &DataType::Float64)?.as_primitive::<Float64Type>().value(0)],
+    };
+    if ps.iter().any(|p| !(0.0..=1.0).contains(p)) {
+        return Err(invalid_argument("Percentile must be between 0 and 1"));
+    }
+    Ok(Some(ps))
+}
+
+impl Accumulator for PercentileAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DFResult<()> {
+        if self.percentiles.is_none() {
+            self.percentiles = percentiles_of(&values[1])?;
+        }
+        let x = cast(&values[0], &DataType::Float64)?;
+        self.values.extend(x.as_primitive::<Float64Type>().iter().flatten());
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DFResult<()> {
+        if self.percentiles.is_none() {
+            let ps = states[1].as_list::<i32>();
+            if let Some(i) = (0..ps.len()).find(|i| ps.is_valid(*i)) {
+                let v = ps.value(i);
+                self.percentiles = Some(v.as_primitive::<Float64Type>().iter().flatten().collect());
+            }
+        }
+        let lists = states[0].as_list::<i32>();
+        for i in 0..lists.len() {
+            if lists.is_valid(i) {
+                let v = lists.value(i);
+                self.values.extend(v.as_primitive::<Float64Type>().iter().flatten());
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> DFResult<Vec<ScalarValue>> {
+        let list = |values: Vec<f64>, valid: bool| {
+            let values: ArrayRef = Arc::new(Float64Array::from(values));
+            ScalarValue::List(Arc::new(ListArray::new(
+                Arc::new(Field::new_list_field(DataType::Float64, true)),
+                datafusion::arrow::buffer::OffsetBuffer::from_lengths([values.len()]),
+                values,
+                (!valid).then(|| datafusion::arrow::buffer::NullBuffer::new_null(1)),
+            )))
+        };
+        let ps = self.percentiles.clone();
+        Ok(vec![
+            list(std::mem::take(&mut self.values), true),
+            list(ps.clone().unwrap_or_default(), ps.is_some()),
+        ])
+    }
+
+    fn evaluate(&mut self) -> DFResult<ScalarValue> {
+        let element = match &self.ret {
+            DataType::List(f) => f.data_type().clone(),
+            t => t.clone(),
+        };
+        let pick = |sorted: &[f64], p: f64| -> ScalarValue {
+            if sorted.is_empty() {
+                return ScalarValue::try_from(&element).unwrap_or(ScalarValue::Null);
+            }
+            let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+            let v = sorted[rank - 1];
+            match element {
+                DataType::Int64 => ScalarValue::Int64(Some(v.round() as i64)),
+                _ => ScalarValue::Float64(Some(v)),
+            }
+        };
+        let mut sorted = self.values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let ps = self.percentiles.clone().unwrap_or_default();
+        match &self.ret {
+            DataType::List(_) => {
+                if self.values.is_empty() {
+                    return ScalarValue::try_from(&self.ret);
+                }
+                let items: Vec<ScalarValue> = ps.iter().map(|p| pick(&sorted, *p)).collect();
+                Ok(ScalarValue::List(ScalarValue::new_list_nullable(&items, &element)))
+            }
+            _ => Ok(match ps.first() {
+                Some(p) => pick(&sorted, *p),
+                None => ScalarValue::try_from(&element)?,
+            }),
+        }
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.capacity() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::one_row;
+
+    const DATA: &str = "(VALUES ('WTI', 70.0, 1), ('WTI', -36.98, 2), ('WTI', 20.0, 3), \
+                        ('BRENT', 80.0, 1), ('BRENT', NULL, 2)) t(c, p, k)";
+
+    #[tokio::test]
+    async fn rewritten_aggregates() {
+        let (v, t) = one_row(
+            &format!(
+                "SELECT count_if(p < 0), max_by(c, p), min_by(c, p), arbitrary(c) IS NOT NULL, \
+                 approx_distinct(c), bool_and(p > -100), bool_or(p < 0) FROM {DATA}"
+            ),
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["1", "BRENT", "WTI", "true", "2", "true", "true"]);
+        assert_eq!(t[0], "bigint");
+        assert_eq!(t[4], "bigint");
+        // max_by within groups, with a FILTER.
+        let (v, _) = one_row(
+            &format!("SELECT max_by(k, p) FILTER (WHERE c = 'WTI') FROM {DATA}"),
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["1"]);
+    }
+
+    #[tokio::test]
+    async fn percentiles() {
+        // Nearest rank over 1..=10: p50 = 5, p90 = 9, p100 = 10.
+        let (v, t) = one_row(
+            "SELECT approx_percentile(x, 0.5), approx_percentile(x, ARRAY[0.9, 1.0]), approx_percentile(CAST(x AS DOUBLE), 0.1) \
+             FROM (SELECT unnest(range(1, 11)) AS x)",
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["5", "[9, 10]", "1.0"]);
+        assert_eq!(t, ["bigint", "array(bigint)", "double"]);
+    }
+}

@@ -1,0 +1,611 @@
+//! Trino's array, map, string, regexp, JSON, math and conditional functions
+//! where DataFusion lacks them or differs: `element_at`, `cardinality`
+//! (bigint), `regexp_extract`, `regexp_replace` (all matches), `split`,
+//! `strpos` (bigint), `json_extract_scalar`, `typeof`, `try`, `if`, `nan()`,
+//! `infinity()`, `is_nan`, `is_finite`, `is_infinite`, `width_bucket`,
+//! `truncate`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::error::Result as DFResult;
+use datafusion::functions::expr_fn as f;
+use datafusion::functions_nested::expr_fn as nested;
+use datafusion::logical_expr::{
+    BinaryExpr, Cast, Expr, Operator, ScalarUDF, Signature, TryCast, TypeSignature, Volatility,
+    case, lit,
+};
+use datafusion::common::ScalarValue;
+use datafusion::common::config::ConfigOptions;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::optimizer::AnalyzerRule;
+
+use super::{Scalar, invalid_argument};
+use crate::trino_types::TrinoType;
+
+/// Every function of this module.
+pub fn functions() -> Vec<ScalarUDF> {
+    vec![
+        element_at(),
+        cardinality(),
+        regexp_extract(),
+        regexp_replace(),
+        split(),
+        strpos(),
+        json_extract_scalar(),
+        type_of(),
+        try_(),
+        if_(),
+        constant("nan", f64::NAN),
+        constant("infinity", f64::INFINITY),
+        is_nan(),
+        float_predicate("is_finite", f64::is_finite),
+        float_predicate("is_infinite", f64::is_infinite),
+        width_bucket(),
+        truncate(),
+    ]
+}
+
+fn any(n: usize) -> Signature {
+    Signature::new(TypeSignature::Any(n), Volatility::Immutable)
+}
+
+fn variadic_any() -> Signature {
+    Signature::new(TypeSignature::VariadicAny, Volatility::Immutable)
+}
+
+/// `element_at(array, i)`: 1-based, negative from the end, NULL out of range;
+/// `element_at(map, key)`: the value or NULL.
+fn element_at() -> ScalarUDF {
+    Scalar::rewrite(
+        "element_at",
+        any(2),
+        |types, _| match &types[0] {
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                Ok(f.data_type().clone())
+            }
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(fields) if fields.len() == 2 => Ok(fields[1].data_type().clone()),
+                other => Err(invalid_argument(format!("unexpected map entries {other}"))),
+            },
+            other => Err(invalid_argument(format!(
+                "element_at expects an array or a map, got {}",
+                TrinoType::from_arrow(other).name()
+            ))),
+        },
+        |mut args, info| {
+            let key = args.pop().expect("two arguments");
+            let container = args.pop().expect("two arguments");
+            Ok(match info.get_data_type(&container)? {
+                DataType::Map(_, _) => nested::array_element(nested::map_extract(container, key), lit(1i64)),
+                _ => nested::array_element(container, key),
+            })
+        },
+    )
+}
+
+fn cast_to(e: Expr, t: DataType) -> Expr {
+    Expr::Cast(Cast::new(Box::new(e), t))
+}
+
+/// `cardinality` as bigint (DataFusion's is unsigned).
+fn cardinality() -> ScalarUDF {
+    Scalar::rewrite(
+        "cardinality",
+        any(1),
+        |_, _| Ok(DataType::Int64),
+        |mut args, _| Ok(cast_to(nested::cardinality(args.remove(0)), DataType::Int64)),
+    )
+}
+
+/// `regexp_extract(s, p [, group])`: the first match (or its group), NULL when none.
+fn regexp_extract() -> ScalarUDF {
+    Scalar::rewrite(
+        "regexp_extract",
+        variadic_any(),
+        |types, _| match types.len() {
+            2 | 3 => Ok(DataType::Utf8),
+            n => Err(invalid_argument(format!("regexp_extract takes 2 or 3 arguments, got {n}"))),
+        },
+        |mut args, _| {
+            let group = if args.len() == 3 { args.pop() } else { None };
+            let pattern = args.pop().expect("pattern");
+            let s = args.pop().expect("string");
+            // The whole match becomes group 1; Trino's group g becomes g + 1.
+            let wrapped = f::concat(vec![lit("("), pattern, lit(")")]);
+            let index = match group {
+                Some(g) => Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(cast_to(g, DataType::Int64)),
+                    Operator::Plus,
+                    Box::new(lit(1i64)),
+                )),
+                None => lit(1i64),
+            };
+            Ok(cast_to(
+                nested::array_element(f::regexp_match(cast_to(s, DataType::Utf8), wrapped, None), index),
+                DataType::Utf8,
+            ))
+        },
+    )
+}
+
+/// `regexp_replace(s, p [, r])`: every match replaced (`$1` group references).
+fn regexp_replace() -> ScalarUDF {
+    Scalar::rewrite(
+        "regexp_replace",
+        variadic_any(),
+        |types, _| match types.len() {
+            2 | 3 => Ok(DataType::Utf8),
+            n => Err(invalid_argument(format!("regexp_replace takes 2 or 3 arguments, got {n}"))),
+        },
+        |mut args, _| {
+            let replacement = if args.len() == 3 { args.pop().expect("3") } else { lit("") };
+            let pattern = args.pop().expect("pattern");
+            let s = args.pop().expect("string");
+            Ok(cast_to(
+                f::regexp_replace(cast_to(s, DataType::Utf8), pattern, replacement, Some(lit("g"))),
+                DataType::Utf8,
+            ))
+        },
+    )
+}
+
+/// `split(s, delimiter [, limit])` → array(varchar).
+fn split() -> ScalarUDF {
+    let list = DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(
+        DataType::Utf8,
+        true,
+    )));
+    let ret = list.clone();
+    Scalar::eval(
+        "split",
+        variadic_any(),
+        move |types, _| match types.len() {
+            2 | 3 => Ok(ret.clone()),
+            n => Err(invalid_argument(format!("split takes 2 or 3 arguments, got {n}"))),
+        },
+        |args, rows| {
+            let s = cast(&args[0], &DataType::Utf8)?;
+            let d = cast(&args[1], &DataType::Utf8)?;
+            let limit = match args.get(2) {
+                Some(l) => Some(cast(l, &DataType::Int64)?),
+                None => None,
+            };
+            let (s, d) = (s.as_string::<i32>(), d.as_string::<i32>());
+            let mut builder = datafusion::arrow::array::ListBuilder::new(
+                datafusion::arrow::array::StringBuilder::new(),
+            );
+            for i in 0..rows.max(s.len()) {
+                if s.is_null(i) || d.is_null(i) {
+                    builder.append_null();
+                    continue;
+                }
+                let (text, delimiter) = (s.value(i), d.value(i));
+                if delimiter.is_empty() {
+                    return Err(invalid_argument("The delimiter may not be the empty string"));
+                }
+                let parts: Vec<&str> = match limit.as_ref().map(|l| {
+                    l.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i)
+                }) {
+                    Some(n) if n <= 0 => return Err(invalid_argument("Limit must be positive")),
+                    Some(n) => text.splitn(n as usize, delimiter).collect(),
+                    None => text.split(delimiter).collect(),
+                };
+                for p in parts {
+                    builder.values().append_value(p);
+                }
+                builder.append(true);
+            }
+            Ok(Arc::new(builder.finish()))
+        },
+    )
+}
+
+/// `strpos(s, sub [, instance])` as bigint; a negative instance counts from the end.
+fn strpos() -> ScalarUDF {
+    Scalar::eval(
+        "strpos",
+        variadic_any(),
+        |types, _| match types.len() {
+            2 | 3 => Ok(DataType::Int64),
+            n => Err(invalid_argument(format!("strpos takes 2 or 3 arguments, got {n}"))),
+        },
+        |args, _| {
+            let s = cast(&args[0], &DataType::Utf8)?;
+            let sub = cast(&args[1], &DataType::Utf8)?;
+            let instance = match args.get(2) {
+                Some(n) => Some(cast(n, &DataType::Int64)?),
+                None => None,
+            };
+            let (s, sub) = (s.as_string::<i32>(), sub.as_string::<i32>());
+            let mut out = Vec::with_capacity(s.len());
+            for i in 0..s.len() {
+                if s.is_null(i) || sub.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let n = instance
+                    .as_ref()
+                    .map_or(1, |a| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i));
+                if n == 0 {
+                    return Err(invalid_argument("'instance' must be a positive or negative number"));
+                }
+                let (text, needle) = (s.value(i), sub.value(i));
+                let positions: Vec<usize> = text.match_indices(needle).map(|(b, _)| b).collect();
+                let hit = if n > 0 {
+                    positions.get(n as usize - 1)
+                } else {
+                    positions.len().checked_sub((-n) as usize).and_then(|k| positions.get(k))
+                };
+                // Character (not byte) position, 1-based; 0 when not found.
+                out.push(Some(hit.map_or(0, |b| text[..*b].chars().count() as i64 + 1)));
+            }
+            Ok(Arc::new(Int64Array::from(out)))
+        },
+    )
+}
+
+/// One step of a JSONPath: a member or an index.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn json_path(path: &str) -> DFResult<Vec<Step>> {
+    let bad = || invalid_argument(format!("Invalid JSON path: '{path}'"));
+    let rest = path.trim().strip_prefix('$').ok_or_else(bad)?;
+    let chars: Vec<char> = rest.chars().collect();
+    let mut steps = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '.' => {
+                let start = i + 1;
+                i = start;
+                while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
+                    i += 1;
+                }
+                if i == start {
+                    return Err(bad());
+                }
+                steps.push(Step::Key(chars[start..i].iter().collect()));
+            }
+            '[' => {
+                let end = chars[i..].iter().position(|c| *c == ']').ok_or_else(bad)? + i;
+                let inner: String = chars[i + 1..end].iter().collect();
+                let inner = inner.trim();
+                if let Some(q) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                    steps.push(Step::Key(q.to_string()));
+                } else if let Some(q) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+                    steps.push(Step::Key(q.to_string()));
+                } else {
+                    steps.push(Step::Index(inner.parse().map_err(|_| bad())?));
+                }
+                i = end + 1;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(steps)
+}
+
+/// `json_extract_scalar(json, path)`: the scalar at `path` as varchar, NULL
+/// when absent, not a scalar, or the JSON is invalid.
+fn json_extract_scalar() -> ScalarUDF {
+    Scalar::eval(
+        "json_extract_scalar",
+        any(2),
+        |_, _| Ok(DataType::Utf8),
+        |args, _| {
+            let json = cast(&args[0], &DataType::Utf8)?;
+            let paths = cast(&args[1], &DataType::Utf8)?;
+            let (json, paths) = (json.as_string::<i32>(), paths.as_string::<i32>());
+            let mut cached: Option<(String, Vec<Step>)> = None;
+            let mut out = Vec::with_capacity(json.len());
+            for i in 0..json.len() {
+                if json.is_null(i) || paths.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let p = paths.value(i);
+                if cached.as_ref().is_none_or(|(raw, _)| raw != p) {
+                    cached = Some((p.to_string(), json_path(p)?));
+                }
+                let steps = &cached.as_ref().expect("set above").1;
+                let Ok(mut v) = serde_json::from_str::<serde_json::Value>(json.value(i)) else {
+                    out.push(None);
+                    continue;
+                };
+                for s in steps {
+                    v = match (s, v) {
+                        (Step::Key(k), serde_json::Value::Object(mut m)) => {
+                            m.remove(k).unwrap_or(serde_json::Value::Null)
+                        }
+                        (Step::Index(n), serde_json::Value::Array(mut a)) if *n < a.len() => a.swap_remove(*n),
+                        _ => serde_json::Value::Null,
+                    };
+                }
+                out.push(match v {
+                    serde_json::Value::String(s) => Some(s),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    serde_json::Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                });
+            }
+            Ok(Arc::new(StringArray::from(out)))
+        },
+    )
+}
+
+/// `typeof(x)`: the Trino type name, from the one type map.
+fn type_of() -> ScalarUDF {
+    Scalar::rewrite(
+        "typeof",
+        any(1),
+        |_, _| Ok(DataType::Utf8),
+        |args, info| {
+            let t = info.get_data_type(&args[0])?;
+            Ok(lit(TrinoType::from_arrow(&t).name()))
+        },
+    )
+}
+
+/// `try(x)`: typed here; rewritten by [`TryRewrite`] before the optimizer
+/// (which would otherwise fold a failing constant first).
+fn try_() -> ScalarUDF {
+    Scalar::rewrite(
+        "try",
+        any(1),
+        |types, _| Ok(types[0].clone()),
+        |mut args, _| Ok(args.remove(0)),
+    )
+}
+
+/// Rewrites `try(x)`: NULL instead of the errors Trino's TRY catches that can
+/// arise here — casts (`CAST` becomes `TRY_CAST`) and division or modulo by
+/// zero (the divisor becomes `NULLIF(divisor, 0)`). Other errors still fail.
+#[derive(Debug)]
+pub struct TryRewrite;
+
+fn guard_try(e: Expr) -> DFResult<Expr> {
+    Ok(e.transform_up(|e| {
+        Ok(match e {
+            Expr::Cast(Cast { expr, data_type }) => {
+                Transformed::yes(Expr::TryCast(TryCast::new(expr, data_type)))
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right })
+                if matches!(op, Operator::Divide | Operator::Modulo) =>
+            {
+                let zero = Expr::Literal(ScalarValue::Int64(Some(0)), None);
+                let guarded = f::nullif(*right, zero);
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(left, op, Box::new(guarded))))
+            }
+            other => Transformed::no(other),
+        })
+    })?
+    .data)
+}
+
+impl AnalyzerRule for TryRewrite {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DFResult<LogicalPlan> {
+        Ok(plan
+            .transform_up_with_subqueries(|node| {
+                let names = NamePreserver::new(&node);
+                node.map_expressions(|e| {
+                    let original = names.save(&e);
+                    let rewritten = e.transform_up(|e| match e {
+                        Expr::ScalarFunction(sf) if sf.func.name() == "try" && sf.args.len() == 1 => {
+                            let arg = sf.args.into_iter().next().expect("one argument");
+                            // Keep the output name: try(x) aliased as before.
+                            Ok(Transformed::yes(guard_try(arg)?))
+                        }
+                        other => Ok(Transformed::no(other)),
+                    })?;
+                    Ok(rewritten.update_data(|e| original.restore(e)))
+                })
+            })?
+            .data)
+    }
+
+    fn name(&self) -> &str {
+        "trino_try"
+    }
+}
+
+/// `if(condition, a [, b])`.
+fn if_() -> ScalarUDF {
+    Scalar::rewrite(
+        "if",
+        variadic_any(),
+        |types, _| match types.len() {
+            2 => Ok(types[1].clone()),
+            3 if types[1] == DataType::Null => Ok(types[2].clone()),
+            3 => Ok(types[1].clone()),
+            n => Err(invalid_argument(format!("if takes 2 or 3 arguments, got {n}"))),
+        },
+        |mut args, info| {
+            let otherwise = if args.len() == 3 { args.pop() } else { None };
+            let then = args.pop().expect("then");
+            let condition = args.pop().expect("condition");
+            let t = info.get_data_type(&then)?;
+            let (then, otherwise) = match (&t, otherwise) {
+                (DataType::Null, Some(o)) => {
+                    let ot = info.get_data_type(&o)?;
+                    (cast_to(then, ot), Some(o))
+                }
+                (_, Some(o)) => (then, Some(cast_to(o, t.clone()))),
+                (_, None) => (then, None),
+            };
+            let mut builder = case(lit(true)).when(condition, then);
+            Ok(match otherwise {
+                Some(o) => builder.otherwise(o)?,
+                None => builder.end()?,
+            })
+        },
+    )
+}
+
+fn constant(name: &'static str, v: f64) -> ScalarUDF {
+    Scalar::rewrite(
+        name,
+        Signature::nullary(Volatility::Immutable),
+        |_, _| Ok(DataType::Float64),
+        move |_, _| Ok(lit(v)),
+    )
+}
+
+fn is_nan() -> ScalarUDF {
+    float_predicate("is_nan", f64::is_nan)
+}
+
+fn float_predicate(name: &'static str, p: fn(f64) -> bool) -> ScalarUDF {
+    Scalar::eval(
+        name,
+        any(1),
+        |_, _| Ok(DataType::Boolean),
+        move |args, _| {
+            let x = cast(&args[0], &DataType::Float64)?;
+            let out: BooleanArray = x.as_primitive::<Float64Type>().iter().map(|v| v.map(p)).collect();
+            Ok(Arc::new(out))
+        },
+    )
+}
+
+/// `width_bucket(x, bound1, bound2, n)`: bucket 0 below, n + 1 above.
+fn width_bucket() -> ScalarUDF {
+    Scalar::eval(
+        "width_bucket",
+        any(4),
+        |_, _| Ok(DataType::Int64),
+        |args, _| {
+            let v: Vec<ArrayRef> = args[..3]
+                .iter()
+                .map(|a| cast(a, &DataType::Float64))
+                .collect::<Result<_, _>>()?;
+            let n = cast(&args[3], &DataType::Int64)?;
+            let n = n.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let (x, lo, hi) = (
+                v[0].as_primitive::<Float64Type>(),
+                v[1].as_primitive::<Float64Type>(),
+                v[2].as_primitive::<Float64Type>(),
+            );
+            let mut out = Vec::with_capacity(x.len());
+            for i in 0..x.len() {
+                if x.is_null(i) || lo.is_null(i) || hi.is_null(i) || n.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let (x, lo, hi, n) = (x.value(i), lo.value(i), hi.value(i), n.value(i));
+                if n <= 0 {
+                    return Err(invalid_argument("bucketCount must be greater than 0"));
+                }
+                if x.is_nan() || lo.is_nan() || hi.is_nan() || lo == hi {
+                    return Err(invalid_argument("bounds cannot equal each other, and no operand may be NaN"));
+                }
+                let bucket = if lo < hi {
+                    if x < lo {
+                        0
+                    } else if x >= hi {
+                        n + 1
+                    } else {
+                        ((x - lo) / (hi - lo) * n as f64) as i64 + 1
+                    }
+                } else if x > lo {
+                    0
+                } else if x <= hi {
+                    n + 1
+                } else {
+                    ((lo - x) / (lo - hi) * n as f64) as i64 + 1
+                };
+                out.push(Some(bucket));
+            }
+            Ok(Arc::new(Int64Array::from(out)))
+        },
+    )
+}
+
+/// `truncate(x [, n])`: DataFusion's `trunc`.
+fn truncate() -> ScalarUDF {
+    let inner = datafusion::functions::math::trunc();
+    let for_ret = inner.clone();
+    Scalar::rewrite(
+        "truncate",
+        variadic_any(),
+        move |types, _| for_ret.return_type(types),
+        move |args, _| {
+            Ok(Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                inner.clone(),
+                args,
+            )))
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{one_row, value};
+
+    #[tokio::test]
+    async fn arrays_maps_and_strings() {
+        // Trino docs: element_at, cardinality, regexp_extract, regexp_replace, split, strpos.
+        assert_eq!(value("SELECT element_at(ARRAY[1, 2, 3], -1)").await, "3");
+        assert_eq!(value("SELECT element_at(ARRAY[1, 2, 3], 5)").await, "NULL");
+        assert_eq!(value("SELECT element_at(MAP(ARRAY['a'], ARRAY[1]), 'a')").await, "1");
+        let (v, t) = one_row("SELECT cardinality(ARRAY[1, 2, 3])", "UTC").await;
+        assert_eq!((v[0].as_str(), t[0].as_str()), ("3", "bigint"));
+        assert_eq!(value("SELECT regexp_extract('1a 2b 14m', '\\d+')").await, "1");
+        assert_eq!(value("SELECT regexp_extract('1a 2b 14m', '(\\d+)([a-z]+)', 2)").await, "a");
+        assert_eq!(value("SELECT regexp_extract('abc', '\\d')").await, "NULL");
+        assert_eq!(value("SELECT regexp_replace('1a 2b 14m', '\\d+[ab] ')").await, "14m");
+        assert_eq!(
+            value("SELECT regexp_replace('1a 2b 14m', '(\\d+)([ab]) ', '3c$2 ')").await,
+            "3ca 3cb 14m"
+        );
+        assert_eq!(value("SELECT split('a.b.c', '.')").await, "[a, b, c]");
+        assert_eq!(value("SELECT split('a.b.c', '.', 2)").await, "[a, b.c]");
+        let (v, t) = one_row("SELECT strpos('high', 'ig'), strpos('hahaha', 'ha', 2), strpos('hahaha', 'ha', -1), strpos('x', 'y')", "UTC").await;
+        assert_eq!(v, ["2", "3", "5", "0"]);
+        assert_eq!(t[0], "bigint");
+    }
+
+    #[tokio::test]
+    async fn json_types_try_and_math() {
+        assert_eq!(
+            value(r#"SELECT json_extract_scalar('{"a": {"b": [10, "x"]}}', '$.a.b[1]')"#).await,
+            "x"
+        );
+        assert_eq!(value(r#"SELECT json_extract_scalar('{"a": 1.5}', '$["a"]')"#).await, "1.5");
+        assert_eq!(value(r#"SELECT json_extract_scalar('{"a": {"b": 1}}', '$.a')"#).await, "NULL");
+        assert_eq!(value("SELECT json_extract_scalar('not json', '$.a')").await, "NULL");
+        let (v, _) = one_row(
+            "SELECT typeof(1.5), typeof(CAST(1 AS BIGINT)), typeof('x'), typeof(DATE '2020-01-01')",
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["double", "bigint", "varchar", "date"]);
+        assert_eq!(value("SELECT try(1 / 0)").await, "NULL");
+        assert_eq!(value("SELECT try(CAST('x' AS INTEGER))").await, "NULL");
+        assert_eq!(value("SELECT try(10 / 4)").await, "2");
+        assert_eq!(value("SELECT coalesce(try(CAST('7' AS INTEGER)), 0)").await, "7");
+        let (v, _) = one_row(
+            "SELECT nan(), infinity(), is_nan(nan()), is_finite(-36.98), is_infinite(-infinity()), is_nan(1.0)",
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["NaN", "inf", "true", "true", "true", "false"]);
+        // Trino docs: width_bucket(x, bound1, bound2, n).
+        let (v, _) = one_row(
+            "SELECT width_bucket(5.3, 0.2, 10.6, 5), width_bucket(-1, 0, 10, 5), width_bucket(10, 0, 10, 5), width_bucket(2, 10, 0, 5)",
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["3", "0", "6", "5"]);
+        assert_eq!(value("SELECT if(-36.98 < 0, 'negative', 'ok')").await, "negative");
+        assert_eq!(value("SELECT if(false, 1)").await, "NULL");
+        assert_eq!(value("SELECT truncate(-1.9)").await, "-1.0");
+    }
+}
