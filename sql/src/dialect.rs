@@ -5,6 +5,9 @@
 //!   `with_timezone(TIMESTAMP '2020-01-01 00:00:00', 'UTC')`, a
 //!   `timestamp with time zone` as in Trino (DataFusion drops the zone).
 //! - `localtimestamp` without parentheses becomes `localtimestamp()`.
+//! - `INTERVAL '1' SECOND * (expr)` (an interval times a number, as Superset's
+//!   time grains write it) becomes `interval_times('1', 'SECOND', (expr))`;
+//!   DataFusion cannot multiply an interval.
 //!
 //! Nothing inside string literals, quoted identifiers or comments changes.
 
@@ -16,7 +19,7 @@ use crate::lexer::lex;
 /// `sql` with the Trino forms rewritten, or `None` when nothing changes.
 pub fn rewrite(sql: &str) -> Result<Option<String>> {
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("timestamp") {
+    if !lower.contains("timestamp") && !lower.contains("interval") {
         return Ok(None);
     }
     let tokens = lex(sql)?;
@@ -41,6 +44,23 @@ pub fn rewrite(sql: &str) -> Result<Option<String>> {
                     zone.replace('\'', "''")
                 ),
             ));
+        } else if w.value.eq_ignore_ascii_case("interval")
+            && let Some(Token::SingleQuotedString(count)) = next
+            && let Some(Token::Word(unit)) = tokens.get(i + 2).map(|t| &t.token)
+            && INTERVAL_UNITS.iter().any(|u| unit.value.eq_ignore_ascii_case(u))
+            && tokens.get(i + 3).map(|t| &t.token) == Some(&Token::Mul)
+            && let Some(end) = operand_end(&tokens, i + 4)
+        {
+            let factor = &sql[tokens[i + 4].start..tokens[end].end];
+            edits.push((
+                t.start,
+                tokens[end].end,
+                format!(
+                    "interval_times('{}', '{}', {factor})",
+                    count.replace('\'', "''"),
+                    unit.value.to_ascii_uppercase()
+                ),
+            ));
         } else if w.value.eq_ignore_ascii_case("localtimestamp")
             && next != Some(&Token::LParen)
             && !matches!(tokens.get(i.wrapping_sub(1)).map(|p| &p.token), Some(Token::Period))
@@ -51,6 +71,15 @@ pub fn rewrite(sql: &str) -> Result<Option<String>> {
     if edits.is_empty() {
         return Ok(None);
     }
+    // Nested matches (an interval product inside another) keep the outer one.
+    edits.sort_by_key(|e| e.0);
+    let mut kept: Vec<(usize, usize, String)> = Vec::new();
+    for e in edits {
+        if kept.last().is_none_or(|k| e.0 >= k.1) {
+            kept.push(e);
+        }
+    }
+    let edits = kept;
     let mut out = String::with_capacity(sql.len() + 32 * edits.len());
     let mut copied = 0;
     for (start, end, text) in edits {
@@ -60,6 +89,33 @@ pub fn rewrite(sql: &str) -> Result<Option<String>> {
     }
     out.push_str(&sql[copied..]);
     Ok(Some(out))
+}
+
+const INTERVAL_UNITS: &[&str] = &["SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "YEAR"];
+
+/// Index of the last token of the multiplication operand starting at `i`: a
+/// parenthesised group, or one number or name.
+fn operand_end(tokens: &[crate::lexer::Tok], i: usize) -> Option<usize> {
+    match &tokens.get(i)?.token {
+        Token::LParen => {
+            let mut depth = 0;
+            for (k, t) in tokens.iter().enumerate().skip(i) {
+                match t.token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(k);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
+        Token::Number(_, _) | Token::Word(_) => Some(i),
+        _ => None,
+    }
 }
 
 /// `2020-01-01 00:00:00[.fff] ZONE` → (local part, zone); `None` without a zone.
@@ -100,6 +156,11 @@ mod tests {
         );
         assert_eq!(rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00'").unwrap(), None);
         assert_eq!(rewrite("SELECT TIMESTAMP '2020-01-01'").unwrap(), None);
+        assert_eq!(
+            rewrite("SELECT t - interval '1' minute * (minute(t) % 5) FROM x").unwrap().unwrap(),
+            "SELECT t - interval_times('1', 'MINUTE', (minute(t) % 5)) FROM x"
+        );
+        assert_eq!(rewrite("SELECT INTERVAL '1' DAY + x").unwrap(), None);
         assert_eq!(
             rewrite("SELECT localtimestamp, localtimestamp()").unwrap().unwrap(),
             "SELECT localtimestamp(), localtimestamp()"

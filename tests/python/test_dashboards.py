@@ -123,13 +123,13 @@ def test_grafana_time_filter_and_time_group(cur, oracle, window):
 def test_grafana_unix_epoch_group(cur, oracle):
     # $__unixEpochGroup(epoch, '1h') over an epoch-seconds column.
     sql = (
-        "WITH e AS (SELECT CAST(TO_UNIXTIME(ts) AS BIGINT) AS epoch, volume FROM ticks WHERE commodity = 'NG') "
+        "WITH e AS (SELECT CAST(TO_UNIXTIME(ts) AS BIGINT) AS epoch, volume FROM ticks WHERE commodity = 'HENRY_HUB') "
         "SELECT FROM_UNIXTIME(FLOOR(epoch/3600)*3600) AS time, sum(volume) AS v FROM e GROUP BY 1"
     )
     cur.execute(sql)
     got = cur.fetchall()
     duck_sql = (
-        "WITH e AS (SELECT CAST(floor(epoch(ts)) AS BIGINT) AS epoch, volume FROM ticks WHERE commodity = 'NG') "
+        "WITH e AS (SELECT CAST(floor(epoch(ts)) AS BIGINT) AS epoch, volume FROM ticks WHERE commodity = 'HENRY_HUB') "
         "SELECT to_timestamp(FLOOR(epoch/3600)*3600) AS time, sum(volume) FROM e GROUP BY 1"
     )
     want = helpers.duck_rows(oracle, duck_sql)

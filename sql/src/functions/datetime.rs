@@ -337,11 +337,28 @@ fn date_trunc() -> ScalarUDF {
     Scalar::rewrite(
         "date_trunc",
         any(2),
-        move |types, _| match &types[1] {
-            DataType::Date32 | DataType::Date64 => Ok(DataType::Date32),
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => for_ret
-                .return_type(&[types[0].clone(), DataType::Timestamp(TimeUnit::Nanosecond, None)]),
-            t => for_ret.return_type(&[types[0].clone(), t.clone()]),
+        move |types, scalars| {
+            let inner_ret = |t: DataType| -> DFResult<DataType> {
+                let fields = [
+                    Arc::new(datafusion::arrow::datatypes::Field::new("unit", types[0].clone(), true)),
+                    Arc::new(datafusion::arrow::datatypes::Field::new("x", t, true)),
+                ];
+                let scalars = [scalars.first().copied().flatten(), None];
+                Ok(for_ret
+                    .return_field_from_args(datafusion::logical_expr::ReturnFieldArgs {
+                        arg_fields: &fields,
+                        scalar_arguments: &scalars,
+                    })?
+                    .data_type()
+                    .clone())
+            };
+            match &types[1] {
+                DataType::Date32 | DataType::Date64 => Ok(DataType::Date32),
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
+                    inner_ret(DataType::Timestamp(TimeUnit::Nanosecond, None))
+                }
+                t => inner_ret(t.clone()),
+            }
         },
         move |mut args, info| {
             let t = info.get_data_type(&args[1])?;

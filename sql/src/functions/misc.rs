@@ -47,6 +47,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         float_predicate("is_infinite", f64::is_infinite),
         width_bucket(),
         truncate(),
+        interval_times(),
     ]
 }
 
@@ -524,6 +525,51 @@ fn width_bucket() -> ScalarUDF {
                 out.push(Some(bucket));
             }
             Ok(Arc::new(Int64Array::from(out)))
+        },
+    )
+}
+
+/// `interval_times('n', 'UNIT', k)`: the interval `n UNIT` times `k` (what the
+/// dialect rewrite makes of `INTERVAL 'n' UNIT * k`).
+fn interval_times() -> ScalarUDF {
+    Scalar::eval(
+        "interval_times",
+        any(3),
+        |_, _| Ok(DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano)),
+        |args, _| {
+            use datafusion::arrow::array::IntervalMonthDayNanoArray;
+            use datafusion::arrow::datatypes::IntervalMonthDayNano;
+            let counts = cast(&args[0], &DataType::Utf8)?;
+            let units = cast(&args[1], &DataType::Utf8)?;
+            let k = cast(&args[2], &DataType::Float64)?;
+            let (counts, units, k) = (
+                counts.as_string::<i32>(),
+                units.as_string::<i32>(),
+                k.as_primitive::<Float64Type>(),
+            );
+            let mut out = Vec::with_capacity(k.len());
+            for i in 0..k.len() {
+                if counts.is_null(i) || units.is_null(i) || k.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let n: f64 = counts.value(i).trim().parse().map_err(|_| {
+                    invalid_argument(format!("Invalid interval value '{}'", counts.value(i)))
+                })?;
+                let total = n * k.value(i);
+                let nanos = |per: f64| IntervalMonthDayNano::new(0, 0, (total * per).round() as i64);
+                out.push(Some(match units.value(i) {
+                    "SECOND" => nanos(1e9),
+                    "MINUTE" => nanos(60e9),
+                    "HOUR" => nanos(3600e9),
+                    "DAY" => IntervalMonthDayNano::new(0, total.round() as i32, 0),
+                    "WEEK" => IntervalMonthDayNano::new(0, (total * 7.0).round() as i32, 0),
+                    "MONTH" => IntervalMonthDayNano::new(total.round() as i32, 0, 0),
+                    "YEAR" => IntervalMonthDayNano::new((total * 12.0).round() as i32, 0, 0),
+                    other => return Err(invalid_argument(format!("Invalid interval unit '{other}'"))),
+                }));
+            }
+            Ok(Arc::new(IntervalMonthDayNanoArray::from(out)))
         },
     )
 }
