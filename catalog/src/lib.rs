@@ -14,6 +14,7 @@ pub mod import;
 pub mod provider;
 pub mod storage;
 pub mod table;
+pub mod table_info;
 pub mod writer;
 
 pub use connect::{CatalogKind, CatalogSettings, connect};

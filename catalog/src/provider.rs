@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
-use contango_sql::CatalogSource;
 use contango_sql::error::{ContangoError, Result};
+use contango_sql::{CatalogSource, TableInfo};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use iceberg::table::Table;
@@ -100,6 +100,23 @@ impl CatalogSource for IcebergCatalog {
 
     fn provider(&self) -> Arc<dyn CatalogProvider> {
         self.inner.clone()
+    }
+
+    async fn table_info(&self, schema: &str, table: &str) -> Result<Option<TableInfo>> {
+        let known = self
+            .inner
+            .schemas
+            .read()
+            .expect("schema cache poisoned")
+            .get(schema)
+            .is_some_and(|s| s.table_exist(table));
+        if !known {
+            return Ok(None);
+        }
+        let loaded = self.load_table(schema, table).await?;
+        let loaded = self.inner.loaded.reuse(loaded);
+        let name = format!("{}.{schema}.{table}", self.name);
+        Ok(Some(crate::table_info::describe(&loaded, &name)?))
     }
 
     async fn refresh(&self) -> Result<()> {

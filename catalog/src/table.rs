@@ -21,7 +21,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
-use datafusion::common::ScalarValue;
+use datafusion::common::stats::Precision;
+use datafusion::common::{ScalarValue, Statistics};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
@@ -43,6 +44,20 @@ pub struct IcebergTable {
     /// For each current column: its index in the snapshot schema, if present.
     /// `None` when the snapshot schema is the current schema.
     mapping: Option<Vec<Option<usize>>>,
+    /// Row count and size from the snapshot summary (inexact: before filters).
+    statistics: Option<Statistics>,
+}
+
+/// Table statistics from a snapshot summary's `total-records` and `total-files-size`.
+fn summary_statistics(table: &Table, schema: &SchemaRef) -> Option<Statistics> {
+    let snapshot = table.metadata().current_snapshot()?;
+    let props = &snapshot.summary().additional_properties;
+    let number = |k: &str| props.get(k).and_then(|v| v.parse::<usize>().ok());
+    let mut stats = Statistics::new_unknown(schema);
+    stats.num_rows = number("total-records").map_or(Precision::Absent, Precision::Inexact);
+    stats.total_byte_size =
+        number("total-files-size").map_or(Precision::Absent, Precision::Inexact);
+    Some(stats)
 }
 
 fn external(e: iceberg::Error) -> DataFusionError {
@@ -63,6 +78,7 @@ impl IcebergTable {
             }
             None => None,
         };
+        let statistics = summary_statistics(&table, &schema);
         let Some((snapshot_id, snapshot_schema)) = evolved else {
             let inner = IcebergStaticTableProvider::try_new_from_table(table)
                 .await
@@ -71,6 +87,7 @@ impl IcebergTable {
                 schema,
                 inner,
                 mapping: None,
+                statistics,
             });
         };
         let by_id: HashMap<i32, usize> = snapshot_schema
@@ -93,6 +110,7 @@ impl IcebergTable {
             schema,
             inner,
             mapping: Some(mapping),
+            statistics,
         })
     }
 
@@ -167,6 +185,10 @@ impl TableProvider for IcebergTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.statistics.clone()
     }
 
     fn supports_filters_pushdown(

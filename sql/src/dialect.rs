@@ -47,7 +47,9 @@ pub fn rewrite(sql: &str) -> Result<Option<String>> {
         } else if w.value.eq_ignore_ascii_case("interval")
             && let Some(Token::SingleQuotedString(count)) = next
             && let Some(Token::Word(unit)) = tokens.get(i + 2).map(|t| &t.token)
-            && INTERVAL_UNITS.iter().any(|u| unit.value.eq_ignore_ascii_case(u))
+            && INTERVAL_UNITS
+                .iter()
+                .any(|u| unit.value.eq_ignore_ascii_case(u))
             && tokens.get(i + 3).map(|t| &t.token) == Some(&Token::Mul)
             && let Some(end) = operand_end(&tokens, i + 4)
         {
@@ -63,7 +65,10 @@ pub fn rewrite(sql: &str) -> Result<Option<String>> {
             ));
         } else if w.value.eq_ignore_ascii_case("localtimestamp")
             && next != Some(&Token::LParen)
-            && !matches!(tokens.get(i.wrapping_sub(1)).map(|p| &p.token), Some(Token::Period))
+            && !matches!(
+                tokens.get(i.wrapping_sub(1)).map(|p| &p.token),
+                Some(Token::Period)
+            )
         {
             edits.push((t.start, t.end, "localtimestamp()".into()));
         }
@@ -129,8 +134,7 @@ fn split_zone(text: &str) -> Option<(&str, &str)> {
     let zone_ok = zone.contains('/')
         || zone.starts_with('+')
         || zone.starts_with('-')
-        || zone.chars().all(|c| c.is_ascii_uppercase())
-            && zone.len() <= 5;
+        || zone.chars().all(|c| c.is_ascii_uppercase()) && zone.len() <= 5;
     zone_ok.then_some((local, zone))
 }
 
@@ -141,7 +145,9 @@ mod tests {
     #[test]
     fn zoned_timestamp_literals_and_localtimestamp() {
         assert_eq!(
-            rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00 UTC' AS t").unwrap().unwrap(),
+            rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00 UTC' AS t")
+                .unwrap()
+                .unwrap(),
             "SELECT with_timezone(TIMESTAMP '2020-01-01 00:00:00', 'UTC') AS t"
         );
         assert_eq!(
@@ -151,18 +157,27 @@ mod tests {
             "select with_timezone(TIMESTAMP '2020-01-01 10:00:00.5', 'America/New_York'), 'TIMESTAMP ''x 1:2 UTC'''"
         );
         assert_eq!(
-            rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00 +02:00'").unwrap().unwrap(),
+            rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00 +02:00'")
+                .unwrap()
+                .unwrap(),
             "SELECT with_timezone(TIMESTAMP '2020-01-01 00:00:00', '+02:00')"
         );
-        assert_eq!(rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00'").unwrap(), None);
+        assert_eq!(
+            rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00'").unwrap(),
+            None
+        );
         assert_eq!(rewrite("SELECT TIMESTAMP '2020-01-01'").unwrap(), None);
         assert_eq!(
-            rewrite("SELECT t - interval '1' minute * (minute(t) % 5) FROM x").unwrap().unwrap(),
+            rewrite("SELECT t - interval '1' minute * (minute(t) % 5) FROM x")
+                .unwrap()
+                .unwrap(),
             "SELECT t - interval_times('1', 'MINUTE', (minute(t) % 5)) FROM x"
         );
         assert_eq!(rewrite("SELECT INTERVAL '1' DAY + x").unwrap(), None);
         assert_eq!(
-            rewrite("SELECT localtimestamp, localtimestamp()").unwrap().unwrap(),
+            rewrite("SELECT localtimestamp, localtimestamp()")
+                .unwrap()
+                .unwrap(),
             "SELECT localtimestamp(), localtimestamp()"
         );
     }

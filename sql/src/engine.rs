@@ -154,7 +154,7 @@ impl QueryEngine {
     /// zone and session properties applied.
     pub fn context(&self, session: &Session) -> Result<SessionContext> {
         let mut config = SessionConfig::new()
-            .with_information_schema(true)
+            .with_information_schema(false)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(&session.catalog, &session.schema)
             .with_target_partitions(self.target_partitions);
@@ -168,8 +168,12 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register(&ctx, &session.time_zone);
         for c in &self.catalogs {
-            ctx.register_catalog(c.name(), c.provider());
+            ctx.register_catalog(c.name(), crate::metadata::TrinoCatalog::new(c.clone()));
         }
+        ctx.register_catalog(
+            crate::metadata::SYSTEM,
+            crate::metadata::system_catalog(&self.catalogs, self.queries.clone()),
+        );
         Ok(ctx)
     }
 
@@ -257,6 +261,57 @@ impl QueryEngine {
                 let batch = describe_output(session, &planned)?;
                 return self.answer(session, batch, update, None);
             }
+            TrinoStatement::ShowColumns { table, like } => {
+                let (_, _, provider, info) = self.resolve_table(session, &table).await?;
+                let comments = info.map(|i| i.column_comments).unwrap_or_default();
+                let mut cols: [Vec<String>; 4] = Default::default();
+                for f in provider.schema().fields() {
+                    cols[0].push(f.name().clone());
+                    cols[1].push(crate::trino_types::TrinoType::from_arrow(f.data_type()).name());
+                    cols[2].push(String::new());
+                    cols[3].push(comments.get(f.name()).cloned().unwrap_or_default());
+                }
+                let batch = text_batch(&["Column", "Type", "Extra", "Comment"], cols)?;
+                return self.answer_like(session, batch, "Column", like);
+            }
+            TrinoStatement::ShowCreateTable { table } => {
+                let (_, name, provider, info) = self.resolve_table(session, &table).await?;
+                let sql = match info {
+                    Some(i) if !i.create_table_sql.is_empty() => i.create_table_sql,
+                    other => create_table_sql(&name, &provider.schema(), other.as_ref()),
+                };
+                let batch = text_batch(&["Create Table"], [vec![sql]])?;
+                return self.answer(session, batch, update, None);
+            }
+            TrinoStatement::ShowCreateSchema { schema } => {
+                let (catalog, schema) = match schema.as_slice() {
+                    [s] => (session.catalog.clone(), s.clone()),
+                    [c, s] => (c.clone(), s.clone()),
+                    _ => {
+                        return Err(ContangoError::new(
+                            ErrorKind::Syntax,
+                            "SHOW CREATE SCHEMA takes [catalog.]schema",
+                        ));
+                    }
+                };
+                self.refresh().await?;
+                let ctx = self.context(session)?;
+                if ctx
+                    .catalog(&catalog)
+                    .and_then(|c| c.schema(&schema))
+                    .is_none()
+                {
+                    return Err(ContangoError::new(
+                        ErrorKind::SchemaNotFound,
+                        format!("Schema '{catalog}.{schema}' does not exist"),
+                    ));
+                }
+                let batch = text_batch(
+                    &["Create Schema"],
+                    [vec![format!("CREATE SCHEMA {catalog}.{schema}")]],
+                )?;
+                return self.answer(session, batch, update, None);
+            }
             TrinoStatement::ShowSession { like } => {
                 let batch = statements::listing::session_properties(session)?;
                 return self.answer_like(session, batch, "Name", like);
@@ -334,6 +389,48 @@ impl QueryEngine {
             vec![Arc::new(BooleanArray::from(vec![true]))],
         )?;
         self.answer(session, batch, update, update_type)
+    }
+
+    /// The table a Trino name designates, with what its catalog says of it.
+    async fn resolve_table(
+        &self,
+        session: &Session,
+        parts: &[String],
+    ) -> Result<(
+        SessionContext,
+        String,
+        Arc<dyn datafusion::datasource::TableProvider>,
+        Option<TableInfo>,
+    )> {
+        let (catalog, schema, table) = match parts {
+            [t] => (session.catalog.clone(), session.schema.clone(), t.clone()),
+            [s, t] => (session.catalog.clone(), s.clone(), t.clone()),
+            [c, s, t] => (c.clone(), s.clone(), t.clone()),
+            _ => {
+                return Err(ContangoError::new(
+                    ErrorKind::Syntax,
+                    "expected [catalog.][schema.]table",
+                ));
+            }
+        };
+        let name = format!("{catalog}.{schema}.{table}");
+        self.refresh().await?;
+        let ctx = self.context(session)?;
+        let missing = || {
+            ContangoError::new(
+                ErrorKind::TableNotFound,
+                format!("Table '{name}' does not exist"),
+            )
+        };
+        let provider = match ctx.catalog(&catalog).and_then(|c| c.schema(&schema)) {
+            Some(s) => s.table(&table).await?.ok_or_else(missing)?,
+            None => return Err(missing()),
+        };
+        let info = match self.catalogs.iter().find(|c| c.name() == catalog) {
+            Some(source) => source.table_info(&schema, &table).await?,
+            None => None,
+        };
+        Ok((ctx, name, provider, info))
     }
 
     /// `batch` filtered by `column LIKE pattern`.
@@ -447,4 +544,57 @@ fn describe_output(session: &Session, planned: &PlannedStatement) -> Result<Reco
     arrays.push(Arc::new(Int64Array::from(sizes)));
     arrays.push(Arc::new(BooleanArray::from(aliased)));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// A batch of varchar columns.
+fn text_batch<const N: usize>(names: &[&str], columns: [Vec<String>; N]) -> Result<RecordBatch> {
+    let fields: Vec<Field> = names
+        .iter()
+        .map(|n| Field::new(*n, DataType::Utf8, false))
+        .collect();
+    let arrays: Vec<datafusion::arrow::array::ArrayRef> = columns
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as _)
+        .collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// `SHOW CREATE TABLE` text from the schema, for catalogs that give none.
+fn create_table_sql(name: &str, schema: &SchemaRef, info: Option<&TableInfo>) -> String {
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut line = format!(
+                "   {} {}",
+                quote_identifier(f.name()),
+                crate::trino_types::TrinoType::from_arrow(f.data_type()).name()
+            );
+            if let Some(c) = info.and_then(|i| i.column_comments.get(f.name())) {
+                line.push_str(&format!(" COMMENT '{}'", c.replace('\'', "''")));
+            }
+            line
+        })
+        .collect();
+    let mut sql = format!("CREATE TABLE {name} (\n{}\n)", columns.join(",\n"));
+    if let Some(c) = info.and_then(|i| i.comment.as_ref()) {
+        sql.push_str(&format!("\nCOMMENT '{}'", c.replace('\'', "''")));
+    }
+    sql
+}
+
+/// A name as Trino prints it: bare when simple, double-quoted otherwise.
+pub fn quote_identifier(name: &str) -> String {
+    let simple = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if simple {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod functions;
 pub mod guard;
 pub mod lexer;
+pub mod metadata;
 pub mod placeholders;
 pub mod queries;
 pub mod session;

@@ -57,7 +57,7 @@ pub fn rewrite(sql: &str, session: &Session) -> Result<Option<String>> {
     };
     Ok(Some(match what {
         What::Catalogs => format!(
-            "SELECT DISTINCT catalog_name AS \"Catalog\" FROM information_schema.schemata \
+            "SELECT catalog_name AS \"Catalog\" FROM system.metadata.catalogs \
              WHERE true{} ORDER BY 1",
             like("catalog_name")
         ),

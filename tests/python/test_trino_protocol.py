@@ -192,7 +192,7 @@ def test_basic_auth_on_the_statement_endpoint(market_server):
 
 def test_show_catalogs_schemas_tables(cur, market_catalog):
     cur.execute("SHOW CATALOGS")
-    assert cur.fetchall() == [["iceberg"]]
+    assert cur.fetchall() == [["iceberg"], ["system"]]
     assert [d[0] for d in cur.description] == ["Catalog"]
 
     cur.execute("SHOW SCHEMAS")

@@ -14,7 +14,6 @@ use datafusion::arrow::array::RecordBatch;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
-use datafusion::catalog::information_schema::{INFORMATION_SCHEMA, INFORMATION_SCHEMA_TABLES};
 use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
@@ -123,7 +122,7 @@ impl Metadata {
                 continue;
             }
             for schema_name in schema_names(&ctx, &catalog) {
-                let is_info = schema_name == INFORMATION_SCHEMA;
+                let is_info = schema_name == contango_sql::metadata::INFORMATION_SCHEMA;
                 for table in table_names(&ctx, &catalog, &schema_name) {
                     let arrow_schema = if include_schema {
                         let reference = TableReference::full(
@@ -165,26 +164,15 @@ impl Metadata {
     }
 }
 
-/// Schemas of `catalog`, including DataFusion's `information_schema`.
+/// Schemas of `catalog` (its Trino `information_schema` included).
 fn schema_names(ctx: &SessionContext, catalog: &str) -> Vec<String> {
-    let mut names = ctx
-        .catalog(catalog)
+    ctx.catalog(catalog)
         .map(|c| c.schema_names())
-        .unwrap_or_default();
-    if !names.iter().any(|n| n == INFORMATION_SCHEMA) {
-        names.push(INFORMATION_SCHEMA.to_string());
-    }
-    names
+        .unwrap_or_default()
 }
 
-/// Tables of one schema (`information_schema` is answered by DataFusion itself).
+/// Tables of one schema.
 fn table_names(ctx: &SessionContext, catalog: &str, schema: &str) -> Vec<String> {
-    if schema == INFORMATION_SCHEMA {
-        return INFORMATION_SCHEMA_TABLES
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
-    }
     ctx.catalog(catalog)
         .and_then(|c| c.schema(schema))
         .map(|s| s.table_names())

@@ -30,21 +30,39 @@ use super::invalid_argument;
 /// Every aggregate of this module.
 pub fn functions() -> Vec<AggregateUDF> {
     vec![
-        rewritten("count_if", 1, |_| Ok(DataType::Int64), false, |mut f, _| {
-            let b = f.params.args.remove(0);
-            let counted = case(b).when(lit(true), lit(1i64)).end()?;
-            Ok(with_filter(agg::count(counted), f.params.filter))
-        }),
-        rewritten("arbitrary", 1, |t| Ok(t[0].clone()), true, |mut f, _| {
-            let x = f.params.args.remove(0);
-            Ok(with_filter(agg::first_value(x, vec![]), f.params.filter))
-        }),
+        rewritten(
+            "count_if",
+            1,
+            |_| Ok(DataType::Int64),
+            false,
+            |mut f, _| {
+                let b = f.params.args.remove(0);
+                let counted = case(b).when(lit(true), lit(1i64)).end()?;
+                Ok(with_filter(agg::count(counted), f.params.filter))
+            },
+        ),
+        rewritten(
+            "arbitrary",
+            1,
+            |t| Ok(t[0].clone()),
+            true,
+            |mut f, _| {
+                let x = f.params.args.remove(0);
+                Ok(with_filter(agg::first_value(x, vec![]), f.params.filter))
+            },
+        ),
         rewritten("max_by", 2, |t| Ok(t[0].clone()), true, |f, _| by(f, false)),
         rewritten("min_by", 2, |t| Ok(t[0].clone()), true, |f, _| by(f, true)),
-        rewritten("approx_distinct", 1, |_| Ok(DataType::Int64), false, |mut f, _| {
-            let x = f.params.args.remove(0);
-            Ok(with_filter(agg::count_distinct(x), f.params.filter))
-        }),
+        rewritten(
+            "approx_distinct",
+            1,
+            |_| Ok(DataType::Int64),
+            false,
+            |mut f, _| {
+                let x = f.params.args.remove(0);
+                Ok(with_filter(agg::count_distinct(x), f.params.filter))
+            },
+        ),
         AggregateUDF::new_from_impl(Percentile::new()),
     ]
 }
@@ -103,7 +121,9 @@ fn rewritten(
 
 impl fmt::Debug for Rewritten {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rewritten").field("name", &self.name).finish()
+        f.debug_struct("Rewritten")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -172,7 +192,9 @@ impl Percentile {
 fn percentile_value_type(x: &DataType) -> DFResult<DataType> {
     match x {
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Ok(DataType::Int64),
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => Ok(DataType::Int64),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            Ok(DataType::Int64)
+        }
         DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => {
             Ok(DataType::Float64)
         }
@@ -206,8 +228,16 @@ impl AggregateUDFImpl for Percentile {
     fn state_fields(&self, args: StateFieldsArgs) -> DFResult<Vec<FieldRef>> {
         let list = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
         Ok(vec![
-            Arc::new(Field::new(format!("{}[values]", args.name), list.clone(), true)),
-            Arc::new(Field::new(format!("{}[percentiles]", args.name), list, true)),
+            Arc::new(Field::new(
+                format!("{}[values]", args.name),
+                list.clone(),
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}[percentiles]", args.name),
+                list,
+                true,
+            )),
         ])
     }
 
@@ -234,9 +264,17 @@ fn percentiles_of(array: &ArrayRef) -> DFResult<Option<Vec<f64>>> {
     let ps: Vec<f64> = match ScalarValue::try_from_array(array, 0)? {
         ScalarValue::List(l) => {
             let values = cast(l.value(0).as_ref(), &DataType::Float64)?;
-            values.as_primitive::<Float64Type>().iter().flatten().collect()
+            values
+                .as_primitive::<Float64Type>()
+                .iter()
+                .flatten()
+                .collect()
         }
-        v => vec![cast(&v.to_array()?, &DataType::Float64)?.as_primitive::<Float64Type>().value(0)],
+        v => vec![
+            cast(&v.to_array()?, &DataType::Float64)?
+                .as_primitive::<Float64Type>()
+                .value(0),
+        ],
     };
     if ps.iter().any(|p| !(0.0..=1.0).contains(p)) {
         return Err(invalid_argument("Percentile must be between 0 and 1"));
@@ -250,7 +288,8 @@ impl Accumulator for PercentileAcc {
             self.percentiles = percentiles_of(&values[1])?;
         }
         let x = cast(&values[0], &DataType::Float64)?;
-        self.values.extend(x.as_primitive::<Float64Type>().iter().flatten());
+        self.values
+            .extend(x.as_primitive::<Float64Type>().iter().flatten());
         Ok(())
     }
 
@@ -266,7 +305,8 @@ impl Accumulator for PercentileAcc {
         for i in 0..lists.len() {
             if lists.is_valid(i) {
                 let v = lists.value(i);
-                self.values.extend(v.as_primitive::<Float64Type>().iter().flatten());
+                self.values
+                    .extend(v.as_primitive::<Float64Type>().iter().flatten());
             }
         }
         Ok(())
@@ -314,7 +354,9 @@ impl Accumulator for PercentileAcc {
                     return ScalarValue::try_from(&self.ret);
                 }
                 let items: Vec<ScalarValue> = ps.iter().map(|p| pick(&sorted, *p)).collect();
-                Ok(ScalarValue::List(ScalarValue::new_list_nullable(&items, &element)))
+                Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                    &items, &element,
+                )))
             }
             _ => Ok(match ps.first() {
                 Some(p) => pick(&sorted, *p),

@@ -68,19 +68,19 @@ fn parse_zone(zone: &str) -> DFResult<Tz> {
 fn instants(array: &ArrayRef) -> DFResult<Vec<Option<DateTime<Utc>>>> {
     let micros = match array.data_type() {
         DataType::Date32 => cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
-        DataType::Timestamp(_, _) => cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => cast(
-            array,
-            &DataType::Timestamp(TimeUnit::Microsecond, None),
-        )?,
+        DataType::Timestamp(_, _) => {
+            cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))?
+        }
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
+            cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))?
+        }
         other => {
             return Err(invalid_argument(format!(
                 "expected a date or timestamp, got {other}"
             )));
         }
     };
-    let micros = micros
-        .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+    let micros = micros.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
     Ok(micros
         .iter()
         .map(|v| v.and_then(DateTime::from_timestamp_micros))
@@ -118,10 +118,13 @@ fn from_wall(tz: &Tz, t: NaiveDateTime) -> Option<DateTime<Utc>> {
 
 /// Rebuilds an array of `t` (date or timestamp) from instants.
 fn build(t: &DataType, values: Vec<Option<DateTime<Utc>>>) -> DFResult<ArrayRef> {
-    let micros: Vec<Option<i64>> = values.iter().map(|v| v.map(|d| d.timestamp_micros())).collect();
-    let micros: ArrayRef = Arc::new(
-        datafusion::arrow::array::TimestampMicrosecondArray::from(micros),
-    );
+    let micros: Vec<Option<i64>> = values
+        .iter()
+        .map(|v| v.map(|d| d.timestamp_micros()))
+        .collect();
+    let micros: ArrayRef = Arc::new(datafusion::arrow::array::TimestampMicrosecondArray::from(
+        micros,
+    ));
     match t {
         DataType::Date32 => Ok(cast(&micros, &DataType::Date32)?),
         DataType::Timestamp(unit, tz) => {
@@ -141,7 +144,10 @@ fn build(t: &DataType, values: Vec<Option<DateTime<Utc>>>) -> DFResult<ArrayRef>
 
 fn strings(array: &ArrayRef) -> DFResult<Vec<Option<String>>> {
     let s = cast(array, &DataType::Utf8)?;
-    Ok(s.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
+    Ok(s.as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect())
 }
 
 fn millis_tz(zone: &str) -> DataType {
@@ -174,7 +180,10 @@ fn from_unixtime(session: Arc<str>) -> ScalarUDF {
             parse_zone(&zone)?;
             let out: TimestampMillisecondArray = seconds
                 .iter()
-                .map(|s| s.filter(|s| s.is_finite()).map(|s| (s * 1000.0).round() as i64))
+                .map(|s| {
+                    s.filter(|s| s.is_finite())
+                        .map(|s| (s * 1000.0).round() as i64)
+                })
                 .collect();
             Ok(Arc::new(out.with_timezone(zone)))
         },
@@ -269,7 +278,10 @@ fn date_add(session: Arc<str>) -> ScalarUDF {
                     continue;
                 }
                 let u = unit(u)?;
-                let sub_day = matches!(u, Unit::Millisecond | Unit::Second | Unit::Minute | Unit::Hour);
+                let sub_day = matches!(
+                    u,
+                    Unit::Millisecond | Unit::Second | Unit::Minute | Unit::Hour
+                );
                 let v = if sub_day {
                     // Elapsed time: the same in every zone.
                     add(d.naive_utc(), u, n.value(i)).map(|x| x.and_utc())
@@ -312,7 +324,10 @@ fn date_diff(session: Arc<str>) -> ScalarUDF {
                     continue;
                 };
                 let millis = (y - x).num_milliseconds();
-                let (lx, ly) = (x.with_timezone(&tz).naive_local(), y.with_timezone(&tz).naive_local());
+                let (lx, ly) = (
+                    x.with_timezone(&tz).naive_local(),
+                    y.with_timezone(&tz).naive_local(),
+                );
                 out.push(Some(match unit(u)? {
                     Unit::Millisecond => millis,
                     Unit::Second => millis / 1000,
@@ -340,7 +355,11 @@ fn date_trunc() -> ScalarUDF {
         move |types, scalars| {
             let inner_ret = |t: DataType| -> DFResult<DataType> {
                 let fields = [
-                    Arc::new(datafusion::arrow::datatypes::Field::new("unit", types[0].clone(), true)),
+                    Arc::new(datafusion::arrow::datatypes::Field::new(
+                        "unit",
+                        types[0].clone(),
+                        true,
+                    )),
                     Arc::new(datafusion::arrow::datatypes::Field::new("x", t, true)),
                 ];
                 let scalars = [scalars.first().copied().flatten(), None];
@@ -362,7 +381,9 @@ fn date_trunc() -> ScalarUDF {
         },
         move |mut args, info| {
             let t = info.get_data_type(&args[1])?;
-            let call = |args: Vec<Expr>| Expr::ScalarFunction(ScalarFunction::new_udf(inner.clone(), args));
+            let call = |args: Vec<Expr>| {
+                Expr::ScalarFunction(ScalarFunction::new_udf(inner.clone(), args))
+            };
             Ok(match t {
                 DataType::Date32 | DataType::Date64 => {
                     let x = args.pop().expect("two arguments");
@@ -457,10 +478,7 @@ fn extract(name: &'static str, field: Field) -> ScalarUDF {
     )
 }
 
-fn format_with(
-    name: &'static str,
-    convert: fn(&str) -> DFResult<String>,
-) -> ScalarUDF {
+fn format_with(name: &'static str, convert: fn(&str) -> DFResult<String>) -> ScalarUDF {
     Scalar::eval(
         name,
         any(2),
@@ -568,11 +586,15 @@ fn parse_datetime(session: Arc<str>) -> ScalarUDF {
                 })?;
                 let instant = match offset {
                     Some(o) => (t - Duration::seconds(o.local_minus_utc() as i64)).and_utc(),
-                    None => from_wall(&tz, t).ok_or_else(|| invalid_argument("invalid local time"))?,
+                    None => {
+                        from_wall(&tz, t).ok_or_else(|| invalid_argument("invalid local time"))?
+                    }
                 };
                 out.push(Some(instant.timestamp_millis()));
             }
-            Ok(Arc::new(TimestampMillisecondArray::from(out).with_timezone(session.to_string())))
+            Ok(Arc::new(
+                TimestampMillisecondArray::from(out).with_timezone(session.to_string()),
+            ))
         },
     )
 }
@@ -603,7 +625,9 @@ fn from_iso8601_timestamp(session: Arc<str>) -> ScalarUDF {
                 };
                 out.push(Some(instant.timestamp_millis()));
             }
-            Ok(Arc::new(TimestampMillisecondArray::from(out).with_timezone(session.to_string())))
+            Ok(Arc::new(
+                TimestampMillisecondArray::from(out).with_timezone(session.to_string()),
+            ))
         },
     )
 }
@@ -692,13 +716,20 @@ fn at_timezone() -> ScalarUDF {
             })
         },
         |args, _| {
-            let zone = strings(&args[1])?.into_iter().flatten().next().unwrap_or_default();
+            let zone = strings(&args[1])?
+                .into_iter()
+                .flatten()
+                .next()
+                .unwrap_or_default();
             parse_zone(&zone)?;
             let unit = match args[0].data_type() {
                 DataType::Timestamp(unit, _) => *unit,
                 _ => TimeUnit::Millisecond,
             };
-            build(&DataType::Timestamp(unit, Some(zone.into())), instants(&args[0])?)
+            build(
+                &DataType::Timestamp(unit, Some(zone.into())),
+                instants(&args[0])?,
+            )
         },
     )
 }
@@ -716,7 +747,11 @@ fn with_timezone() -> ScalarUDF {
             })
         },
         |args, _| {
-            let zone = strings(&args[1])?.into_iter().flatten().next().unwrap_or_default();
+            let zone = strings(&args[1])?
+                .into_iter()
+                .flatten()
+                .next()
+                .unwrap_or_default();
             let tz = parse_zone(&zone)?;
             let unit = match args[0].data_type() {
                 DataType::Timestamp(unit, _) => *unit,
@@ -768,15 +803,27 @@ mod tests {
     #[tokio::test]
     async fn unix_time_round_trips_with_fractions_and_zones() {
         // Trino docs: from_unixtime(unixtime) returns timestamp(3) with time zone.
-        let (v, t) = one_row("SELECT from_unixtime(1.5), from_unixtime(0, 'America/New_York')", "UTC").await;
+        let (v, t) = one_row(
+            "SELECT from_unixtime(1.5), from_unixtime(0, 'America/New_York')",
+            "UTC",
+        )
+        .await;
         assert_eq!(v, ["1970-01-01T00:00:01.500Z", "1969-12-31T19:00:00-05:00"]);
-        assert_eq!(t, ["timestamp(3) with time zone", "timestamp(3) with time zone"]);
-        assert_eq!(value("SELECT to_unixtime(TIMESTAMP '2020-01-01 00:00:01.25')").await, "1577836801.25");
+        assert_eq!(
+            t,
+            ["timestamp(3) with time zone", "timestamp(3) with time zone"]
+        );
+        assert_eq!(
+            value("SELECT to_unixtime(TIMESTAMP '2020-01-01 00:00:01.25')").await,
+            "1577836801.25"
+        );
         // Session zone applies to the 1-argument form.
         let (_, t) = one_row("SELECT from_unixtime(0)", "Europe/Paris").await;
         assert_eq!(t, ["timestamp(3) with time zone"]);
         assert_eq!(
-            one_row("SELECT CAST(from_unixtime(0) AS VARCHAR)", "Europe/Paris").await.0[0],
+            one_row("SELECT CAST(from_unixtime(0) AS VARCHAR)", "Europe/Paris")
+                .await
+                .0[0],
             "1970-01-01T01:00:00+01:00"
         );
     }
@@ -784,19 +831,43 @@ mod tests {
     #[tokio::test]
     async fn date_add_and_diff_follow_trino() {
         // Month-end clamping and leap days (hand-computed).
-        assert_eq!(value("SELECT date_add('month', 1, DATE '2020-01-31')").await, "2020-02-29");
-        assert_eq!(value("SELECT date_add('day', 1, DATE '2020-02-28')").await, "2020-02-29");
-        assert_eq!(value("SELECT date_add('year', -1, DATE '2020-02-29')").await, "2019-02-28");
+        assert_eq!(
+            value("SELECT date_add('month', 1, DATE '2020-01-31')").await,
+            "2020-02-29"
+        );
+        assert_eq!(
+            value("SELECT date_add('day', 1, DATE '2020-02-28')").await,
+            "2020-02-29"
+        );
+        assert_eq!(
+            value("SELECT date_add('year', -1, DATE '2020-02-29')").await,
+            "2019-02-28"
+        );
         assert_eq!(
             value("SELECT date_add('hour', 5, TIMESTAMP '2020-01-01 22:00:00')").await,
             "2020-01-02T03:00:00"
         );
-        assert_eq!(value("SELECT date_diff('day', DATE '2020-01-01', DATE '2020-03-01')").await, "60");
+        assert_eq!(
+            value("SELECT date_diff('day', DATE '2020-01-01', DATE '2020-03-01')").await,
+            "60"
+        );
         // Joda's monthsBetween: Jan 31 + 1 month is Feb 29, so one whole month.
-        assert_eq!(value("SELECT date_diff('month', DATE '2020-01-31', DATE '2020-02-29')").await, "1");
-        assert_eq!(value("SELECT date_diff('month', DATE '2020-01-31', DATE '2020-02-28')").await, "0");
-        assert_eq!(value("SELECT date_diff('month', DATE '2020-01-15', DATE '2020-03-15')").await, "2");
-        assert_eq!(value("SELECT date_diff('year', DATE '2021-03-01', DATE '2020-01-01')").await, "-1");
+        assert_eq!(
+            value("SELECT date_diff('month', DATE '2020-01-31', DATE '2020-02-29')").await,
+            "1"
+        );
+        assert_eq!(
+            value("SELECT date_diff('month', DATE '2020-01-31', DATE '2020-02-28')").await,
+            "0"
+        );
+        assert_eq!(
+            value("SELECT date_diff('month', DATE '2020-01-15', DATE '2020-03-15')").await,
+            "2"
+        );
+        assert_eq!(
+            value("SELECT date_diff('year', DATE '2021-03-01', DATE '2020-01-01')").await,
+            "-1"
+        );
         assert_eq!(
             value("SELECT date_diff('second', TIMESTAMP '2020-01-01 00:00:00', TIMESTAMP '2020-01-01 00:01:30.9')").await,
             "90"
@@ -817,7 +888,10 @@ mod tests {
     async fn trunc_and_fields() {
         let (v, t) = one_row("SELECT date_trunc('month', DATE '2020-02-15')", "UTC").await;
         assert_eq!((v[0].as_str(), t[0].as_str()), ("2020-02-01", "date"));
-        assert_eq!(value("SELECT date_trunc('week', DATE '2020-02-15')").await, "2020-02-10");
+        assert_eq!(
+            value("SELECT date_trunc('week', DATE '2020-02-15')").await,
+            "2020-02-10"
+        );
         let (v, t) = one_row(
             "SELECT year(DATE '2020-05-01'), quarter(DATE '2020-05-01'), day_of_week(DATE '2020-01-05'), \
              day_of_year(DATE '2020-12-31'), hour(TIMESTAMP '2020-01-02 03:04:05'), \
@@ -842,19 +916,30 @@ mod tests {
             "2022-10-20T05:00:00"
         );
         assert_eq!(
-            value("SELECT format_datetime(TIMESTAMP '2020-01-02 03:04:05', 'yyyy-MM-dd HH:mm:ss EEE')").await,
+            value(
+                "SELECT format_datetime(TIMESTAMP '2020-01-02 03:04:05', 'yyyy-MM-dd HH:mm:ss EEE')"
+            )
+            .await,
             "2020-01-02 03:04:05 Thu"
         );
         assert_eq!(
-            value("SELECT CAST(parse_datetime('2020-01-02 03:04', 'yyyy-MM-dd HH:mm') AS VARCHAR)").await,
+            value("SELECT CAST(parse_datetime('2020-01-02 03:04', 'yyyy-MM-dd HH:mm') AS VARCHAR)")
+                .await,
             "2020-01-02T03:04:00Z"
         );
         assert_eq!(
-            value("SELECT CAST(from_iso8601_timestamp('2020-05-11T11:15:05+02:00') AS VARCHAR)").await,
+            value("SELECT CAST(from_iso8601_timestamp('2020-05-11T11:15:05+02:00') AS VARCHAR)")
+                .await,
             "2020-05-11T09:15:05Z"
         );
-        assert_eq!(value("SELECT from_iso8601_date('2020-05-11')").await, "2020-05-11");
-        assert_eq!(value("SELECT to_iso8601(DATE '2020-05-11')").await, "2020-05-11");
+        assert_eq!(
+            value("SELECT from_iso8601_date('2020-05-11')").await,
+            "2020-05-11"
+        );
+        assert_eq!(
+            value("SELECT to_iso8601(DATE '2020-05-11')").await,
+            "2020-05-11"
+        );
         assert_eq!(
             value("SELECT to_iso8601(from_unixtime(0))").await,
             "1970-01-01T00:00:00.000Z"

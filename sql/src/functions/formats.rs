@@ -148,10 +148,19 @@ mod tests {
 
     #[test]
     fn translations() {
-        assert_eq!(mysql_to_chrono("%Y-%m-%d %H:%i:%s.%f %p %%").unwrap(), "%Y-%m-%d %H:%M:%S.%6f %p %%");
+        assert_eq!(
+            mysql_to_chrono("%Y-%m-%d %H:%i:%s.%f %p %%").unwrap(),
+            "%Y-%m-%d %H:%M:%S.%6f %p %%"
+        );
         assert!(mysql_to_chrono("%Q").is_err());
-        assert_eq!(joda_to_chrono("yyyy-MM-dd'T'HH:mm:ss.SSS Z").unwrap(), "%Y-%m-%dT%H:%M:%S.%3f %z");
-        assert_eq!(joda_to_chrono("EEEE, MMMM d ''yy").unwrap(), "%A, %B %-d '%y");
+        assert_eq!(
+            joda_to_chrono("yyyy-MM-dd'T'HH:mm:ss.SSS Z").unwrap(),
+            "%Y-%m-%dT%H:%M:%S.%3f %z"
+        );
+        assert_eq!(
+            joda_to_chrono("EEEE, MMMM d ''yy").unwrap(),
+            "%A, %B %-d '%y"
+        );
         assert_eq!(joda_to_chrono("100%").unwrap(), "100%%");
     }
 }

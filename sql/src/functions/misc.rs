@@ -10,18 +10,18 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::ScalarValue;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result as DFResult;
 use datafusion::functions::expr_fn as f;
 use datafusion::functions_nested::expr_fn as nested;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, Cast, Expr, Operator, ScalarUDF, Signature, TryCast, TypeSignature, Volatility,
     case, lit,
 };
-use datafusion::common::ScalarValue;
-use datafusion::common::config::ConfigOptions;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::optimizer::AnalyzerRule;
 
 use super::{Scalar, invalid_argument};
@@ -82,7 +82,9 @@ fn element_at() -> ScalarUDF {
             let key = args.pop().expect("two arguments");
             let container = args.pop().expect("two arguments");
             Ok(match info.get_data_type(&container)? {
-                DataType::Map(_, _) => nested::array_element(nested::map_extract(container, key), lit(1i64)),
+                DataType::Map(_, _) => {
+                    nested::array_element(nested::map_extract(container, key), lit(1i64))
+                }
                 _ => nested::array_element(container, key),
             })
         },
@@ -99,7 +101,12 @@ fn cardinality() -> ScalarUDF {
         "cardinality",
         any(1),
         |_, _| Ok(DataType::Int64),
-        |mut args, _| Ok(cast_to(nested::cardinality(args.remove(0)), DataType::Int64)),
+        |mut args, _| {
+            Ok(cast_to(
+                nested::cardinality(args.remove(0)),
+                DataType::Int64,
+            ))
+        },
     )
 }
 
@@ -110,7 +117,9 @@ fn regexp_extract() -> ScalarUDF {
         variadic_any(),
         |types, _| match types.len() {
             2 | 3 => Ok(DataType::Utf8),
-            n => Err(invalid_argument(format!("regexp_extract takes 2 or 3 arguments, got {n}"))),
+            n => Err(invalid_argument(format!(
+                "regexp_extract takes 2 or 3 arguments, got {n}"
+            ))),
         },
         |mut args, _| {
             let group = if args.len() == 3 { args.pop() } else { None };
@@ -127,7 +136,10 @@ fn regexp_extract() -> ScalarUDF {
                 None => lit(1i64),
             };
             Ok(cast_to(
-                nested::array_element(f::regexp_match(cast_to(s, DataType::Utf8), wrapped, None), index),
+                nested::array_element(
+                    f::regexp_match(cast_to(s, DataType::Utf8), wrapped, None),
+                    index,
+                ),
                 DataType::Utf8,
             ))
         },
@@ -141,14 +153,25 @@ fn regexp_replace() -> ScalarUDF {
         variadic_any(),
         |types, _| match types.len() {
             2 | 3 => Ok(DataType::Utf8),
-            n => Err(invalid_argument(format!("regexp_replace takes 2 or 3 arguments, got {n}"))),
+            n => Err(invalid_argument(format!(
+                "regexp_replace takes 2 or 3 arguments, got {n}"
+            ))),
         },
         |mut args, _| {
-            let replacement = if args.len() == 3 { args.pop().expect("3") } else { lit("") };
+            let replacement = if args.len() == 3 {
+                args.pop().expect("3")
+            } else {
+                lit("")
+            };
             let pattern = args.pop().expect("pattern");
             let s = args.pop().expect("string");
             Ok(cast_to(
-                f::regexp_replace(cast_to(s, DataType::Utf8), pattern, replacement, Some(lit("g"))),
+                f::regexp_replace(
+                    cast_to(s, DataType::Utf8),
+                    pattern,
+                    replacement,
+                    Some(lit("g")),
+                ),
                 DataType::Utf8,
             ))
         },
@@ -157,17 +180,18 @@ fn regexp_replace() -> ScalarUDF {
 
 /// `split(s, delimiter [, limit])` → array(varchar).
 fn split() -> ScalarUDF {
-    let list = DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(
-        DataType::Utf8,
-        true,
-    )));
+    let list = DataType::List(Arc::new(
+        datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
+    ));
     let ret = list.clone();
     Scalar::eval(
         "split",
         variadic_any(),
         move |types, _| match types.len() {
             2 | 3 => Ok(ret.clone()),
-            n => Err(invalid_argument(format!("split takes 2 or 3 arguments, got {n}"))),
+            n => Err(invalid_argument(format!(
+                "split takes 2 or 3 arguments, got {n}"
+            ))),
         },
         |args, rows| {
             let s = cast(&args[0], &DataType::Utf8)?;
@@ -187,10 +211,13 @@ fn split() -> ScalarUDF {
                 }
                 let (text, delimiter) = (s.value(i), d.value(i));
                 if delimiter.is_empty() {
-                    return Err(invalid_argument("The delimiter may not be the empty string"));
+                    return Err(invalid_argument(
+                        "The delimiter may not be the empty string",
+                    ));
                 }
                 let parts: Vec<&str> = match limit.as_ref().map(|l| {
-                    l.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i)
+                    l.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .value(i)
                 }) {
                     Some(n) if n <= 0 => return Err(invalid_argument("Limit must be positive")),
                     Some(n) => text.splitn(n as usize, delimiter).collect(),
@@ -213,7 +240,9 @@ fn strpos() -> ScalarUDF {
         variadic_any(),
         |types, _| match types.len() {
             2 | 3 => Ok(DataType::Int64),
-            n => Err(invalid_argument(format!("strpos takes 2 or 3 arguments, got {n}"))),
+            n => Err(invalid_argument(format!(
+                "strpos takes 2 or 3 arguments, got {n}"
+            ))),
         },
         |args, _| {
             let s = cast(&args[0], &DataType::Utf8)?;
@@ -229,21 +258,29 @@ fn strpos() -> ScalarUDF {
                     out.push(None);
                     continue;
                 }
-                let n = instance
-                    .as_ref()
-                    .map_or(1, |a| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i));
+                let n = instance.as_ref().map_or(1, |a| {
+                    a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .value(i)
+                });
                 if n == 0 {
-                    return Err(invalid_argument("'instance' must be a positive or negative number"));
+                    return Err(invalid_argument(
+                        "'instance' must be a positive or negative number",
+                    ));
                 }
                 let (text, needle) = (s.value(i), sub.value(i));
                 let positions: Vec<usize> = text.match_indices(needle).map(|(b, _)| b).collect();
                 let hit = if n > 0 {
                     positions.get(n as usize - 1)
                 } else {
-                    positions.len().checked_sub((-n) as usize).and_then(|k| positions.get(k))
+                    positions
+                        .len()
+                        .checked_sub((-n) as usize)
+                        .and_then(|k| positions.get(k))
                 };
                 // Character (not byte) position, 1-based; 0 when not found.
-                out.push(Some(hit.map_or(0, |b| text[..*b].chars().count() as i64 + 1)));
+                out.push(Some(
+                    hit.map_or(0, |b| text[..*b].chars().count() as i64 + 1),
+                ));
             }
             Ok(Arc::new(Int64Array::from(out)))
         },
@@ -281,7 +318,8 @@ fn json_path(path: &str) -> DFResult<Vec<Step>> {
                 let inner = inner.trim();
                 if let Some(q) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
                     steps.push(Step::Key(q.to_string()));
-                } else if let Some(q) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+                } else if let Some(q) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))
+                {
                     steps.push(Step::Key(q.to_string()));
                 } else {
                     steps.push(Step::Index(inner.parse().map_err(|_| bad())?));
@@ -326,7 +364,9 @@ fn json_extract_scalar() -> ScalarUDF {
                         (Step::Key(k), serde_json::Value::Object(mut m)) => {
                             m.remove(k).unwrap_or(serde_json::Value::Null)
                         }
-                        (Step::Index(n), serde_json::Value::Array(mut a)) if *n < a.len() => a.swap_remove(*n),
+                        (Step::Index(n), serde_json::Value::Array(mut a)) if *n < a.len() => {
+                            a.swap_remove(*n)
+                        }
                         _ => serde_json::Value::Null,
                     };
                 }
@@ -383,7 +423,11 @@ fn guard_try(e: Expr) -> DFResult<Expr> {
             {
                 let zero = Expr::Literal(ScalarValue::Int64(Some(0)), None);
                 let guarded = f::nullif(*right, zero);
-                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(left, op, Box::new(guarded))))
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                    left,
+                    op,
+                    Box::new(guarded),
+                )))
             }
             other => Transformed::no(other),
         })
@@ -399,7 +443,9 @@ impl AnalyzerRule for TryRewrite {
                 node.map_expressions(|e| {
                     let original = names.save(&e);
                     let rewritten = e.transform_up(|e| match e {
-                        Expr::ScalarFunction(sf) if sf.func.name() == "try" && sf.args.len() == 1 => {
+                        Expr::ScalarFunction(sf)
+                            if sf.func.name() == "try" && sf.args.len() == 1 =>
+                        {
                             let arg = sf.args.into_iter().next().expect("one argument");
                             // Keep the output name: try(x) aliased as before.
                             Ok(Transformed::yes(guard_try(arg)?))
@@ -426,7 +472,9 @@ fn if_() -> ScalarUDF {
             2 => Ok(types[1].clone()),
             3 if types[1] == DataType::Null => Ok(types[2].clone()),
             3 => Ok(types[1].clone()),
-            n => Err(invalid_argument(format!("if takes 2 or 3 arguments, got {n}"))),
+            n => Err(invalid_argument(format!(
+                "if takes 2 or 3 arguments, got {n}"
+            ))),
         },
         |mut args, info| {
             let otherwise = if args.len() == 3 { args.pop() } else { None };
@@ -470,7 +518,11 @@ fn float_predicate(name: &'static str, p: fn(f64) -> bool) -> ScalarUDF {
         |_, _| Ok(DataType::Boolean),
         move |args, _| {
             let x = cast(&args[0], &DataType::Float64)?;
-            let out: BooleanArray = x.as_primitive::<Float64Type>().iter().map(|v| v.map(p)).collect();
+            let out: BooleanArray = x
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(p))
+                .collect();
             Ok(Arc::new(out))
         },
     )
@@ -505,7 +557,9 @@ fn width_bucket() -> ScalarUDF {
                     return Err(invalid_argument("bucketCount must be greater than 0"));
                 }
                 if x.is_nan() || lo.is_nan() || hi.is_nan() || lo == hi {
-                    return Err(invalid_argument("bounds cannot equal each other, and no operand may be NaN"));
+                    return Err(invalid_argument(
+                        "bounds cannot equal each other, and no operand may be NaN",
+                    ));
                 }
                 let bucket = if lo < hi {
                     if x < lo {
@@ -535,7 +589,11 @@ fn interval_times() -> ScalarUDF {
     Scalar::eval(
         "interval_times",
         any(3),
-        |_, _| Ok(DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano)),
+        |_, _| {
+            Ok(DataType::Interval(
+                datafusion::arrow::datatypes::IntervalUnit::MonthDayNano,
+            ))
+        },
         |args, _| {
             use datafusion::arrow::array::IntervalMonthDayNanoArray;
             use datafusion::arrow::datatypes::IntervalMonthDayNano;
@@ -557,7 +615,8 @@ fn interval_times() -> ScalarUDF {
                     invalid_argument(format!("Invalid interval value '{}'", counts.value(i)))
                 })?;
                 let total = n * k.value(i);
-                let nanos = |per: f64| IntervalMonthDayNano::new(0, 0, (total * per).round() as i64);
+                let nanos =
+                    |per: f64| IntervalMonthDayNano::new(0, 0, (total * per).round() as i64);
                 out.push(Some(match units.value(i) {
                     "SECOND" => nanos(1e9),
                     "MINUTE" => nanos(60e9),
@@ -566,7 +625,9 @@ fn interval_times() -> ScalarUDF {
                     "WEEK" => IntervalMonthDayNano::new(0, (total * 7.0).round() as i32, 0),
                     "MONTH" => IntervalMonthDayNano::new(total.round() as i32, 0, 0),
                     "YEAR" => IntervalMonthDayNano::new((total * 12.0).round() as i32, 0, 0),
-                    other => return Err(invalid_argument(format!("Invalid interval unit '{other}'"))),
+                    other => {
+                        return Err(invalid_argument(format!("Invalid interval unit '{other}'")));
+                    }
                 }));
             }
             Ok(Arc::new(IntervalMonthDayNanoArray::from(out)))
@@ -583,10 +644,9 @@ fn truncate() -> ScalarUDF {
         variadic_any(),
         move |types, _| for_ret.return_type(types),
         move |args, _| {
-            Ok(Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
-                inner.clone(),
-                args,
-            )))
+            Ok(Expr::ScalarFunction(
+                datafusion::logical_expr::expr::ScalarFunction::new_udf(inner.clone(), args),
+            ))
         },
     )
 }
@@ -600,13 +660,25 @@ mod tests {
         // Trino docs: element_at, cardinality, regexp_extract, regexp_replace, split, strpos.
         assert_eq!(value("SELECT element_at(ARRAY[1, 2, 3], -1)").await, "3");
         assert_eq!(value("SELECT element_at(ARRAY[1, 2, 3], 5)").await, "NULL");
-        assert_eq!(value("SELECT element_at(MAP(ARRAY['a'], ARRAY[1]), 'a')").await, "1");
+        assert_eq!(
+            value("SELECT element_at(MAP(ARRAY['a'], ARRAY[1]), 'a')").await,
+            "1"
+        );
         let (v, t) = one_row("SELECT cardinality(ARRAY[1, 2, 3])", "UTC").await;
         assert_eq!((v[0].as_str(), t[0].as_str()), ("3", "bigint"));
-        assert_eq!(value("SELECT regexp_extract('1a 2b 14m', '\\d+')").await, "1");
-        assert_eq!(value("SELECT regexp_extract('1a 2b 14m', '(\\d+)([a-z]+)', 2)").await, "a");
+        assert_eq!(
+            value("SELECT regexp_extract('1a 2b 14m', '\\d+')").await,
+            "1"
+        );
+        assert_eq!(
+            value("SELECT regexp_extract('1a 2b 14m', '(\\d+)([a-z]+)', 2)").await,
+            "a"
+        );
         assert_eq!(value("SELECT regexp_extract('abc', '\\d')").await, "NULL");
-        assert_eq!(value("SELECT regexp_replace('1a 2b 14m', '\\d+[ab] ')").await, "14m");
+        assert_eq!(
+            value("SELECT regexp_replace('1a 2b 14m', '\\d+[ab] ')").await,
+            "14m"
+        );
         assert_eq!(
             value("SELECT regexp_replace('1a 2b 14m', '(\\d+)([ab]) ', '3c$2 ')").await,
             "3ca 3cb 14m"
@@ -624,9 +696,18 @@ mod tests {
             value(r#"SELECT json_extract_scalar('{"a": {"b": [10, "x"]}}', '$.a.b[1]')"#).await,
             "x"
         );
-        assert_eq!(value(r#"SELECT json_extract_scalar('{"a": 1.5}', '$["a"]')"#).await, "1.5");
-        assert_eq!(value(r#"SELECT json_extract_scalar('{"a": {"b": 1}}', '$.a')"#).await, "NULL");
-        assert_eq!(value("SELECT json_extract_scalar('not json', '$.a')").await, "NULL");
+        assert_eq!(
+            value(r#"SELECT json_extract_scalar('{"a": 1.5}', '$["a"]')"#).await,
+            "1.5"
+        );
+        assert_eq!(
+            value(r#"SELECT json_extract_scalar('{"a": {"b": 1}}', '$.a')"#).await,
+            "NULL"
+        );
+        assert_eq!(
+            value("SELECT json_extract_scalar('not json', '$.a')").await,
+            "NULL"
+        );
         let (v, _) = one_row(
             "SELECT typeof(1.5), typeof(CAST(1 AS BIGINT)), typeof('x'), typeof(DATE '2020-01-01')",
             "UTC",
@@ -636,7 +717,10 @@ mod tests {
         assert_eq!(value("SELECT try(1 / 0)").await, "NULL");
         assert_eq!(value("SELECT try(CAST('x' AS INTEGER))").await, "NULL");
         assert_eq!(value("SELECT try(10 / 4)").await, "2");
-        assert_eq!(value("SELECT coalesce(try(CAST('7' AS INTEGER)), 0)").await, "7");
+        assert_eq!(
+            value("SELECT coalesce(try(CAST('7' AS INTEGER)), 0)").await,
+            "7"
+        );
         let (v, _) = one_row(
             "SELECT nan(), infinity(), is_nan(nan()), is_finite(-36.98), is_infinite(-infinity()), is_nan(1.0)",
             "UTC",
@@ -650,7 +734,10 @@ mod tests {
         )
         .await;
         assert_eq!(v, ["3", "0", "6", "5"]);
-        assert_eq!(value("SELECT if(-36.98 < 0, 'negative', 'ok')").await, "negative");
+        assert_eq!(
+            value("SELECT if(-36.98 < 0, 'negative', 'ok')").await,
+            "negative"
+        );
         assert_eq!(value("SELECT if(false, 1)").await, "NULL");
         assert_eq!(value("SELECT truncate(-1.9)").await, "-1.0");
     }

@@ -126,7 +126,11 @@ impl ScalarUDFImpl for Scalar {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DFResult<FieldRef> {
-        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
         let t = (self.ret)(&types, args.scalar_arguments)?;
         Ok(Arc::new(datafusion::arrow::datatypes::Field::new(
             self.name, t, true,
@@ -165,9 +169,9 @@ impl ScalarUDFImpl for Scalar {
 /// The string value of a constant argument, if it is one.
 pub(crate) fn constant_str(v: Option<&ScalarValue>) -> Option<String> {
     match v? {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
-            Some(s.clone())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Some(s.clone()),
         _ => None,
     }
 }
@@ -201,7 +205,12 @@ pub(crate) mod test_support {
         let values = batch
             .columns()
             .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap().value(0).to_string())
+            .map(|c| {
+                ArrayFormatter::try_new(c.as_ref(), &options)
+                    .unwrap()
+                    .value(0)
+                    .to_string()
+            })
             .collect();
         let types = batch
             .schema()

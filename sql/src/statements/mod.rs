@@ -73,6 +73,23 @@ pub enum TrinoStatement {
         /// Statement name.
         name: String,
     },
+    /// `SHOW COLUMNS FROM t [LIKE 'p']`, `DESCRIBE t`.
+    ShowColumns {
+        /// `[catalog.][schema.]table`.
+        table: Vec<String>,
+        /// Filter on the column name.
+        like: Option<String>,
+    },
+    /// `SHOW CREATE TABLE t`.
+    ShowCreateTable {
+        /// `[catalog.][schema.]table`.
+        table: Vec<String>,
+    },
+    /// `SHOW CREATE SCHEMA s`.
+    ShowCreateSchema {
+        /// `[catalog.]schema`.
+        schema: Vec<String>,
+    },
     /// `SHOW SESSION [LIKE 'p']`.
     ShowSession {
         /// Filter pattern.
@@ -221,6 +238,29 @@ pub fn parse(sql: &str) -> Result<Option<TrinoStatement>> {
             TrinoStatement::DescribeInput { name }
         } else {
             TrinoStatement::DescribeOutput { name }
+        }
+    } else if c.is_keyword_at(0, "DESCRIBE") || c.is_keyword_at(0, "DESC") {
+        c.pos += 1;
+        TrinoStatement::ShowColumns {
+            table: c.qualified_name()?,
+            like: None,
+        }
+    } else if c.keywords(&["SHOW", "COLUMNS"]) {
+        if !(c.keyword("FROM") || c.keyword("IN")) {
+            return Err(c.unexpected("FROM"));
+        }
+        let table = c.qualified_name()?;
+        TrinoStatement::ShowColumns {
+            table,
+            like: like(&mut c)?,
+        }
+    } else if c.keywords(&["SHOW", "CREATE", "TABLE"]) {
+        TrinoStatement::ShowCreateTable {
+            table: c.qualified_name()?,
+        }
+    } else if c.keywords(&["SHOW", "CREATE", "SCHEMA"]) {
+        TrinoStatement::ShowCreateSchema {
+            schema: c.qualified_name()?,
         }
     } else if c.keywords(&["SHOW", "SESSION"]) {
         TrinoStatement::ShowSession {
@@ -480,10 +520,7 @@ mod tests {
     fn other_statements_pass_through() {
         for sql in [
             "SELECT 1",
-            "DESCRIBE ticks",
-            "DESCRIBE input",
             "SHOW TABLES",
-            "SHOW COLUMNS FROM t",
             "WITH x AS (SELECT 1) SELECT * FROM x",
         ] {
             assert_eq!(parse(sql).unwrap(), None, "{sql}");
