@@ -48,6 +48,12 @@ pub fn functions() -> Vec<ScalarUDF> {
         width_bucket(),
         truncate(),
         interval_times(),
+        Scalar::rewrite(
+            "version",
+            Signature::nullary(Volatility::Immutable),
+            |_, _| Ok(DataType::Utf8),
+            |_, _| Ok(lit(concat!("contango-", env!("CARGO_PKG_VERSION")))),
+        ),
     ]
 }
 
