@@ -11,10 +11,12 @@
 
 pub mod connect;
 pub mod import;
+pub mod metadata_tables;
 pub mod provider;
 pub mod storage;
 pub mod table;
 pub mod table_info;
+pub mod time_travel;
 pub mod writer;
 
 pub use connect::{CatalogKind, CatalogSettings, connect};

@@ -184,6 +184,27 @@ impl SchemaProvider for NamespaceView {
     }
 
     async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
+        // `t$snapshots` and friends: Iceberg metadata tables.
+        if let Some((base, kind)) = name.rsplit_once('$')
+            && self.tables.iter().any(|t| t == base)
+        {
+            let Some(table) = self.load(base).await? else {
+                return Ok(None);
+            };
+            return crate::metadata_tables::provider(&table, kind).await;
+        }
+        // `t@v<snapshot id>` / `t@t<epoch ms>`: time travel (see contango_sql::time_travel).
+        if let Some((base, version)) = name.rsplit_once('@')
+            && self.tables.iter().any(|t| t == base)
+        {
+            let Some(table) = self.load(base).await? else {
+                return Ok(None);
+            };
+            let snapshot_id = crate::time_travel::snapshot_for(&table, version)?;
+            return Ok(Some(Arc::new(
+                IcebergTable::at_snapshot(table, snapshot_id).await?,
+            )));
+        }
         if !self.table_exist(name) {
             return Ok(None);
         }
@@ -199,6 +220,22 @@ impl SchemaProvider for NamespaceView {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t == name)
+        let base = |sep: char| {
+            name.rsplit_once(sep)
+                .is_some_and(|(b, _)| self.tables.iter().any(|t| t == b))
+        };
+        self.tables.iter().any(|t| t == name) || base('$') || base('@')
+    }
+}
+
+impl NamespaceView {
+    /// Loads table `name` (reusing the cached metadata when unchanged).
+    async fn load(&self, name: &str) -> DFResult<Option<Table>> {
+        let ident = TableIdent::new(self.namespace.clone(), name.to_string());
+        match self.catalog.load_table(&ident).await {
+            Ok(table) => Ok(Some(self.loaded.reuse(table))),
+            Err(e) if e.kind() == iceberg::ErrorKind::TableNotFound => Ok(None),
+            Err(e) => Err(DataFusionError::External(Box::new(e))),
+        }
     }
 }

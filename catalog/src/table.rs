@@ -114,6 +114,34 @@ impl IcebergTable {
         })
     }
 
+    /// A provider for snapshot `snapshot_id` of `table`, read with that
+    /// snapshot's own schema (time travel).
+    pub async fn at_snapshot(table: Table, snapshot_id: i64) -> DFResult<Self> {
+        let metadata = table.metadata();
+        let snapshot = metadata.snapshot_by_id(snapshot_id).ok_or_else(|| {
+            DataFusionError::Plan(format!(
+                "Iceberg snapshot ID does not exists: {snapshot_id}"
+            ))
+        })?;
+        let snapshot_schema = snapshot.schema(metadata).map_err(external)?;
+        let schema = Arc::new(schema_to_arrow_schema(&snapshot_schema).map_err(external)?);
+        let props = &snapshot.summary().additional_properties;
+        let number = |k: &str| props.get(k).and_then(|v| v.parse::<usize>().ok());
+        let mut stats = Statistics::new_unknown(&schema);
+        stats.num_rows = number("total-records").map_or(Precision::Absent, Precision::Inexact);
+        stats.total_byte_size =
+            number("total-files-size").map_or(Precision::Absent, Precision::Inexact);
+        let inner = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot_id)
+            .await
+            .map_err(external)?;
+        Ok(Self {
+            schema,
+            inner,
+            mapping: None,
+            statistics: Some(stats),
+        })
+    }
+
     /// Whether `expr` can be evaluated exactly by Iceberg on the snapshot.
     fn pushable(&self, expr: &Expr) -> bool {
         match expr {

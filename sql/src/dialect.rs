@@ -9,21 +9,28 @@
 //!   time grains write it) becomes `interval_times('1', 'SECOND', (expr))`;
 //!   DataFusion cannot multiply an interval.
 //!
+//! - Time travel: `t FOR VERSION AS OF 123` becomes the table name `"t@v123"`
+//!   and `t FOR TIMESTAMP AS OF TIMESTAMP '...'` becomes `"t@t<epoch ms>"`
+//!   (zone from the literal, else the session's); the Iceberg catalog
+//!   resolves those names to the snapshot.
+//!
 //! Nothing inside string literals, quoted identifiers or comments changes.
 
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use crate::error::Result;
-use crate::lexer::lex;
+use crate::error::{ContangoError, ErrorKind, Result};
+use crate::lexer::{Tok, lex};
 
-/// `sql` with the Trino forms rewritten, or `None` when nothing changes.
-pub fn rewrite(sql: &str) -> Result<Option<String>> {
+/// `sql` with the Trino forms rewritten, or `None` when nothing changes;
+/// `time_zone` is the session's (for zone-less time-travel timestamps).
+pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("timestamp") && !lower.contains("interval") {
+    if !lower.contains("timestamp") && !lower.contains("interval") && !lower.contains(" of ") {
         return Ok(None);
     }
     let tokens = lex(sql)?;
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    time_travel(&tokens, time_zone, &mut edits)?;
     for (i, t) in tokens.iter().enumerate() {
         let Token::Word(w) = &t.token else { continue };
         if w.quote_style.is_some() {
@@ -96,6 +103,97 @@ pub fn rewrite(sql: &str) -> Result<Option<String>> {
     Ok(Some(out))
 }
 
+/// `name FOR VERSION|TIMESTAMP AS OF value` edits.
+fn time_travel(
+    tokens: &[Tok],
+    time_zone: &str,
+    edits: &mut Vec<(usize, usize, String)>,
+) -> Result<()> {
+    let word = |i: usize, k: &str| {
+        matches!(tokens.get(i).map(|t| &t.token),
+            Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(k))
+    };
+    for i in 1..tokens.len() {
+        if !(word(i, "FOR")
+            && (word(i + 1, "VERSION") || word(i + 1, "TIMESTAMP"))
+            && word(i + 2, "AS")
+            && word(i + 3, "OF"))
+        {
+            continue;
+        }
+        let Some(Token::Word(table)) = tokens.get(i - 1).map(|t| &t.token) else {
+            continue;
+        };
+        let bad = |what: &str| {
+            ContangoError::new(
+                ErrorKind::Syntax,
+                format!(
+                    "FOR {what} AS OF expects {}",
+                    if what == "VERSION" {
+                        "a snapshot id"
+                    } else {
+                        "a TIMESTAMP literal"
+                    }
+                ),
+            )
+        };
+        let (suffix, end) = if word(i + 1, "VERSION") {
+            match tokens.get(i + 4).map(|t| &t.token) {
+                Some(Token::Number(n, _)) => (format!("v{n}"), tokens[i + 4].end),
+                _ => return Err(bad("VERSION")),
+            }
+        } else {
+            let (text, end) = match (
+                tokens.get(i + 4).map(|t| &t.token),
+                tokens.get(i + 5).map(|t| &t.token),
+            ) {
+                (Some(Token::Word(w)), Some(Token::SingleQuotedString(s)))
+                    if w.value.eq_ignore_ascii_case("TIMESTAMP") =>
+                {
+                    (s.clone(), tokens[i + 5].end)
+                }
+                (Some(Token::SingleQuotedString(s)), _) => (s.clone(), tokens[i + 4].end),
+                _ => return Err(bad("TIMESTAMP")),
+            };
+            (format!("t{}", epoch_millis(&text, time_zone)?), end)
+        };
+        let name = format!("{}@{suffix}", table.value);
+        edits.push((
+            tokens[i - 1].start,
+            end,
+            format!("\"{}\"", name.replace('"', "\"\"")),
+        ));
+    }
+    Ok(())
+}
+
+/// Epoch milliseconds of a timestamp literal (`... ZONE` or in `time_zone`).
+fn epoch_millis(text: &str, time_zone: &str) -> Result<i64> {
+    use chrono::TimeZone;
+    let (local, zone) = split_zone(text).unwrap_or((text.trim(), time_zone));
+    let invalid = || ContangoError::invalid(format!("Invalid TIMESTAMP literal '{text}'"));
+    let t = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(local, f).ok())
+    .or_else(|| {
+        chrono::NaiveDate::parse_from_str(local, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })
+    .ok_or_else(invalid)?;
+    let tz: datafusion::arrow::array::timezone::Tz = zone
+        .parse()
+        .map_err(|_| ContangoError::invalid(format!("Time zone not supported: {zone}")))?;
+    tz.from_local_datetime(&t)
+        .earliest()
+        .map(|d| d.timestamp_millis())
+        .ok_or_else(invalid)
+}
+
 const INTERVAL_UNITS: &[&str] = &["SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "YEAR"];
 
 /// Index of the last token of the multiplication operand starting at `i`: a
@@ -142,40 +240,72 @@ fn split_zone(text: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
 
+    fn rewrite_utc(sql: &str) -> Result<Option<String>> {
+        rewrite(sql, "UTC")
+    }
+
+    #[test]
+    fn time_travel_names() {
+        assert_eq!(
+            rewrite_utc("SELECT * FROM iceberg.market.ticks FOR VERSION AS OF 42 t WHERE x = 1")
+                .unwrap()
+                .unwrap(),
+            "SELECT * FROM iceberg.market.\"ticks@v42\" t WHERE x = 1"
+        );
+        assert_eq!(
+            rewrite_utc(
+                "SELECT * FROM ticks FOR TIMESTAMP AS OF TIMESTAMP '2020-01-01 00:00:01 UTC'"
+            )
+            .unwrap()
+            .unwrap(),
+            "SELECT * FROM \"ticks@t1577836801000\""
+        );
+        assert_eq!(
+            rewrite(
+                "SELECT * FROM ticks FOR TIMESTAMP AS OF TIMESTAMP '2020-01-01 01:00:00'",
+                "Europe/Paris"
+            )
+            .unwrap()
+            .unwrap(),
+            "SELECT * FROM \"ticks@t1577836800000\""
+        );
+        assert!(rewrite_utc("SELECT * FROM t FOR VERSION AS OF 'x'").is_err());
+    }
+
     #[test]
     fn zoned_timestamp_literals_and_localtimestamp() {
         assert_eq!(
-            rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00 UTC' AS t")
+            rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00 UTC' AS t")
                 .unwrap()
                 .unwrap(),
             "SELECT with_timezone(TIMESTAMP '2020-01-01 00:00:00', 'UTC') AS t"
         );
         assert_eq!(
-            rewrite("select timestamp '2020-01-01 10:00:00.5 America/New_York', 'TIMESTAMP ''x 1:2 UTC'''")
+            rewrite_utc("select timestamp '2020-01-01 10:00:00.5 America/New_York', 'TIMESTAMP ''x 1:2 UTC'''")
                 .unwrap()
                 .unwrap(),
             "select with_timezone(TIMESTAMP '2020-01-01 10:00:00.5', 'America/New_York'), 'TIMESTAMP ''x 1:2 UTC'''"
         );
         assert_eq!(
-            rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00 +02:00'")
+            rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00 +02:00'")
                 .unwrap()
                 .unwrap(),
             "SELECT with_timezone(TIMESTAMP '2020-01-01 00:00:00', '+02:00')"
         );
         assert_eq!(
-            rewrite("SELECT TIMESTAMP '2020-01-01 00:00:00'").unwrap(),
+            rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00'").unwrap(),
             None
         );
-        assert_eq!(rewrite("SELECT TIMESTAMP '2020-01-01'").unwrap(), None);
+        assert_eq!(rewrite_utc("SELECT TIMESTAMP '2020-01-01'").unwrap(), None);
         assert_eq!(
-            rewrite("SELECT t - interval '1' minute * (minute(t) % 5) FROM x")
+            rewrite_utc("SELECT t - interval '1' minute * (minute(t) % 5) FROM x")
                 .unwrap()
                 .unwrap(),
             "SELECT t - interval_times('1', 'MINUTE', (minute(t) % 5)) FROM x"
         );
-        assert_eq!(rewrite("SELECT INTERVAL '1' DAY + x").unwrap(), None);
+        assert_eq!(rewrite_utc("SELECT INTERVAL '1' DAY + x").unwrap(), None);
         assert_eq!(
-            rewrite("SELECT localtimestamp, localtimestamp()")
+            rewrite_utc("SELECT localtimestamp, localtimestamp()")
                 .unwrap()
                 .unwrap(),
             "SELECT localtimestamp(), localtimestamp()"

@@ -188,7 +188,7 @@ impl QueryEngine {
     }
 
     async fn plan_query(&self, session: &Session, sql: &str) -> Result<PlannedStatement> {
-        let dialect = crate::dialect::rewrite(sql)?;
+        let dialect = crate::dialect::rewrite(sql, &session.time_zone)?;
         let sql = dialect.as_deref().unwrap_or(sql);
         let rewritten = crate::trino_show::rewrite(sql, session)?;
         let sql = rewritten.as_deref().unwrap_or(sql);

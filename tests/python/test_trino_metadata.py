@@ -116,7 +116,12 @@ def test_table_comment_and_indexes(inspector, commented):
     assert inspector.get_table_comment("rates", "meta") == {"text": "Funding rates, per day"}
     assert inspector.get_table_comment("ticks", "market") == {"text": None}
     # Superset reads partition columns through get_indexes ("$partitions").
-    assert isinstance(inspector.get_indexes("ticks", "market"), list)
+    (index,) = inspector.get_indexes("ticks", "market")
+    assert index["name"] == "partition"
+    assert index["column_names"][0] == "partition"
+    assert inspector.get_indexes("rates", "meta") == [
+        {"name": "partition", "column_names": ["record_count", "file_count", "total_size"], "unique": False}
+    ]
 
 
 def test_version(trino_server):
