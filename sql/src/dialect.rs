@@ -25,7 +25,11 @@ use crate::lexer::{Tok, lex};
 /// `time_zone` is the session's (for zone-less time-travel timestamps).
 pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("timestamp") && !lower.contains("interval") && !lower.contains(" of ") {
+    if !lower.contains("timestamp")
+        && !lower.contains("interval")
+        && !lower.contains(" of ")
+        && !lower.contains("varbinary")
+    {
         return Ok(None);
     }
     let tokens = lex(sql)?;
@@ -69,6 +73,26 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
                     count.replace('\'', "''"),
                     unit.value.to_ascii_uppercase()
                 ),
+            ));
+        } else if w.value.eq_ignore_ascii_case("varbinary") {
+            edits.push((t.start, t.end, "BYTEA".into()));
+        } else if w.value.eq_ignore_ascii_case("timestamp")
+            && let Some(Token::SingleQuotedString(text)) = next
+            && text.trim().len() >= 19
+            && !matches!(tokens.get(i.wrapping_sub(1)).map(|p| &p.token), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("OF"))
+        {
+            // Trino types a literal by its fraction digits: timestamp(p).
+            let digits = text.trim().split_once('.').map_or(0, |(_, f)| f.len());
+            let p = match digits {
+                0 => 0,
+                1..=3 => 3,
+                4..=6 => 6,
+                _ => 9,
+            };
+            edits.push((
+                t.start,
+                tokens[i + 1].end,
+                format!("CAST('{}' AS TIMESTAMP({p}))", text.replace('\'', "''")),
             ));
         } else if w.value.eq_ignore_ascii_case("localtimestamp")
             && next != Some(&Token::LParen)
@@ -293,8 +317,10 @@ mod tests {
             "SELECT with_timezone(TIMESTAMP '2020-01-01 00:00:00', '+02:00')"
         );
         assert_eq!(
-            rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00'").unwrap(),
-            None
+            rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00', TIMESTAMP '2020-01-01 00:00:00.5'")
+                .unwrap()
+                .unwrap(),
+            "SELECT CAST('2020-01-01 00:00:00' AS TIMESTAMP(0)), CAST('2020-01-01 00:00:00.5' AS TIMESTAMP(3))"
         );
         assert_eq!(rewrite_utc("SELECT TIMESTAMP '2020-01-01'").unwrap(), None);
         assert_eq!(

@@ -114,7 +114,7 @@ fn null_big() -> ScalarValue {
 }
 
 impl MetadataTable {
-    fn new(
+    fn provider(
         fields: Vec<Field>,
         scope_columns: [Option<&'static str>; 3],
         rows: impl Fn(Scope) -> BoxFuture<'static, DFResult<Rows>> + Send + Sync + 'static,
@@ -389,7 +389,7 @@ async fn list_table_comments(entries: &[CatalogEntry], scope: &Scope) -> DFResul
 fn information_schema(entries: Vec<CatalogEntry>) -> Arc<dyn SchemaProvider> {
     let entries = Arc::new(entries);
     let e = entries.clone();
-    let schemata = MetadataTable::new(
+    let schemata = MetadataTable::provider(
         vec![text("catalog_name"), text("schema_name")],
         [Some("catalog_name"), Some("schema_name"), None],
         move |scope| {
@@ -411,7 +411,7 @@ fn information_schema(entries: Vec<CatalogEntry>) -> Arc<dyn SchemaProvider> {
         },
     );
     let e = entries.clone();
-    let tables = MetadataTable::new(
+    let tables = MetadataTable::provider(
         vec![
             text("table_catalog"),
             text("table_schema"),
@@ -437,7 +437,7 @@ fn information_schema(entries: Vec<CatalogEntry>) -> Arc<dyn SchemaProvider> {
         },
     );
     let e = entries.clone();
-    let columns = MetadataTable::new(
+    let columns = MetadataTable::provider(
         vec![
             text("table_catalog"),
             text("table_schema"),
@@ -479,7 +479,7 @@ fn information_schema(entries: Vec<CatalogEntry>) -> Arc<dyn SchemaProvider> {
             })
         },
     );
-    let views = MetadataTable::new(
+    let views = MetadataTable::provider(
         vec![
             text("table_catalog"),
             text("table_schema"),
@@ -493,7 +493,7 @@ fn information_schema(entries: Vec<CatalogEntry>) -> Arc<dyn SchemaProvider> {
         ],
         |_| Box::pin(async { Ok(Vec::new()) }),
     );
-    let privileges = MetadataTable::new(
+    let privileges = MetadataTable::provider(
         [
             "grantor",
             "grantor_type",
@@ -564,7 +564,7 @@ pub fn system_catalog(
     let entries = Arc::new(entries);
 
     let e = entries.clone();
-    let jdbc_catalogs = MetadataTable::new(
+    let jdbc_catalogs = MetadataTable::provider(
         vec![text("table_cat")],
         [Some("table_cat"), None, None],
         move |_| {
@@ -573,7 +573,7 @@ pub fn system_catalog(
         },
     );
     let e = entries.clone();
-    let jdbc_schemas = MetadataTable::new(
+    let jdbc_schemas = MetadataTable::provider(
         vec![text("table_schem"), text("table_catalog")],
         [Some("table_catalog"), Some("table_schem"), None],
         move |scope| {
@@ -595,7 +595,7 @@ pub fn system_catalog(
         },
     );
     let e = entries.clone();
-    let jdbc_tables = MetadataTable::new(
+    let jdbc_tables = MetadataTable::provider(
         [
             "table_cat",
             "table_schem",
@@ -629,7 +629,7 @@ pub fn system_catalog(
         },
     );
     let e = entries.clone();
-    let jdbc_columns = MetadataTable::new(
+    let jdbc_columns = MetadataTable::provider(
         vec![
             text("table_cat"),
             text("table_schem"),
@@ -707,10 +707,10 @@ pub fn system_catalog(
             })
         },
     );
-    let table_types = MetadataTable::new(vec![text("table_type")], [None, None, None], |_| {
+    let table_types = MetadataTable::provider(vec![text("table_type")], [None, None, None], |_| {
         Box::pin(async { Ok(vec![vec![s("TABLE")], vec![s("VIEW")]]) })
     });
-    let types = MetadataTable::new(
+    let types = MetadataTable::provider(
         vec![
             text("type_name"),
             big("data_type"),
@@ -735,7 +735,7 @@ pub fn system_catalog(
         |_| Box::pin(async { Ok(type_rows()) }),
     );
     let e = entries.clone();
-    let metadata_catalogs = MetadataTable::new(
+    let metadata_catalogs = MetadataTable::provider(
         vec![
             text("catalog_name"),
             text("connector_id"),
@@ -759,7 +759,7 @@ pub fn system_catalog(
         },
     );
     let e = entries.clone();
-    let table_comments = MetadataTable::new(
+    let table_comments = MetadataTable::provider(
         vec![
             text("catalog_name"),
             text("schema_name"),
@@ -812,7 +812,9 @@ pub fn system_catalog(
 
 /// `system.jdbc.types`: one row per Trino type clients can use.
 fn type_rows() -> Rows {
-    let types: &[(&str, i64, Option<i64>, Option<&str>, bool)] = &[
+    /// (name, JDBC code, precision, literal prefix, numeric)
+    type TypeRow = (&'static str, i64, Option<i64>, Option<&'static str>, bool);
+    let types: &[TypeRow] = &[
         ("boolean", 16, None, None, false),
         ("tinyint", -6, Some(3), None, true),
         ("smallint", 5, Some(5), None, true),

@@ -64,6 +64,10 @@ pub fn functions() -> Vec<AggregateUDF> {
             },
         ),
         AggregateUDF::new_from_impl(Percentile::new()),
+        datafusion::functions_aggregate::variance::var_samp_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["variance"]),
     ]
 }
 

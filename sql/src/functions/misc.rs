@@ -48,6 +48,48 @@ pub fn functions() -> Vec<ScalarUDF> {
         width_bucket(),
         truncate(),
         interval_times(),
+        binary("mod", Operator::Modulo),
+        binary("bitwise_and", Operator::BitwiseAnd),
+        binary("bitwise_or", Operator::BitwiseOr),
+        binary("bitwise_xor", Operator::BitwiseXor),
+        constant("e", std::f64::consts::E),
+        Scalar::rewrite(
+            "length",
+            any(1),
+            |_, _| Ok(DataType::Int64),
+            |mut args, _| Ok(cast_to(f::character_length(args.remove(0)), DataType::Int64)),
+        ),
+        Scalar::rewrite(
+            "codepoint",
+            any(1),
+            |_, _| Ok(DataType::Int32),
+            |mut args, _| Ok(f::ascii(args.remove(0))),
+        ),
+        Scalar::rewrite(
+            "levenshtein_distance",
+            any(2),
+            |_, _| Ok(DataType::Int64),
+            |mut args, _| {
+                let b = args.pop().expect("two arguments");
+                let a = args.pop().expect("two arguments");
+                Ok(cast_to(f::levenshtein(a, b), DataType::Int64))
+            },
+        ),
+        Scalar::rewrite(
+            "sequence",
+            variadic_any(),
+            |types, _| {
+                let element = types.first().cloned().unwrap_or(DataType::Int64);
+                let element = if matches!(element, DataType::Date32) { DataType::Date32 } else { DataType::Int64 };
+                Ok(DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(element, true))))
+            },
+            |mut args, _| {
+                let step = if args.len() == 3 { args.pop().expect("3") } else { lit(1i64) };
+                let stop = args.pop().ok_or_else(|| invalid_argument("sequence(start, stop [, step])"))?;
+                let start = args.pop().ok_or_else(|| invalid_argument("sequence(start, stop [, step])"))?;
+                Ok(nested::gen_series(start, stop, step))
+            },
+        ),
         Scalar::rewrite(
             "version",
             Signature::nullary(Volatility::Immutable),
@@ -500,6 +542,29 @@ fn if_() -> ScalarUDF {
                 Some(o) => builder.otherwise(o)?,
                 None => builder.end()?,
             })
+        },
+    )
+}
+
+/// A two-argument function that is an operator in DataFusion.
+fn binary(name: &'static str, op: Operator) -> ScalarUDF {
+    Scalar::rewrite(
+        name,
+        any(2),
+        |types, _| {
+            let both_int = types.iter().all(|t| t.is_integer());
+            Ok(if both_int { DataType::Int64 } else { DataType::Float64 })
+        },
+        move |mut args, info| {
+            let b = args.pop().expect("two arguments");
+            let a = args.pop().expect("two arguments");
+            let both_int = info.get_data_type(&a)?.is_integer() && info.get_data_type(&b)?.is_integer();
+            let t = if both_int { DataType::Int64 } else { DataType::Float64 };
+            Ok(Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(cast_to(a, t.clone())),
+                op,
+                Box::new(cast_to(b, t)),
+            )))
         },
     )
 }

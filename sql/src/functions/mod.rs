@@ -11,6 +11,7 @@ mod aggregate;
 mod datetime;
 mod formats;
 mod misc;
+mod window;
 
 use std::any::Any;
 use std::fmt;
@@ -36,6 +37,9 @@ pub fn register(ctx: &SessionContext, time_zone: &str) {
     }
     for f in aggregate::functions() {
         ctx.register_udaf(f);
+    }
+    for f in window::functions() {
+        ctx.register_udwf(f);
     }
     ctx.add_analyzer_rule(Arc::new(misc::TryRewrite));
 }
