@@ -50,8 +50,9 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
                 t.start,
                 end,
                 format!(
-                    "with_timezone(TIMESTAMP '{}', '{}')",
+                    "with_timezone(CAST('{}' AS TIMESTAMP({})), '{}')",
                     local.replace('\'', "''"),
+                    literal_precision(local),
                     zone.replace('\'', "''")
                 ),
             ));
@@ -81,14 +82,7 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
             && text.trim().len() >= 19
             && !matches!(tokens.get(i.wrapping_sub(1)).map(|p| &p.token), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("OF"))
         {
-            // Trino types a literal by its fraction digits: timestamp(p).
-            let digits = text.trim().split_once('.').map_or(0, |(_, f)| f.len());
-            let p = match digits {
-                0 => 0,
-                1..=3 => 3,
-                4..=6 => 6,
-                _ => 9,
-            };
+            let p = literal_precision(text);
             edits.push((
                 t.start,
                 tokens[i + 1].end,
@@ -218,6 +212,17 @@ fn epoch_millis(text: &str, time_zone: &str) -> Result<i64> {
         .ok_or_else(invalid)
 }
 
+/// Trino types a timestamp literal by its fraction digits: timestamp(p)
+/// (here rounded up to the nearest precision Arrow has: 0, 3, 6, 9).
+fn literal_precision(text: &str) -> u8 {
+    match text.trim().split_once('.').map_or(0, |(_, f)| f.len()) {
+        0 => 0,
+        1..=3 => 3,
+        4..=6 => 6,
+        _ => 9,
+    }
+}
+
 const INTERVAL_UNITS: &[&str] = &["SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "YEAR"];
 
 /// Index of the last token of the multiplication operand starting at `i`: a
@@ -302,19 +307,19 @@ mod tests {
             rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00 UTC' AS t")
                 .unwrap()
                 .unwrap(),
-            "SELECT with_timezone(TIMESTAMP '2020-01-01 00:00:00', 'UTC') AS t"
+            "SELECT with_timezone(CAST('2020-01-01 00:00:00' AS TIMESTAMP(0)), 'UTC') AS t"
         );
         assert_eq!(
             rewrite_utc("select timestamp '2020-01-01 10:00:00.5 America/New_York', 'TIMESTAMP ''x 1:2 UTC'''")
                 .unwrap()
                 .unwrap(),
-            "select with_timezone(TIMESTAMP '2020-01-01 10:00:00.5', 'America/New_York'), 'TIMESTAMP ''x 1:2 UTC'''"
+            "select with_timezone(CAST('2020-01-01 10:00:00.5' AS TIMESTAMP(3)), 'America/New_York'), 'TIMESTAMP ''x 1:2 UTC'''"
         );
         assert_eq!(
             rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00 +02:00'")
                 .unwrap()
                 .unwrap(),
-            "SELECT with_timezone(TIMESTAMP '2020-01-01 00:00:00', '+02:00')"
+            "SELECT with_timezone(CAST('2020-01-01 00:00:00' AS TIMESTAMP(0)), '+02:00')"
         );
         assert_eq!(
             rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00', TIMESTAMP '2020-01-01 00:00:00.5'")

@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use datafusion::arrow::array::{BooleanArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::CatalogProvider;
@@ -115,7 +116,33 @@ impl PlannedStatement {
                 self.parameters.len()
             )));
         }
-        Ok(self.frame.execute_stream().await?)
+        let schema = self.schema();
+        let stream = self.frame.execute_stream().await?;
+        if stream.schema() == schema {
+            return Ok(stream);
+        }
+        // The optimizer may tighten nullability (a folded constant) or
+        // metadata; results keep the schema the statement was described with.
+        let target = schema.clone();
+        let conformed = stream.map(move |batch| {
+            let batch = batch?;
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(target.fields())
+                .map(|(c, f)| {
+                    if c.data_type() == f.data_type() {
+                        Ok(c.clone())
+                    } else {
+                        datafusion::arrow::compute::cast(c, f.data_type())
+                    }
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(target.clone(), columns)?)
+        });
+        Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, conformed),
+        ))
     }
 }
 
