@@ -29,6 +29,7 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
         && !lower.contains("interval")
         && !lower.contains(" of ")
         && !lower.contains("varbinary")
+        && !lower.contains("fetch")
     {
         return Ok(None);
     }
@@ -75,6 +76,25 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
                     unit.value.to_ascii_uppercase()
                 ),
             ));
+        } else if w.value.eq_ignore_ascii_case("fetch")
+            && let (
+                Some(Token::Word(first)),
+                Some(Token::Number(n, _)),
+                Some(Token::Word(rows)),
+                Some(Token::Word(only)),
+            ) = (
+                next,
+                tokens.get(i + 2).map(|t| &t.token),
+                tokens.get(i + 3).map(|t| &t.token),
+                tokens.get(i + 4).map(|t| &t.token),
+            )
+            && (first.value.eq_ignore_ascii_case("first")
+                || first.value.eq_ignore_ascii_case("next"))
+            && (rows.value.eq_ignore_ascii_case("rows") || rows.value.eq_ignore_ascii_case("row"))
+            && only.value.eq_ignore_ascii_case("only")
+        {
+            // `FETCH FIRST n ROWS ONLY` is `LIMIT n`.
+            edits.push((t.start, tokens[i + 4].end, format!("LIMIT {n}")));
         } else if w.value.eq_ignore_ascii_case("varbinary") {
             edits.push((t.start, t.end, "BYTEA".into()));
         } else if w.value.eq_ignore_ascii_case("timestamp")
@@ -322,9 +342,11 @@ mod tests {
             "SELECT with_timezone(CAST('2020-01-01 00:00:00' AS TIMESTAMP(0)), '+02:00')"
         );
         assert_eq!(
-            rewrite_utc("SELECT TIMESTAMP '2020-01-01 00:00:00', TIMESTAMP '2020-01-01 00:00:00.5'")
-                .unwrap()
-                .unwrap(),
+            rewrite_utc(
+                "SELECT TIMESTAMP '2020-01-01 00:00:00', TIMESTAMP '2020-01-01 00:00:00.5'"
+            )
+            .unwrap()
+            .unwrap(),
             "SELECT CAST('2020-01-01 00:00:00' AS TIMESTAMP(0)), CAST('2020-01-01 00:00:00.5' AS TIMESTAMP(3))"
         );
         assert_eq!(rewrite_utc("SELECT TIMESTAMP '2020-01-01'").unwrap(), None);

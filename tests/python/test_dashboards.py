@@ -129,7 +129,7 @@ def test_grafana_unix_epoch_group(cur, oracle):
     cur.execute(sql)
     got = cur.fetchall()
     duck_sql = (
-        "WITH e AS (SELECT CAST(floor(epoch(ts)) AS BIGINT) AS epoch, volume FROM ticks WHERE commodity = 'HENRY_HUB') "
+        "WITH e AS (SELECT CAST(round(epoch(ts)) AS BIGINT) AS epoch, volume FROM ticks WHERE commodity = 'HENRY_HUB') "
         "SELECT to_timestamp(FLOOR(epoch/3600)*3600) AS time, sum(volume) FROM e GROUP BY 1"
     )
     want = helpers.duck_rows(oracle, duck_sql)

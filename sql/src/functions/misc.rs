@@ -16,12 +16,12 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result as DFResult;
 use datafusion::functions::expr_fn as f;
 use datafusion::functions_nested::expr_fn as nested;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, Cast, Expr, Operator, ScalarUDF, Signature, TryCast, TypeSignature, Volatility,
     case, lit,
 };
+use datafusion::logical_expr::{ExprSchemable, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
 use super::{Scalar, invalid_argument};
@@ -54,10 +54,51 @@ pub fn functions() -> Vec<ScalarUDF> {
         binary("bitwise_xor", Operator::BitwiseXor),
         constant("e", std::f64::consts::E),
         Scalar::rewrite(
+            "contains",
+            any(2),
+            |_, _| Ok(DataType::Boolean),
+            |mut args, info| {
+                let x = args.pop().expect("two arguments");
+                let container = args.pop().expect("two arguments");
+                Ok(match info.get_data_type(&container)? {
+                    DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
+                        nested::array_has(container, x)
+                    }
+                    _ => f::contains(container, x),
+                })
+            },
+        ),
+        Scalar::rewrite(
+            "sign",
+            any(1),
+            |types, _| {
+                Ok(if types[0].is_integer() {
+                    DataType::Int64
+                } else {
+                    DataType::Float64
+                })
+            },
+            |mut args, info| {
+                let x = args.remove(0);
+                let integer = info.get_data_type(&x)?.is_integer();
+                let s = f::signum(cast_to(x, DataType::Float64));
+                Ok(if integer {
+                    cast_to(s, DataType::Int64)
+                } else {
+                    s
+                })
+            },
+        ),
+        Scalar::rewrite(
             "length",
             any(1),
             |_, _| Ok(DataType::Int64),
-            |mut args, _| Ok(cast_to(f::character_length(args.remove(0)), DataType::Int64)),
+            |mut args, _| {
+                Ok(cast_to(
+                    f::character_length(args.remove(0)),
+                    DataType::Int64,
+                ))
+            },
         ),
         Scalar::rewrite(
             "codepoint",
@@ -80,13 +121,27 @@ pub fn functions() -> Vec<ScalarUDF> {
             variadic_any(),
             |types, _| {
                 let element = types.first().cloned().unwrap_or(DataType::Int64);
-                let element = if matches!(element, DataType::Date32) { DataType::Date32 } else { DataType::Int64 };
-                Ok(DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(element, true))))
+                let element = if matches!(element, DataType::Date32) {
+                    DataType::Date32
+                } else {
+                    DataType::Int64
+                };
+                Ok(DataType::List(Arc::new(
+                    datafusion::arrow::datatypes::Field::new_list_field(element, true),
+                )))
             },
             |mut args, _| {
-                let step = if args.len() == 3 { args.pop().expect("3") } else { lit(1i64) };
-                let stop = args.pop().ok_or_else(|| invalid_argument("sequence(start, stop [, step])"))?;
-                let start = args.pop().ok_or_else(|| invalid_argument("sequence(start, stop [, step])"))?;
+                let step = if args.len() == 3 {
+                    args.pop().expect("3")
+                } else {
+                    lit(1i64)
+                };
+                let stop = args
+                    .pop()
+                    .ok_or_else(|| invalid_argument("sequence(start, stop [, step])"))?;
+                let start = args
+                    .pop()
+                    .ok_or_else(|| invalid_argument("sequence(start, stop [, step])"))?;
                 Ok(nested::gen_series(start, stop, step))
             },
         ),
@@ -483,13 +538,47 @@ fn guard_try(e: Expr) -> DFResult<Expr> {
     .data)
 }
 
+/// Trino rounds a floating-point value cast to an integer type (half away
+/// from zero); Arrow truncates. The cast gets an explicit `round`.
+fn round_float_to_int(
+    e: Expr,
+    schema: &datafusion::common::DFSchema,
+) -> DFResult<Transformed<Expr>> {
+    let rounded = |expr: Box<Expr>, to: &DataType| -> DFResult<Option<Box<Expr>>> {
+        if !to.is_integer() {
+            return Ok(None);
+        }
+        let from = expr.get_type(schema)?;
+        Ok(from.is_floating().then(|| Box::new(f::round(vec![*expr]))))
+    };
+    Ok(match e {
+        Expr::Cast(Cast { expr, data_type }) => match rounded(expr.clone(), &data_type)? {
+            Some(r) => Transformed::yes(Expr::Cast(Cast::new(r, data_type))),
+            None => Transformed::no(Expr::Cast(Cast { expr, data_type })),
+        },
+        Expr::TryCast(TryCast { expr, data_type }) => match rounded(expr.clone(), &data_type)? {
+            Some(r) => Transformed::yes(Expr::TryCast(TryCast::new(r, data_type))),
+            None => Transformed::no(Expr::TryCast(TryCast { expr, data_type })),
+        },
+        other => Transformed::no(other),
+    })
+}
+
 impl AnalyzerRule for TryRewrite {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DFResult<LogicalPlan> {
         Ok(plan
             .transform_up_with_subqueries(|node| {
                 let names = NamePreserver::new(&node);
+                let input_schema = match node.inputs().as_slice() {
+                    [one] => Some(one.schema().clone()),
+                    _ => None,
+                };
                 node.map_expressions(|e| {
                     let original = names.save(&e);
+                    let e = match &input_schema {
+                        Some(schema) => e.transform_up(|e| round_float_to_int(e, schema))?.data,
+                        None => e,
+                    };
                     let rewritten = e.transform_up(|e| match e {
                         Expr::ScalarFunction(sf)
                             if sf.func.name() == "try" && sf.args.len() == 1 =>
@@ -553,13 +642,22 @@ fn binary(name: &'static str, op: Operator) -> ScalarUDF {
         any(2),
         |types, _| {
             let both_int = types.iter().all(|t| t.is_integer());
-            Ok(if both_int { DataType::Int64 } else { DataType::Float64 })
+            Ok(if both_int {
+                DataType::Int64
+            } else {
+                DataType::Float64
+            })
         },
         move |mut args, info| {
             let b = args.pop().expect("two arguments");
             let a = args.pop().expect("two arguments");
-            let both_int = info.get_data_type(&a)?.is_integer() && info.get_data_type(&b)?.is_integer();
-            let t = if both_int { DataType::Int64 } else { DataType::Float64 };
+            let both_int =
+                info.get_data_type(&a)?.is_integer() && info.get_data_type(&b)?.is_integer();
+            let t = if both_int {
+                DataType::Int64
+            } else {
+                DataType::Float64
+            };
             Ok(Expr::BinaryExpr(BinaryExpr::new(
                 Box::new(cast_to(a, t.clone())),
                 op,

@@ -10,13 +10,13 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DFResult;
+use datafusion::functions_window as w;
 use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
 use datafusion::logical_expr::window_state::WindowAggState;
 use datafusion::logical_expr::{
     LimitEffect, PartitionEvaluator, ReversedUDWF, Signature, WindowUDF, WindowUDFImpl,
 };
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::functions_window as w;
 
 /// The bigint-typed ranking functions.
 pub fn functions() -> Vec<WindowUDF> {
@@ -56,13 +56,22 @@ impl WindowUDFImpl for Bigint {
         self.inner.expressions(args)
     }
 
-    fn partition_evaluator(&self, args: PartitionEvaluatorArgs) -> DFResult<Box<dyn PartitionEvaluator>> {
-        Ok(Box::new(Cast64(self.inner.partition_evaluator_factory(args)?)))
+    fn partition_evaluator(
+        &self,
+        args: PartitionEvaluatorArgs,
+    ) -> DFResult<Box<dyn PartitionEvaluator>> {
+        Ok(Box::new(Cast64(
+            self.inner.partition_evaluator_factory(args)?,
+        )))
     }
 
     fn field(&self, args: WindowUDFFieldArgs) -> DFResult<FieldRef> {
         let f = self.inner.field(args)?;
-        Ok(Arc::new(Field::new(f.name(), DataType::Int64, f.is_nullable())))
+        Ok(Arc::new(Field::new(
+            f.name(),
+            DataType::Int64,
+            f.is_nullable(),
+        )))
     }
 
     fn sort_options(&self) -> Option<datafusion::arrow::compute::SortOptions> {
@@ -105,7 +114,11 @@ impl PartitionEvaluator for Cast64 {
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> DFResult<ScalarValue> {
         self.0.evaluate(values, range)?.cast_to(&DataType::Int64)
     }
-    fn evaluate_all_with_rank(&self, num_rows: usize, ranks: &[Range<usize>]) -> DFResult<ArrayRef> {
+    fn evaluate_all_with_rank(
+        &self,
+        num_rows: usize,
+        ranks: &[Range<usize>],
+    ) -> DFResult<ArrayRef> {
         to64(self.0.evaluate_all_with_rank(num_rows, ranks)?)
     }
     fn supports_bounded_execution(&self) -> bool {
