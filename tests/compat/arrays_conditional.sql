@@ -18,7 +18,7 @@ SELECT element_at(ARRAY[CAST(1 AS BIGINT), 2, 3], 5) AS v
 -- name: element_at_map
 -- source: trino docs map.html element_at(map, key)
 -- columns: v bigint
-SELECT element_at(MAP(ARRAY[CAST('a' AS VARCHAR)], ARRAY[CAST(1 AS BIGINT)]), 'a') AS v
+SELECT element_at(MAP(ARRAY['a'], ARRAY[CAST(1 AS BIGINT)]), 'a') AS v
 -- rows:
 -- 1
 
