@@ -192,7 +192,7 @@ PREDICATES = [
     ("volume >= 10.5", None),
     ("volume BETWEEN 1.5 AND 3.5", None),
     ("CAST(volume AS DOUBLE) > 10.5", None),
-    ("CAST(price AS BIGINT) = 71", "price >= 71 AND price < 72"),  # DataFusion casts by truncation
+    ("CAST(price AS BIGINT) = 71", "price >= 70.5 AND price < 71.5"),  # Trino rounds half away from zero
 ]
 
 
