@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use contango_sql::TableInfo;
-use contango_sql::engine::quote_identifier;
-use contango_sql::trino_types::TrinoType;
+use std::sync::Arc;
+
+use contango_sql::engine::{create_table_sql, quote_identifier};
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::spec::Transform;
 use iceberg::table::Table;
@@ -43,22 +44,12 @@ pub fn describe(table: &Table, qualified_name: &str) -> iceberg::Result<TableInf
             })
         })
         .collect();
-    let comment = metadata.properties().get("comment").cloned();
-    let columns: Vec<String> = arrow
-        .fields()
-        .iter()
-        .map(|f| {
-            let mut line = format!(
-                "   {} {}",
-                quote_identifier(f.name()),
-                TrinoType::from_arrow(f.data_type()).name()
-            );
-            if let Some(c) = column_comments.get(f.name()) {
-                line.push_str(&format!(" COMMENT '{}'", c.replace('\'', "''")));
-            }
-            line
-        })
-        .collect();
+    let mut info = TableInfo {
+        comment: metadata.properties().get("comment").cloned(),
+        column_comments,
+        create_table_sql: String::new(),
+        partitioning,
+    };
     let format = metadata
         .properties()
         .get("write.format.default")
@@ -72,25 +63,16 @@ pub fn describe(table: &Table, qualified_name: &str) -> iceberg::Result<TableInf
             metadata.location().replace('\'', "''")
         ),
     ];
-    if !partitioning.is_empty() {
-        let items: Vec<String> = partitioning
+    if !info.partitioning.is_empty() {
+        let items: Vec<String> = info
+            .partitioning
             .iter()
             .map(|p| format!("'{}'", p.replace('\'', "''")))
             .collect();
         with.push(format!("   partitioning = ARRAY[{}]", items.join(",")));
     }
-    let mut sql = format!(
-        "CREATE TABLE {qualified_name} (\n{}\n)",
-        columns.join(",\n")
-    );
-    if let Some(c) = &comment {
-        sql.push_str(&format!("\nCOMMENT '{}'", c.replace('\'', "''")));
-    }
+    let mut sql = create_table_sql(qualified_name, &Arc::new(arrow), Some(&info));
     sql.push_str(&format!("\nWITH (\n{}\n)", with.join(",\n")));
-    Ok(TableInfo {
-        comment,
-        column_comments,
-        create_table_sql: sql,
-        partitioning,
-    })
+    info.create_table_sql = sql;
+    Ok(info)
 }

@@ -586,8 +586,9 @@ fn text_batch<const N: usize>(names: &[&str], columns: [Vec<String>; N]) -> Resu
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
-/// `SHOW CREATE TABLE` text from the schema, for catalogs that give none.
-fn create_table_sql(name: &str, schema: &SchemaRef, info: Option<&TableInfo>) -> String {
+/// `SHOW CREATE TABLE` text from the schema (columns with their comments, the
+/// table comment); catalogs append their `WITH (...)` properties.
+pub fn create_table_sql(name: &str, schema: &SchemaRef, info: Option<&TableInfo>) -> String {
     let columns: Vec<String> = schema
         .fields()
         .iter()
@@ -612,16 +613,5 @@ fn create_table_sql(name: &str, schema: &SchemaRef, info: Option<&TableInfo>) ->
 
 /// A name as Trino prints it: bare when simple, double-quoted otherwise.
 pub fn quote_identifier(name: &str) -> String {
-    let simple = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if simple {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+    crate::trino_types::quote_field(name)
 }

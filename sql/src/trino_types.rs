@@ -226,8 +226,9 @@ impl TrinoType {
     }
 }
 
-/// Row field names are printed bare when they are simple identifiers, quoted otherwise.
-fn quote_field(name: &str) -> String {
+/// Names are printed bare when they are simple identifiers, quoted otherwise
+/// (row fields, columns in SHOW CREATE TABLE).
+pub fn quote_field(name: &str) -> String {
     let simple = name
         .chars()
         .next()

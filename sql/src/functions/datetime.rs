@@ -703,67 +703,55 @@ fn zone_argument(scalars: &[Option<&ScalarValue>]) -> DFResult<String> {
         .ok_or_else(|| invalid_argument("the time zone must be a constant string"))
 }
 
+/// Return type of `at_timezone` / `with_timezone`: the input's precision in
+/// the constant zone argument.
+fn zoned_return(types: &[DataType], scalars: &[Option<&ScalarValue>]) -> DFResult<DataType> {
+    let zone = zone_argument(scalars)?;
+    parse_zone(&zone)?;
+    Ok(match &types[0] {
+        DataType::Timestamp(unit, _) => DataType::Timestamp(*unit, Some(zone.into())),
+        _ => millis_tz(&zone),
+    })
+}
+
+/// The zone argument's value (constant across the batch).
+fn zone_value(array: &ArrayRef) -> DFResult<String> {
+    Ok(strings(array)?
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or_default())
+}
+
 fn at_timezone() -> ScalarUDF {
-    Scalar::eval(
-        "at_timezone",
-        any(2),
-        |types, scalars| {
-            let zone = zone_argument(scalars)?;
-            parse_zone(&zone)?;
-            Ok(match &types[0] {
-                DataType::Timestamp(unit, _) => DataType::Timestamp(*unit, Some(zone.into())),
-                _ => millis_tz(&zone),
-            })
-        },
-        |args, _| {
-            let zone = strings(&args[1])?
-                .into_iter()
-                .flatten()
-                .next()
-                .unwrap_or_default();
-            parse_zone(&zone)?;
-            let unit = match args[0].data_type() {
-                DataType::Timestamp(unit, _) => *unit,
-                _ => TimeUnit::Millisecond,
-            };
-            build(
-                &DataType::Timestamp(unit, Some(zone.into())),
-                instants(&args[0])?,
-            )
-        },
-    )
+    Scalar::eval("at_timezone", any(2), zoned_return, |args, _| {
+        let zone = zone_value(&args[1])?;
+        parse_zone(&zone)?;
+        let unit = match args[0].data_type() {
+            DataType::Timestamp(unit, _) => *unit,
+            _ => TimeUnit::Millisecond,
+        };
+        build(
+            &DataType::Timestamp(unit, Some(zone.into())),
+            instants(&args[0])?,
+        )
+    })
 }
 
 fn with_timezone() -> ScalarUDF {
-    Scalar::eval(
-        "with_timezone",
-        any(2),
-        |types, scalars| {
-            let zone = zone_argument(scalars)?;
-            parse_zone(&zone)?;
-            Ok(match &types[0] {
-                DataType::Timestamp(unit, _) => DataType::Timestamp(*unit, Some(zone.into())),
-                _ => millis_tz(&zone),
-            })
-        },
-        |args, _| {
-            let zone = strings(&args[1])?
-                .into_iter()
-                .flatten()
-                .next()
-                .unwrap_or_default();
-            let tz = parse_zone(&zone)?;
-            let unit = match args[0].data_type() {
-                DataType::Timestamp(unit, _) => *unit,
-                _ => TimeUnit::Millisecond,
-            };
-            let values = wall_clock(&args[0])?
-                .into_iter()
-                .map(|v| v.and_then(|t| from_wall(&tz, t)))
-                .collect();
-            build(&DataType::Timestamp(unit, Some(zone.into())), values)
-        },
-    )
+    Scalar::eval("with_timezone", any(2), zoned_return, |args, _| {
+        let zone = zone_value(&args[1])?;
+        let tz = parse_zone(&zone)?;
+        let unit = match args[0].data_type() {
+            DataType::Timestamp(unit, _) => *unit,
+            _ => TimeUnit::Millisecond,
+        };
+        let values = wall_clock(&args[0])?
+            .into_iter()
+            .map(|v| v.and_then(|t| from_wall(&tz, t)))
+            .collect();
+        build(&DataType::Timestamp(unit, Some(zone.into())), values)
+    })
 }
 
 /// `localtimestamp`: the statement's start as wall-clock time in the session
