@@ -8,6 +8,7 @@
 //! arrays directly.
 
 mod aggregate;
+mod commodity;
 mod datetime;
 mod formats;
 mod misc;
@@ -32,13 +33,17 @@ pub fn register(ctx: &SessionContext, time_zone: &str) {
     for f in datetime::functions(time_zone)
         .into_iter()
         .chain(misc::functions())
+        .chain(commodity::scalars())
     {
         ctx.register_udf(f);
     }
-    for f in aggregate::functions() {
+    for f in aggregate::functions()
+        .into_iter()
+        .chain(commodity::aggregates())
+    {
         ctx.register_udaf(f);
     }
-    for f in window::functions() {
+    for f in window::functions().into_iter().chain(commodity::windows()) {
         ctx.register_udwf(f);
     }
     ctx.add_analyzer_rule(Arc::new(misc::TryRewrite));

@@ -1,0 +1,367 @@
+//! Commodity analytics in SQL, on both endpoints (the CPU path):
+//!
+//! - `vwap(price, volume)`: volume-weighted average price, with compensated
+//!   (Kahan–Neumaier) sums so results do not depend on input order beyond
+//!   rounding of the final division;
+//! - `open_price(price, ts)` / `close_price(price, ts)`: price at the first /
+//!   last `ts` of the group (with `min`/`max`: OHLC);
+//! - `time_bucket(interval, ts [, origin])`: the start of `ts`'s bucket;
+//! - `log_return(price) OVER (PARTITION BY .. ORDER BY ..)`: ln(pᵢ / pᵢ₋₁);
+//! - `zscore(price, n) OVER (PARTITION BY .. ORDER BY ..)`: (pᵢ − mean) / stddev
+//!   of the n rows before row i (sample stddev; NULL until n rows precede, or
+//!   when they do not vary).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, PartitionEvaluatorArgs, StateFieldsArgs, WindowUDFFieldArgs,
+};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, PartitionEvaluator, ScalarUDF, Signature,
+    TypeSignature, Volatility, WindowUDF, WindowUDFImpl,
+};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
+
+use super::Scalar;
+use super::invalid_argument;
+
+/// `time_bucket(interval, ts [, origin])`: DataFusion's `date_bin`.
+pub fn scalars() -> Vec<ScalarUDF> {
+    let inner = datafusion::functions::datetime::date_bin();
+    let for_ret = inner.clone();
+    vec![Scalar::rewrite(
+        "time_bucket",
+        Signature::new(TypeSignature::VariadicAny, Volatility::Immutable),
+        move |types, _| match types.len() {
+            2 | 3 => Ok(types[1].clone()),
+            n => {
+                let _ = &for_ret;
+                Err(invalid_argument(format!(
+                    "time_bucket takes 2 or 3 arguments, got {n}"
+                )))
+            }
+        },
+        move |args, _| {
+            Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
+                inner.clone(),
+                args,
+            )))
+        },
+    )]
+}
+
+/// `vwap` plus `open_price` / `close_price` (rewritten to ordered `first_value`).
+pub fn aggregates() -> Vec<AggregateUDF> {
+    vec![AggregateUDF::new_from_impl(Vwap {
+        signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
+    })]
+}
+
+/// `log_return` and `zscore`.
+pub fn windows() -> Vec<WindowUDF> {
+    vec![
+        WindowUDF::new_from_impl(Series {
+            kind: SeriesKind::LogReturn,
+            signature: Signature::new(TypeSignature::Any(1), Volatility::Immutable),
+        }),
+        WindowUDF::new_from_impl(Series {
+            kind: SeriesKind::ZScore,
+            signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
+        }),
+    ]
+}
+
+/// A compensated (Neumaier) running sum.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sum {
+    sum: f64,
+    compensation: f64,
+}
+
+impl Sum {
+    fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        if self.sum.abs() >= x.abs() {
+            self.compensation += (self.sum - t) + x;
+        } else {
+            self.compensation += (x - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    fn value(&self) -> f64 {
+        self.sum + self.compensation
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Vwap {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for Vwap {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "vwap"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DFResult<Vec<FieldRef>> {
+        Ok(["pv", "pv_c", "v", "v_c"]
+            .iter()
+            .map(|n| {
+                Arc::new(Field::new(
+                    format!("{}[{n}]", args.name),
+                    DataType::Float64,
+                    true,
+                ))
+            })
+            .collect())
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DFResult<Box<dyn Accumulator>> {
+        Ok(Box::new(VwapAcc::default()))
+    }
+}
+
+#[derive(Debug, Default)]
+struct VwapAcc {
+    pv: Sum,
+    v: Sum,
+}
+
+fn floats(a: &ArrayRef) -> DFResult<ArrayRef> {
+    Ok(cast(a, &DataType::Float64)?)
+}
+
+impl Accumulator for VwapAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DFResult<()> {
+        let p = floats(&values[0])?;
+        let v = floats(&values[1])?;
+        let (p, v) = (
+            p.as_primitive::<Float64Type>(),
+            v.as_primitive::<Float64Type>(),
+        );
+        for i in 0..p.len() {
+            if p.is_valid(i) && v.is_valid(i) && p.value(i).is_finite() {
+                self.pv.add(p.value(i) * v.value(i));
+                self.v.add(v.value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DFResult<()> {
+        let s: Vec<&Float64Array> = states
+            .iter()
+            .map(|a| a.as_primitive::<Float64Type>())
+            .collect();
+        for i in 0..s[0].len() {
+            if s[0].is_valid(i) {
+                self.pv.add(s[0].value(i));
+                self.pv.add(s[1].value(i));
+                self.v.add(s[2].value(i));
+                self.v.add(s[3].value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> DFResult<Vec<ScalarValue>> {
+        Ok([
+            self.pv.sum,
+            self.pv.compensation,
+            self.v.sum,
+            self.v.compensation,
+        ]
+        .into_iter()
+        .map(|x| ScalarValue::Float64(Some(x)))
+        .collect())
+    }
+
+    fn evaluate(&mut self) -> DFResult<ScalarValue> {
+        let v = self.v.value();
+        Ok(ScalarValue::Float64(
+            (v != 0.0).then(|| self.pv.value() / v),
+        ))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SeriesKind {
+    LogReturn,
+    ZScore,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Series {
+    kind: SeriesKind,
+    signature: Signature,
+}
+
+impl WindowUDFImpl for Series {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        match self.kind {
+            SeriesKind::LogReturn => "log_return",
+            SeriesKind::ZScore => "zscore",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn partition_evaluator(
+        &self,
+        args: PartitionEvaluatorArgs,
+    ) -> DFResult<Box<dyn PartitionEvaluator>> {
+        let window = match self.kind {
+            SeriesKind::LogReturn => 0,
+            SeriesKind::ZScore => window_length(args.input_exprs().get(1))?,
+        };
+        Ok(Box::new(SeriesEvaluator {
+            kind: self.kind,
+            window,
+        }))
+    }
+
+    fn field(&self, args: WindowUDFFieldArgs) -> DFResult<FieldRef> {
+        Ok(Arc::new(Field::new(args.name(), DataType::Float64, true)))
+    }
+}
+
+/// The constant window length of `zscore(x, n)`.
+fn window_length(e: Option<&Arc<dyn PhysicalExpr>>) -> DFResult<usize> {
+    let n = e
+        .and_then(|e| e.as_any().downcast_ref::<Literal>())
+        .and_then(|l| l.value().cast_to(&DataType::Int64).ok())
+        .and_then(|v| match v {
+            ScalarValue::Int64(Some(n)) if n >= 2 => Some(n as usize),
+            _ => None,
+        });
+    n.ok_or_else(|| DataFusionError::Plan("zscore(x, n) needs a constant window n >= 2".into()))
+}
+
+#[derive(Debug)]
+struct SeriesEvaluator {
+    kind: SeriesKind,
+    window: usize,
+}
+
+impl PartitionEvaluator for SeriesEvaluator {
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> DFResult<ArrayRef> {
+        let x = floats(&values[0])?;
+        let x = x.as_primitive::<Float64Type>();
+        let get = |i: usize| x.is_valid(i).then(|| x.value(i));
+        let mut out = Vec::with_capacity(num_rows);
+        match self.kind {
+            SeriesKind::LogReturn => {
+                for i in 0..num_rows {
+                    out.push(match (i.checked_sub(1).and_then(get), get(i)) {
+                        (Some(prev), Some(cur)) if prev > 0.0 && cur > 0.0 => {
+                            Some((cur / prev).ln())
+                        }
+                        _ => None,
+                    });
+                }
+            }
+            SeriesKind::ZScore => {
+                let n = self.window;
+                for i in 0..num_rows {
+                    if i < n {
+                        out.push(None);
+                        continue;
+                    }
+                    let prior: Vec<f64> = (i - n..i)
+                        .filter_map(get)
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    let (Some(cur), true) = (get(i), prior.len() >= 2) else {
+                        out.push(None);
+                        continue;
+                    };
+                    // Two passes with compensated sums: mean, then squared deviations.
+                    let mut s = Sum::default();
+                    prior.iter().for_each(|v| s.add(*v));
+                    let mean = s.value() / prior.len() as f64;
+                    let mut q = Sum::default();
+                    prior.iter().for_each(|v| q.add((v - mean) * (v - mean)));
+                    let sd = (q.value() / (prior.len() - 1) as f64).sqrt();
+                    out.push((sd > 0.0).then(|| (cur - mean) / sd));
+                }
+            }
+        }
+        Ok(Arc::new(Float64Array::from(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::one_row;
+
+    #[tokio::test]
+    async fn vwap_open_close_and_buckets() {
+        // vwap = (10*1 + 20*3) / 4 = 17.5; open/close by ts.
+        let (v, t) = one_row(
+            "SELECT vwap(p, v), open_price(p, ts), close_price(p, ts), min(p), max(p) FROM (VALUES \
+             (CAST(20 AS DOUBLE), CAST(3 AS BIGINT), TIMESTAMP '2020-01-01 00:02:00'), \
+             (10, 1, TIMESTAMP '2020-01-01 00:01:00')) t(p, v, ts)",
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["17.5", "10.0", "20.0", "10.0", "20.0"]);
+        assert_eq!(t[0], "double");
+        let (v, _) = one_row(
+            "SELECT time_bucket(INTERVAL '5' MINUTE, TIMESTAMP '2020-01-01 00:07:30'), \
+             vwap(p, v) FROM (VALUES (CAST(1 AS DOUBLE), CAST(0 AS BIGINT))) t(p, v)",
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["2020-01-01T00:05:00", "NULL"]);
+    }
+
+    #[tokio::test]
+    async fn log_return_and_zscore() {
+        let (v, _) = one_row(
+            "SELECT array_agg(r ORDER BY i), array_agg(z ORDER BY i) FROM (SELECT i, \
+             log_return(p) OVER (ORDER BY i) AS r, zscore(p, 3) OVER (ORDER BY i) AS z \
+             FROM (VALUES (1, CAST(100 AS DOUBLE)), (2, 110), (3, 99), (4, 100), (5, 130)) t(i, p))",
+            "UTC",
+        )
+        .await;
+        // ln(110/100) = 0.09531..; z of 100 vs (100,110,99): mean 103, sd 6.0827..;
+        // z of 130 vs (110, 99, 100): mean 103, sd 6.0827.. → 4.4387..
+        assert!(v[0].starts_with("[NULL, 0.0953101798"), "{}", v[0]);
+        assert!(
+            v[1].contains("-0.4931969619") && v[1].contains("4.4387726"),
+            "{}",
+            v[1]
+        );
+    }
+}
