@@ -14,6 +14,9 @@
 //!   (zone from the literal, else the session's); the Iceberg catalog
 //!   resolves those names to the snapshot.
 //!
+//! - `anomalies(table => 't', method => 'zscore', ...)`: named arguments become
+//!   positional (DataFusion's table functions take positional arguments only).
+//!
 //! Nothing inside string literals, quoted identifiers or comments changes.
 
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -30,12 +33,14 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
         && !lower.contains(" of ")
         && !lower.contains("varbinary")
         && !lower.contains("fetch")
+        && !lower.contains("=>")
     {
         return Ok(None);
     }
     let tokens = lex(sql)?;
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     time_travel(&tokens, time_zone, &mut edits)?;
+    named_table_arguments(sql, &tokens, &mut edits)?;
     for (i, t) in tokens.iter().enumerate() {
         let Token::Word(w) = &t.token else { continue };
         if w.quote_style.is_some() {
@@ -139,6 +144,95 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
     }
     out.push_str(&sql[copied..]);
     Ok(Some(out))
+}
+
+/// `anomalies(name => value, ...)` → positional arguments in the declared order.
+fn named_table_arguments(
+    sql: &str,
+    tokens: &[Tok],
+    edits: &mut Vec<(usize, usize, String)>,
+) -> Result<()> {
+    use crate::functions::anomalies::ARGUMENTS;
+    for i in 0..tokens.len() {
+        let is_call = matches!(&tokens[i].token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("anomalies"))
+            && tokens.get(i + 1).map(|t| &t.token) == Some(&Token::LParen);
+        if !is_call {
+            continue;
+        }
+        // Split the arguments at depth 1.
+        let mut depth = 0;
+        let mut args: Vec<(usize, usize)> = Vec::new();
+        let mut start = i + 2;
+        let mut close = None;
+        for (k, t) in tokens.iter().enumerate().skip(i + 1) {
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        if k > start {
+                            args.push((start, k - 1));
+                        }
+                        close = Some(k);
+                        break;
+                    }
+                }
+                Token::Comma if depth == 1 => {
+                    args.push((start, k - 1));
+                    start = k + 1;
+                }
+                _ => {}
+            }
+        }
+        let Some(close) = close else { continue };
+        let named: Vec<Option<String>> = args
+            .iter()
+            .map(
+                |(a, _)| match (&tokens[*a].token, tokens.get(a + 1).map(|t| &t.token)) {
+                    (Token::Word(w), Some(Token::RArrow)) => Some(w.value.to_ascii_lowercase()),
+                    _ => None,
+                },
+            )
+            .collect();
+        if named.iter().all(Option::is_none) {
+            continue;
+        }
+        let mut slots: Vec<Option<String>> = vec![None; ARGUMENTS.len()];
+        for ((a, b), name) in args.iter().zip(&named) {
+            let (first, position) = match name {
+                Some(n) => (
+                    a + 2,
+                    ARGUMENTS.iter().position(|x| x == n).ok_or_else(|| {
+                        ContangoError::invalid(format!("anomalies has no argument named '{n}'"))
+                    })?,
+                ),
+                None => (
+                    *a,
+                    slots
+                        .iter()
+                        .position(Option::is_none)
+                        .unwrap_or(ARGUMENTS.len()),
+                ),
+            };
+            if position >= ARGUMENTS.len() || first > *b {
+                return Err(ContangoError::invalid(
+                    "anomalies: too many or empty arguments",
+                ));
+            }
+            slots[position] = Some(sql[tokens[first].start..tokens[*b].end].to_string());
+        }
+        let last = slots.iter().rposition(Option::is_some).unwrap_or(0);
+        let defaults = ["NULL", "'zscore'", "20", "4"];
+        let list: Vec<String> = (0..=last)
+            .map(|k| slots[k].clone().unwrap_or_else(|| defaults[k].to_string()))
+            .collect();
+        edits.push((
+            tokens[i + 1].start,
+            tokens[close].end,
+            format!("({})", list.join(", ")),
+        ));
+    }
+    Ok(())
 }
 
 /// `name FOR VERSION|TIMESTAMP AS OF value` edits.
@@ -291,6 +385,21 @@ mod tests {
 
     fn rewrite_utc(sql: &str) -> Result<Option<String>> {
         rewrite(sql, "UTC")
+    }
+
+    #[test]
+    fn named_anomalies_arguments() {
+        assert_eq!(
+            rewrite_utc("SELECT * FROM anomalies(method => 'jump', table => 'iceberg.market.ticks', threshold => 5)")
+                .unwrap()
+                .unwrap(),
+            "SELECT * FROM anomalies('iceberg.market.ticks', 'jump', 20, 5)"
+        );
+        assert_eq!(
+            rewrite_utc("SELECT * FROM anomalies('t', 'stale')").unwrap(),
+            None
+        );
+        assert!(rewrite_utc("SELECT * FROM anomalies(tabel => 't')").is_err());
     }
 
     #[test]

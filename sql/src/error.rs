@@ -272,7 +272,9 @@ fn classify(e: &DataFusionError) -> ContangoError {
         }
         DataFusionError::Plan(message) => {
             let message = message.clone();
-            let kind = if message.contains("not found") && message.starts_with("table ") {
+            let kind = if (message.contains("not found") && message.starts_with("table "))
+                || message.starts_with("No table named")
+            {
                 ErrorKind::TableNotFound
             } else if message.contains("Invalid function") {
                 ErrorKind::FunctionNotFound

@@ -8,6 +8,7 @@
 //! arrays directly.
 
 mod aggregate;
+pub mod anomalies;
 mod commodity;
 mod datetime;
 mod formats;
@@ -47,6 +48,7 @@ pub fn register(ctx: &SessionContext, time_zone: &str) {
         ctx.register_udwf(f);
     }
     ctx.add_analyzer_rule(Arc::new(misc::TryRewrite));
+    ctx.register_udtf("anomalies", Arc::new(anomalies::Anomalies));
 }
 
 type ReturnFn = dyn Fn(&[DataType], &[Option<&ScalarValue>]) -> DFResult<DataType> + Send + Sync;

@@ -1,0 +1,244 @@
+//! `anomalies(table, method, window, threshold)`: the flagged rows of a
+//! tick-shaped table (`commodity`, `ts`, `price`, and `source` when present),
+//! each with a score and a reason. Series are per (commodity, source) in `ts`
+//! order. Named arguments (`table => ...`) are turned positional by
+//! [`crate::dialect`].
+//!
+//! Methods:
+//! - `zscore`: |price − mean| / sd of the `window` previous prices > threshold;
+//! - `jump`: the log return's z-score against the `window` previous returns > threshold;
+//! - `stale`: the repeats of a price unchanged for at least `window` ticks (score = run length);
+//! - `negative`: price < 0 (score = price).
+//!
+//! The table function plans ordinary SQL over the commodity functions
+//! (`zscore`, `log_return`), so it runs wherever they run.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{Session, TableFunctionImpl};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+/// Argument order of `anomalies(...)` (for named arguments).
+pub const ARGUMENTS: &[&str] = &["table", "method", "window", "threshold"];
+
+/// The `anomalies` table function.
+#[derive(Debug)]
+pub struct Anomalies;
+
+#[derive(Debug, Clone)]
+struct Request {
+    table: String,
+    method: String,
+    window: i64,
+    threshold: f64,
+}
+
+fn literal(e: &Expr) -> Option<ScalarValue> {
+    match e {
+        Expr::Literal(v, _) => Some(v.clone()),
+        Expr::Negative(inner) => literal(inner).and_then(|v| v.arithmetic_negate().ok()),
+        _ => None,
+    }
+}
+
+fn bad(message: impl Into<String>) -> DataFusionError {
+    DataFusionError::Plan(message.into())
+}
+
+impl TableFunctionImpl for Anomalies {
+    fn call(&self, args: &[Expr]) -> DFResult<Arc<dyn TableProvider>> {
+        let text = |i: usize| -> DFResult<Option<String>> {
+            match args.get(i).map(literal) {
+                None => Ok(None),
+                Some(Some(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)))) => {
+                    Ok(Some(s))
+                }
+                Some(_) => Err(bad(format!(
+                    "anomalies: argument '{}' must be a string",
+                    ARGUMENTS[i]
+                ))),
+            }
+        };
+        let number = |i: usize| -> DFResult<Option<f64>> {
+            match args.get(i).map(literal) {
+                None => Ok(None),
+                Some(Some(v)) if !v.is_null() => match v.cast_to(&DataType::Float64)? {
+                    ScalarValue::Float64(Some(x)) => Ok(Some(x)),
+                    _ => Err(bad(format!(
+                        "anomalies: argument '{}' must be a number",
+                        ARGUMENTS[i]
+                    ))),
+                },
+                Some(_) => Err(bad(format!(
+                    "anomalies: argument '{}' must be a number",
+                    ARGUMENTS[i]
+                ))),
+            }
+        };
+        let table = text(0)?.ok_or_else(|| bad("anomalies: the table argument is required"))?;
+        let method = text(1)?
+            .unwrap_or_else(|| "zscore".into())
+            .to_ascii_lowercase();
+        if !["zscore", "jump", "stale", "negative"].contains(&method.as_str()) {
+            return Err(bad(format!(
+                "anomalies: unknown method '{method}' (zscore, jump, stale, negative)"
+            )));
+        }
+        let window = number(2)?.unwrap_or(20.0);
+        if window < 2.0 || window.fract() != 0.0 {
+            return Err(bad("anomalies: window must be an integer >= 2"));
+        }
+        let threshold = number(3)?.unwrap_or(4.0);
+        // The table name is spliced into SQL: allow only a (quoted) dotted name.
+        let safe = !table.is_empty()
+            && table
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '$' | '"'));
+        if !safe {
+            return Err(bad(format!("anomalies: invalid table name '{table}'")));
+        }
+        Ok(Arc::new(AnomaliesTable {
+            request: Request {
+                table,
+                method,
+                window: window as i64,
+                threshold,
+            },
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct AnomaliesTable {
+    request: Request,
+}
+
+fn output_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("commodity", DataType::Utf8, true),
+        Field::new("source", DataType::Utf8, true),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("price", DataType::Float64, true),
+        Field::new("score", DataType::Float64, true),
+        Field::new("reason", DataType::Utf8, true),
+    ]))
+}
+
+impl Request {
+    fn sql(&self, has_source: bool) -> String {
+        let Request {
+            table,
+            window: w,
+            threshold: th,
+            ..
+        } = self;
+        let source = if has_source {
+            "CAST(source AS VARCHAR)"
+        } else {
+            "CAST(NULL AS VARCHAR)"
+        };
+        let base = format!(
+            "SELECT CAST(commodity AS VARCHAR) AS commodity, {source} AS source, \
+             CAST(ts AS TIMESTAMP(6) WITH TIME ZONE) AS ts, CAST(price AS DOUBLE) AS price FROM {table}"
+        );
+        let series = "PARTITION BY commodity, source ORDER BY ts";
+        let body = match self.method.as_str() {
+            "zscore" => format!(
+                "SELECT commodity, source, ts, price, z AS score, 'price z-score beyond {th}' AS reason \
+                 FROM (SELECT *, zscore(price, {w}) OVER ({series}) AS z FROM b) WHERE abs(z) > {th}"
+            ),
+            "jump" => format!(
+                "SELECT commodity, source, ts, price, z AS score, 'log-return jump beyond {th} sigma' AS reason \
+                 FROM (SELECT *, zscore(r, {w}) OVER ({series}) AS z \
+                       FROM (SELECT *, log_return(price) OVER ({series}) AS r FROM b)) WHERE abs(z) > {th}"
+            ),
+            "stale" => format!(
+                "SELECT commodity, source, ts, price, CAST(len AS DOUBLE) AS score, \
+                 'price unchanged for ' || CAST(len AS VARCHAR) || ' ticks' AS reason \
+                 FROM (SELECT *, count(*) OVER (PARTITION BY commodity, source, run) AS len, \
+                              row_number() OVER (PARTITION BY commodity, source, run ORDER BY ts) AS pos \
+                       FROM (SELECT *, sum(chg) OVER ({series} ROWS UNBOUNDED PRECEDING) AS run \
+                             FROM (SELECT *, CASE WHEN price = lag(price) OVER ({series}) THEN 0 ELSE 1 END AS chg FROM b))) \
+                 WHERE len >= {w} AND pos > 1"
+            ),
+            _ => "SELECT commodity, source, ts, price, price AS score, 'negative price' AS reason \
+                  FROM b WHERE price < 0"
+                .to_string(),
+        };
+        format!("WITH b AS ({base}) {body}")
+    }
+}
+
+#[async_trait]
+impl TableProvider for AnomaliesTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        output_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let state = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| DataFusionError::Internal("anomalies needs a SessionState".into()))?;
+        let ctx = SessionContext::new_with_state(state.clone());
+        let source = ctx.table_provider(self.request.table.as_str()).await?;
+        let has_source = source.schema().field_with_name("source").is_ok();
+        for needed in ["commodity", "ts", "price"] {
+            if source.schema().field_with_name(needed).is_err() {
+                return Err(bad(format!(
+                    "anomalies: table {} has no column '{needed}' (needs commodity, ts, price)",
+                    self.request.table
+                )));
+            }
+        }
+        let frame = ctx.sql(&self.request.sql(has_source)).await?;
+        // Exactly the declared schema (VARCHAR casts plan as Utf8View).
+        let typed: Vec<Expr> = output_schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                datafusion::prelude::cast(datafusion::prelude::col(f.name()), f.data_type().clone())
+                    .alias(f.name())
+            })
+            .collect();
+        let mut frame = frame.select(typed)?;
+        if let Some(p) = projection {
+            let names: Vec<String> = p
+                .iter()
+                .map(|i| output_schema().field(*i).name().clone())
+                .collect();
+            frame = frame.select_columns(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        if let Some(n) = limit {
+            frame = frame.limit(0, Some(n))?;
+        }
+        frame.create_physical_plan().await
+    }
+}
