@@ -54,6 +54,10 @@ def test_price_level_defects_found_by_zscore_and_jump(trino_server):
     print(f"jump(20, 8) vs spike: precision {j_precision:.3f} recall {j_recall:.3f}")
     assert z_recall == 1.0 and z_precision >= 0.75
     assert j_recall == 1.0 and len(jump & level) / len(jump) >= 0.6
+    mad = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies('iceberg.market.ticks', 'mad', 20, 10)"))
+    m_precision, m_recall = score(mad, level)
+    print(f"mad(20, 10) vs spike+negative: precision {m_precision:.3f} recall {m_recall:.3f}")
+    assert m_recall == 1.0, (m_precision, m_recall)
 
 
 def test_stale_runs_match_labels(trino_server):

@@ -7,6 +7,7 @@
 //! Methods:
 //! - `zscore`: |price − mean| / sd of the `window` previous prices > threshold;
 //! - `jump`: the log return's z-score against the `window` previous returns > threshold;
+//! - `mad`: the robust (median / MAD) z-score against the `window` previous prices > threshold;
 //! - `stale`: the repeats of a price unchanged for at least `window` ticks (score = run length);
 //! - `negative`: price < 0 (score = price).
 //!
@@ -88,9 +89,9 @@ impl TableFunctionImpl for Anomalies {
         let method = text(1)?
             .unwrap_or_else(|| "zscore".into())
             .to_ascii_lowercase();
-        if !["zscore", "jump", "stale", "negative"].contains(&method.as_str()) {
+        if !["zscore", "mad", "jump", "stale", "negative"].contains(&method.as_str()) {
             return Err(bad(format!(
-                "anomalies: unknown method '{method}' (zscore, jump, stale, negative)"
+                "anomalies: unknown method '{method}' (zscore, mad, jump, stale, negative)"
             )));
         }
         let window = number(2)?.unwrap_or(20.0);
@@ -159,6 +160,10 @@ impl Request {
             "zscore" => format!(
                 "SELECT commodity, source, ts, price, z AS score, 'price z-score beyond {th}' AS reason \
                  FROM (SELECT *, zscore(price, {w}) OVER ({series}) AS z FROM b) WHERE abs(z) > {th}"
+            ),
+            "mad" => format!(
+                "SELECT commodity, source, ts, price, z AS score, 'robust (MAD) z-score beyond {th}' AS reason \
+                 FROM (SELECT *, mad_zscore(price, {w}) OVER ({series}) AS z FROM b) WHERE abs(z) > {th}"
             ),
             "jump" => format!(
                 "SELECT commodity, source, ts, price, z AS score, 'log-return jump beyond {th} sigma' AS reason \

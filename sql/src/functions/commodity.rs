@@ -9,7 +9,9 @@
 //! - `log_return(price) OVER (PARTITION BY .. ORDER BY ..)`: ln(pᵢ / pᵢ₋₁);
 //! - `zscore(price, n) OVER (PARTITION BY .. ORDER BY ..)`: (pᵢ − mean) / stddev
 //!   of the n rows before row i (sample stddev; NULL until n rows precede, or
-//!   when they do not vary).
+//!   when they do not vary);
+//! - `mad_zscore(price, n) OVER (...)`: the robust z-score 0.6745 · (pᵢ − median) / MAD
+//!   of the n rows before row i (MAD: median absolute deviation; NULL when it is 0).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -74,6 +76,10 @@ pub fn windows() -> Vec<WindowUDF> {
         }),
         WindowUDF::new_from_impl(Series {
             kind: SeriesKind::ZScore,
+            signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
+        }),
+        WindowUDF::new_from_impl(Series {
+            kind: SeriesKind::MadZScore,
             signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
         }),
     ]
@@ -213,6 +219,7 @@ impl Accumulator for VwapAcc {
 enum SeriesKind {
     LogReturn,
     ZScore,
+    MadZScore,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -230,6 +237,7 @@ impl WindowUDFImpl for Series {
         match self.kind {
             SeriesKind::LogReturn => "log_return",
             SeriesKind::ZScore => "zscore",
+            SeriesKind::MadZScore => "mad_zscore",
         }
     }
 
@@ -243,7 +251,7 @@ impl WindowUDFImpl for Series {
     ) -> DFResult<Box<dyn PartitionEvaluator>> {
         let window = match self.kind {
             SeriesKind::LogReturn => 0,
-            SeriesKind::ZScore => window_length(args.input_exprs().get(1))?,
+            SeriesKind::ZScore | SeriesKind::MadZScore => window_length(args.input_exprs().get(1))?,
         };
         Ok(Box::new(SeriesEvaluator {
             kind: self.kind,
@@ -291,6 +299,23 @@ impl PartitionEvaluator for SeriesEvaluator {
                     });
                 }
             }
+            SeriesKind::MadZScore => {
+                let n = self.window;
+                for i in 0..num_rows {
+                    let prior: Vec<f64> = if i < n {
+                        Vec::new()
+                    } else {
+                        (i - n..i)
+                            .filter_map(get)
+                            .filter(|v| v.is_finite())
+                            .collect()
+                    };
+                    out.push(match get(i) {
+                        Some(cur) if prior.len() >= 2 => mad_score(cur, &prior),
+                        _ => None,
+                    });
+                }
+            }
             SeriesKind::ZScore => {
                 let n = self.window;
                 for i in 0..num_rows {
@@ -321,6 +346,26 @@ impl PartitionEvaluator for SeriesEvaluator {
     }
 }
 
+/// Median of a non-empty slice (sorted in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// 0.6745 · (x − median) / MAD of `prior`, or `None` when MAD is 0.
+fn mad_score(x: f64, prior: &[f64]) -> Option<f64> {
+    let mut values = prior.to_vec();
+    let m = median(&mut values);
+    let mut deviations: Vec<f64> = prior.iter().map(|v| (v - m).abs()).collect();
+    let mad = median(&mut deviations);
+    (mad > 0.0).then(|| 0.6745 * (x - m) / mad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::one_row;
@@ -344,6 +389,16 @@ mod tests {
         )
         .await;
         assert_eq!(v, ["2020-01-01T00:05:00", "NULL"]);
+    }
+
+    #[test]
+    fn mad_score_by_hand() {
+        // prior 1, 2, 3, 4, 100: median 3, deviations 2, 1, 0, 1, 97 → MAD 1.
+        assert_eq!(
+            super::mad_score(5.0, &[1.0, 2.0, 3.0, 4.0, 100.0]),
+            Some(0.6745 * 2.0)
+        );
+        assert_eq!(super::mad_score(5.0, &[7.0, 7.0, 7.0]), None);
     }
 
     #[tokio::test]
