@@ -256,6 +256,8 @@ def encode_python(v, t: tuple):
     if v is None:
         return None
     kind = t[0]
+    if kind in ("bigint", "integer", "smallint", "tinyint") and isinstance(v, (int, decimal.Decimal)):
+        return int(v)
     if kind in ("double", "real"):
         return encode_double(float(v))
     if kind == "decimal":
@@ -467,7 +469,7 @@ def test_case(case: dict, endpoint: str, trino_cursor, flight_conn, oracle_table
     columns, rows = run(trino_cursor if endpoint == "trino" else flight_conn, case["sql"], [t for _, t in case["columns"]])
     columns = [[n, comparable_type(t)] for n, t in columns]
     what = f"{case['id']} on {endpoint} (source: {case['source']})"
-    assert columns == want_columns, f"{what}: columns\n  got:  {columns}\n  want: {want_columns}"
+    assert columns == want_columns, f"{what}: columns got {columns}, want {want_columns}"
 
     want = expected_rows(case, oracle_tables)
     if want is None:
