@@ -100,6 +100,13 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
         {
             // `FETCH FIRST n ROWS ONLY` is `LIMIT n`.
             edits.push((t.start, tokens[i + 4].end, format!("LIMIT {n}")));
+        } else if w.value.eq_ignore_ascii_case("timestamp")
+            && matches!(tokens.get(i.wrapping_sub(1)).map(|p| &p.token), Some(Token::Word(a)) if a.quote_style.is_none() && a.value.eq_ignore_ascii_case("AS"))
+            && (next == Some(&Token::RParen)
+                || matches!(next, Some(Token::Word(n)) if n.value.eq_ignore_ascii_case("WITH")))
+        {
+            // Trino's plain TIMESTAMP is timestamp(3).
+            edits.push((t.start, t.end, "TIMESTAMP(3)".into()));
         } else if w.value.eq_ignore_ascii_case("varbinary") {
             edits.push((t.start, t.end, "BYTEA".into()));
         } else if w.value.eq_ignore_ascii_case("timestamp")
@@ -466,6 +473,12 @@ mod tests {
             "SELECT t - interval_times('1', 'MINUTE', (minute(t) % 5)) FROM x"
         );
         assert_eq!(rewrite_utc("SELECT INTERVAL '1' DAY + x").unwrap(), None);
+        assert_eq!(
+            rewrite_utc("SELECT CAST(ts AS TIMESTAMP), CAST(x AS timestamp with time zone), ts AS timestamp FROM t")
+                .unwrap()
+                .unwrap(),
+            "SELECT CAST(ts AS TIMESTAMP(3)), CAST(x AS TIMESTAMP(3) with time zone), ts AS timestamp FROM t"
+        );
         assert_eq!(
             rewrite_utc("SELECT localtimestamp, localtimestamp()")
                 .unwrap()

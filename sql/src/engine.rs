@@ -14,7 +14,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext, ident, lit};
+use datafusion::prelude::{Expr, SessionConfig, SessionContext, ident, lit};
 use futures::StreamExt;
 
 use crate::error::{ContangoError, ErrorKind, Result};
@@ -223,7 +223,7 @@ impl QueryEngine {
         let sql = number_question_marks(sql)?;
         self.refresh().await?;
         let ctx = self.context(session)?;
-        let frame = ctx.sql_with_options(&sql, client_sql_options()).await?;
+        let frame = name_unnamed_columns(ctx.sql_with_options(&sql, client_sql_options()).await?)?;
         let parameters = parameter_types(frame.logical_plan())?;
         Ok(PlannedStatement {
             frame,
@@ -614,4 +614,46 @@ pub fn create_table_sql(name: &str, schema: &SchemaRef, info: Option<&TableInfo>
 /// A name as Trino prints it: bare when simple, double-quoted otherwise.
 pub fn quote_identifier(name: &str) -> String {
     crate::trino_types::quote_field(name)
+}
+
+/// Trino names output columns that have no name (neither a column nor an
+/// alias) `_col0`, `_col1`, ... by position; DataFusion names them after the
+/// expression text.
+fn name_unnamed_columns(frame: DataFrame) -> Result<DataFrame> {
+    use datafusion::logical_expr::LogicalPlan;
+    let mut plan = frame.logical_plan();
+    let projection = loop {
+        match plan {
+            LogicalPlan::Projection(p) => break Some(p),
+            LogicalPlan::Sort(s) => plan = s.input.as_ref(),
+            LogicalPlan::Limit(l) => plan = l.input.as_ref(),
+            LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
+                plan = input.as_ref()
+            }
+            _ => break None,
+        }
+    };
+    let Some(projection) = projection else {
+        return Ok(frame);
+    };
+    let unnamed: Vec<bool> = projection
+        .expr
+        .iter()
+        .map(|e| !matches!(e, Expr::Alias(_) | Expr::Column(_)))
+        .collect();
+    if !unnamed.iter().any(|u| *u) || unnamed.len() != frame.schema().fields().len() {
+        return Ok(frame);
+    }
+    let columns: Vec<Expr> = frame
+        .schema()
+        .columns()
+        .into_iter()
+        .zip(&unnamed)
+        .enumerate()
+        .map(|(i, (c, u))| {
+            let e = Expr::Column(c);
+            if *u { e.alias(format!("_col{i}")) } else { e }
+        })
+        .collect();
+    Ok(frame.select(columns)?)
 }

@@ -54,6 +54,49 @@ pub fn functions() -> Vec<ScalarUDF> {
         binary("bitwise_xor", Operator::BitwiseXor),
         constant("e", std::f64::consts::E),
         Scalar::rewrite(
+            "ceiling",
+            any(1),
+            |types, _| Ok(types[0].clone()),
+            |mut args, _| Ok(f::ceil(args.remove(0))),
+        ),
+        Scalar::rewrite(
+            "replace",
+            variadic_any(),
+            |types, _| match types.len() {
+                2 | 3 => Ok(DataType::Utf8),
+                n => Err(invalid_argument(format!(
+                    "replace takes 2 or 3 arguments, got {n}"
+                ))),
+            },
+            |mut args, _| {
+                let with = if args.len() == 3 {
+                    args.pop().expect("3")
+                } else {
+                    lit("")
+                };
+                let search = args.pop().expect("search");
+                let s = args.pop().expect("string");
+                Ok(cast_to(
+                    f::replace(cast_to(s, DataType::Utf8), search, with),
+                    DataType::Utf8,
+                ))
+            },
+        ),
+        Scalar::rewrite(
+            "array_position",
+            any(2),
+            |_, _| Ok(DataType::Int64),
+            |mut args, _| {
+                let x = args.pop().expect("two arguments");
+                let a = args.pop().expect("two arguments");
+                // Trino: 0 when absent.
+                Ok(f::coalesce(vec![
+                    cast_to(nested::array_position(a, x, lit(1i64)), DataType::Int64),
+                    lit(0i64),
+                ]))
+            },
+        ),
+        Scalar::rewrite(
             "contains",
             any(2),
             |_, _| Ok(DataType::Boolean),
