@@ -49,6 +49,7 @@ pub fn functions(zone: &str) -> Vec<ScalarUDF> {
         with_timezone(),
         localtimestamp(zone.clone()),
         current_timezone(zone),
+        last_day_of_month(),
     ];
     for (name, field) in FIELDS {
         out.push(extract(name, *field));
@@ -771,6 +772,28 @@ fn localtimestamp(session: Arc<str>) -> ScalarUDF {
                 Some(local.and_utc().timestamp_millis()),
                 None,
             )))
+        },
+    )
+}
+
+/// `last_day_of_month(x)`: the date of the month's last day.
+fn last_day_of_month() -> ScalarUDF {
+    Scalar::eval(
+        "last_day_of_month",
+        any(1),
+        |_, _| Ok(DataType::Date32),
+        |args, _| {
+            let out: Date32Array = wall_clock(&args[0])?
+                .into_iter()
+                .map(|v| {
+                    v.and_then(|t| {
+                        let first = NaiveDate::from_ymd_opt(t.year(), t.month(), 1)?;
+                        let next = first.checked_add_months(Months::new(1))?;
+                        Some(next.pred_opt()?.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
+                    })
+                })
+                .collect();
+            Ok(Arc::new(out))
         },
     )
 }

@@ -53,6 +53,38 @@ pub fn functions() -> Vec<ScalarUDF> {
         binary("bitwise_or", Operator::BitwiseOr),
         binary("bitwise_xor", Operator::BitwiseXor),
         constant("e", std::f64::consts::E),
+        regexp_extract_all(),
+        regexp_split(),
+        regexp_position(),
+        split_part(),
+        json_array(),
+        json_array_contains(),
+        Scalar::rewrite(
+            "to_utf8",
+            any(1),
+            |_, _| Ok(DataType::Binary),
+            |mut args, _| {
+                Ok(cast_to(
+                    cast_to(args.remove(0), DataType::Utf8),
+                    DataType::Binary,
+                ))
+            },
+        ),
+        Scalar::rewrite(
+            "date_part",
+            any(2),
+            |_, _| Ok(DataType::Int64),
+            |args, _| {
+                // Trino's EXTRACT is bigint; DataFusion's date_part is not.
+                let inner = datafusion::functions::datetime::date_part();
+                Ok(cast_to(
+                    Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                        inner, args,
+                    )),
+                    DataType::Int64,
+                ))
+            },
+        ),
         Scalar::rewrite(
             "ceiling",
             any(1),
@@ -843,6 +875,244 @@ fn interval_times() -> ScalarUDF {
                 }));
             }
             Ok(Arc::new(IntervalMonthDayNanoArray::from(out)))
+        },
+    )
+}
+
+/// Arguments as strings, row by row (NULL-propagating).
+fn text_columns(args: &[ArrayRef]) -> DFResult<Vec<ArrayRef>> {
+    args.iter().map(|a| Ok(cast(a, &DataType::Utf8)?)).collect()
+}
+
+/// A compiled pattern, cached while it stays the same across rows.
+struct Patterns(Option<(String, regex::Regex)>);
+
+impl Patterns {
+    fn get(&mut self, p: &str) -> DFResult<&regex::Regex> {
+        if self.0.as_ref().is_none_or(|(raw, _)| raw != p) {
+            let re = regex::Regex::new(p)
+                .map_err(|e| invalid_argument(format!("invalid regular expression '{p}': {e}")))?;
+            self.0 = Some((p.to_string(), re));
+        }
+        Ok(&self.0.as_ref().expect("set above").1)
+    }
+}
+
+fn string_list_type() -> DataType {
+    DataType::List(Arc::new(
+        datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
+    ))
+}
+
+/// `regexp_extract_all(s, p [, group])`: every match (or its group).
+fn regexp_extract_all() -> ScalarUDF {
+    Scalar::eval(
+        "regexp_extract_all",
+        variadic_any(),
+        |_, _| Ok(string_list_type()),
+        |args, _| {
+            let t = text_columns(&args[..2])?;
+            let (s, p) = (t[0].as_string::<i32>(), t[1].as_string::<i32>());
+            let group = match args.get(2) {
+                Some(g) => Some(cast(g, &DataType::Int64)?),
+                None => None,
+            };
+            let mut patterns = Patterns(None);
+            let mut b = datafusion::arrow::array::ListBuilder::new(
+                datafusion::arrow::array::StringBuilder::new(),
+            );
+            for i in 0..s.len() {
+                if s.is_null(i) || p.is_null(i) {
+                    b.append_null();
+                    continue;
+                }
+                let g = group.as_ref().map_or(0, |a| {
+                    a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .value(i)
+                }) as usize;
+                let re = patterns.get(p.value(i))?;
+                if g > re.captures_len() - 1 {
+                    return Err(invalid_argument(format!(
+                        "Pattern has {} groups. Cannot access group {g}",
+                        re.captures_len() - 1
+                    )));
+                }
+                for c in re.captures_iter(s.value(i)) {
+                    b.values().append_option(c.get(g).map(|m| m.as_str()));
+                }
+                b.append(true);
+            }
+            Ok(Arc::new(b.finish()))
+        },
+    )
+}
+
+/// `regexp_split(s, p)`: the pieces between matches.
+fn regexp_split() -> ScalarUDF {
+    Scalar::eval(
+        "regexp_split",
+        any(2),
+        |_, _| Ok(string_list_type()),
+        |args, _| {
+            let t = text_columns(args)?;
+            let (s, p) = (t[0].as_string::<i32>(), t[1].as_string::<i32>());
+            let mut patterns = Patterns(None);
+            let mut b = datafusion::arrow::array::ListBuilder::new(
+                datafusion::arrow::array::StringBuilder::new(),
+            );
+            for i in 0..s.len() {
+                if s.is_null(i) || p.is_null(i) {
+                    b.append_null();
+                    continue;
+                }
+                for piece in patterns.get(p.value(i))?.split(s.value(i)) {
+                    b.values().append_value(piece);
+                }
+                b.append(true);
+            }
+            Ok(Arc::new(b.finish()))
+        },
+    )
+}
+
+/// `regexp_position(s, p [, start [, occurrence]])`: 1-based character
+/// position of the match, −1 when there is none.
+fn regexp_position() -> ScalarUDF {
+    Scalar::eval(
+        "regexp_position",
+        variadic_any(),
+        |_, _| Ok(DataType::Int32),
+        |args, _| {
+            let t = text_columns(&args[..2])?;
+            let (s, p) = (t[0].as_string::<i32>(), t[1].as_string::<i32>());
+            let number = |k: usize| -> DFResult<Option<ArrayRef>> {
+                args.get(k)
+                    .map(|a| Ok(cast(a, &DataType::Int64)?))
+                    .transpose()
+            };
+            let (start, occurrence) = (number(2)?, number(3)?);
+            let at = |a: &Option<ArrayRef>, i: usize, default: i64| {
+                a.as_ref().map_or(default, |a| {
+                    a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .value(i)
+                })
+            };
+            let mut patterns = Patterns(None);
+            let mut out = Vec::with_capacity(s.len());
+            for i in 0..s.len() {
+                if s.is_null(i) || p.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let (from, nth) = (at(&start, i, 1), at(&occurrence, i, 1));
+                if from < 1 || nth < 1 {
+                    return Err(invalid_argument("start and occurrence must be positive"));
+                }
+                let text = s.value(i);
+                let offset = text
+                    .char_indices()
+                    .nth(from as usize - 1)
+                    .map_or(text.len(), |(b, _)| b);
+                let hit = patterns
+                    .get(p.value(i))?
+                    .find_iter(&text[offset..])
+                    .nth(nth as usize - 1);
+                out.push(Some(hit.map_or(-1, |m| {
+                    text[..offset + m.start()].chars().count() as i32 + 1
+                })));
+            }
+            Ok(Arc::new(datafusion::arrow::array::Int32Array::from(out)))
+        },
+    )
+}
+
+/// `split_part(s, delimiter, index)`: the field, NULL past the last one.
+fn split_part() -> ScalarUDF {
+    Scalar::eval(
+        "split_part",
+        any(3),
+        |_, _| Ok(DataType::Utf8),
+        |args, _| {
+            let t = text_columns(&args[..2])?;
+            let (s, d) = (t[0].as_string::<i32>(), t[1].as_string::<i32>());
+            let n = cast(&args[2], &DataType::Int64)?;
+            let n = n.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let mut out = Vec::with_capacity(s.len());
+            for i in 0..s.len() {
+                if s.is_null(i) || d.is_null(i) || n.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                if n.value(i) < 1 {
+                    return Err(invalid_argument("Index must be greater than zero"));
+                }
+                let field = if d.value(i).is_empty() {
+                    (n.value(i) == 1).then(|| s.value(i))
+                } else {
+                    s.value(i).split(d.value(i)).nth(n.value(i) as usize - 1)
+                };
+                out.push(field.map(str::to_string));
+            }
+            Ok(Arc::new(StringArray::from(out)))
+        },
+    )
+}
+
+/// `json_array_length(json)`: elements of a JSON array, NULL otherwise.
+fn json_array() -> ScalarUDF {
+    Scalar::eval(
+        "json_array_length",
+        any(1),
+        |_, _| Ok(DataType::Int64),
+        |args, _| {
+            let t = text_columns(args)?;
+            let j = t[0].as_string::<i32>();
+            let out: Int64Array = j
+                .iter()
+                .map(|v| {
+                    v.and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+                        .and_then(|v| v.as_array().map(|a| a.len() as i64))
+                })
+                .collect();
+            Ok(Arc::new(out))
+        },
+    )
+}
+
+/// `json_array_contains(json, value)`: whether the array holds the value.
+fn json_array_contains() -> ScalarUDF {
+    Scalar::eval(
+        "json_array_contains",
+        any(2),
+        |_, _| Ok(DataType::Boolean),
+        |args, _| {
+            let t = text_columns(args)?;
+            let (j, v) = (t[0].as_string::<i32>(), t[1].as_string::<i32>());
+            let numeric = args[1].data_type().is_numeric();
+            let mut out = Vec::with_capacity(j.len());
+            for i in 0..j.len() {
+                if j.is_null(i) || v.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let Ok(serde_json::Value::Array(items)) = serde_json::from_str(j.value(i)) else {
+                    out.push(None);
+                    continue;
+                };
+                let needle = v.value(i);
+                out.push(Some(items.iter().any(|x| {
+                    match x {
+                        serde_json::Value::Number(n) if numeric => n
+                            .as_f64()
+                            .zip(needle.parse::<f64>().ok())
+                            .is_some_and(|(a, b)| a == b),
+                        serde_json::Value::String(s) if !numeric => s == needle,
+                        serde_json::Value::Bool(b) => b.to_string() == needle,
+                        _ => false,
+                    }
+                })));
+            }
+            Ok(Arc::new(BooleanArray::from(out)))
         },
     )
 }
