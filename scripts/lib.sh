@@ -2,6 +2,7 @@
 # Each installer is idempotent: it skips when the pinned version is present.
 
 S3S_FS_VERSION=0.14.1
+TANSU_VERSION=0.6.0
 APT_UPDATED=0
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -16,12 +17,13 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# Build dependencies of the binary (C compiler, pkg-config, protoc, cmake, curl
-# headers are what the Kafka connector will need; today the build needs a C compiler).
+# Build dependencies of the binary: a C/C++ compiler, and cmake plus the OpenSSL
+# zlib and libcurl headers that librdkafka (built from source by rdkafka-sys) needs.
 ensure_build_packages() {
-    command -v cc >/dev/null && command -v pkg-config >/dev/null && command -v curl >/dev/null \
-        && command -v openssl >/dev/null && return 0
-    apt_install build-essential pkg-config curl ca-certificates openssl
+    command -v cc >/dev/null && command -v c++ >/dev/null && command -v pkg-config >/dev/null \
+        && command -v curl >/dev/null && command -v cmake >/dev/null \
+        && pkg-config --exists openssl zlib libcurl 2>/dev/null && return 0
+    apt_install build-essential pkg-config curl ca-certificates openssl cmake libssl-dev zlib1g-dev libcurl4-openssl-dev
 }
 
 postgres_bin_dir() {
@@ -56,4 +58,14 @@ ensure_s3s_fs() {
     fi
     cargo install --locked "s3s-fs@$S3S_FS_VERSION" --features binary --root "$CONTANGO_TOOLS/s3s-fs" >&2
     echo "$S3S_FS_VERSION" > "$CONTANGO_TOOLS/s3s-fs/.version"
+}
+
+# The Kafka-protocol broker of the stream tests (tansu, SQLite storage).
+ensure_tansu() {
+    local bin="$CONTANGO_TOOLS/tansu/bin/tansu"
+    if [ -x "$bin" ] && [ -f "$CONTANGO_TOOLS/tansu/.version" ] && [ "$(cat "$CONTANGO_TOOLS/tansu/.version")" = "$TANSU_VERSION" ]; then
+        return 0
+    fi
+    cargo install --locked "tansu@$TANSU_VERSION" --features libsql --root "$CONTANGO_TOOLS/tansu" >&2
+    echo "$TANSU_VERSION" > "$CONTANGO_TOOLS/tansu/.version"
 }

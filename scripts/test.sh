@@ -19,6 +19,9 @@ ensure_python_venv
 step "S3-compatible server (s3s-fs $S3S_FS_VERSION)"
 ensure_s3s_fs
 
+step "Kafka-protocol broker (tansu $TANSU_VERSION)"
+ensure_tansu
+
 step "build"
 cargo build --locked --workspace --all-targets
 
@@ -28,6 +31,7 @@ cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$CONTANGO_TOOLS/cargo
 step "Python tests (real clients and servers)"
 export CONTANGO_BIN="$ROOT/target/debug/contango"
 export S3S_FS_BIN="$CONTANGO_TOOLS/s3s-fs/bin/s3s-fs"
+export TANSU_BIN="$CONTANGO_TOOLS/tansu/bin/tansu"
 export PG_BIN
 PG_BIN=$(postgres_bin_dir)
 "$CONTANGO_TOOLS/venv/bin/python" -m pytest tests/python -q -p no:cacheprovider "$@"

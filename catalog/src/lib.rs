@@ -8,12 +8,18 @@
 //! - [`table`]: the table provider: exact filter pushdown, reads in the current schema.
 //! - [`writer`]: appending Arrow batches to (partitioned) Iceberg tables.
 //! - [`import`]: loading CSV / Parquet / NDJSON files into tables.
+//! - [`stream_offsets`]: Kafka positions recorded in snapshot summaries.
+//! - [`guarded_commit`]: appends that commit only on the snapshot the writer checked.
+//! - [`live`]: the uncommitted tail of streamed tables, unioned into scans.
 
 pub mod connect;
+pub mod guarded_commit;
 pub mod import;
+pub mod live;
 pub mod metadata_tables;
 pub mod provider;
 pub mod storage;
+pub mod stream_offsets;
 pub mod table;
 pub mod table_info;
 pub mod time_travel;

@@ -19,6 +19,7 @@ use datafusion::error::{DataFusionError, Result as DFResult};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
 
+use crate::live::{LiveTable, LiveTails};
 use crate::table::IcebergTable;
 
 /// An Iceberg catalog registered with the query engine under `name`.
@@ -33,6 +34,7 @@ struct CatalogView {
     catalog: Arc<dyn Catalog>,
     schemas: RwLock<BTreeMap<String, Arc<NamespaceView>>>,
     loaded: Arc<LoadedTables>,
+    live: Arc<LiveTails>,
 }
 
 #[derive(Debug)]
@@ -41,6 +43,7 @@ struct NamespaceView {
     namespace: NamespaceIdent,
     tables: Vec<String>,
     loaded: Arc<LoadedTables>,
+    live: Arc<LiveTails>,
 }
 
 /// Tables loaded before, by identifier. A cached `Table` is reused while its
@@ -73,6 +76,7 @@ impl IcebergCatalog {
                 catalog,
                 schemas: RwLock::default(),
                 loaded: Arc::default(),
+                live: Arc::default(),
             }),
         }
     }
@@ -80,6 +84,11 @@ impl IcebergCatalog {
     /// The underlying Iceberg catalog.
     pub fn catalog(&self) -> &Arc<dyn Catalog> {
         &self.inner.catalog
+    }
+
+    /// Uncommitted rows of streamed tables, unioned into their scans.
+    pub fn live_tails(&self) -> &Arc<LiveTails> {
+        &self.inner.live
     }
 
     /// Loads a table's current metadata.
@@ -138,6 +147,7 @@ impl CatalogSource for IcebergCatalog {
                     namespace,
                     tables,
                     loaded: self.inner.loaded.clone(),
+                    live: self.inner.live.clone(),
                 }),
             );
         }
@@ -209,10 +219,20 @@ impl SchemaProvider for NamespaceView {
             return Ok(None);
         }
         let ident = TableIdent::new(self.namespace.clone(), name.to_string());
+        // The tail is taken BEFORE the metadata is loaded (see crate::live).
+        let tail = self.live.get(&ident).map(|t| (t.snapshot(), t));
         match self.catalog.load_table(&ident).await {
             Ok(table) => {
                 let table = self.loaded.reuse(table);
-                Ok(Some(Arc::new(IcebergTable::try_new(table).await?)))
+                let committed = IcebergTable::try_new(table.clone()).await?;
+                match tail {
+                    Some((chunks, tail)) if !chunks.is_empty() => {
+                        let offsets = crate::stream_offsets::committed(&table);
+                        let rows = tail.uncommitted(chunks, &offsets)?;
+                        Ok(Some(Arc::new(LiveTable::new(committed, rows)?)))
+                    }
+                    _ => Ok(Some(Arc::new(committed))),
+                }
             }
             Err(e) if e.kind() == iceberg::ErrorKind::TableNotFound => Ok(None),
             Err(e) => Err(DataFusionError::External(Box::new(e))),

@@ -154,6 +154,7 @@ fn types_fit(from: &DataType, to: &DataType) -> bool {
     }
     match (from, to) {
         (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => true,
+        (Binary | LargeBinary | BinaryView, Binary | LargeBinary | BinaryView) => true,
         (Int8 | Int16 | Int32, Int32 | Int64) | (Int64, Int64) => true,
         (Int8 | Int16 | Int32 | Int64 | Float32, Float64) | (Float32, Float32) => true,
         (Timestamp(u1, z1), Timestamp(u2, z2)) => {
@@ -306,6 +307,13 @@ impl TableAppender {
         }
         self.rows_open = 0;
         Ok(())
+    }
+
+    /// Finishes all files without committing: the table the writer started
+    /// from and the data files (for [`crate::guarded_commit::append_on`]).
+    pub async fn finish(mut self) -> Result<(Table, Vec<DataFile>)> {
+        self.close_open_files().await?;
+        Ok((self.table, self.files))
     }
 
     /// Finishes all files and commits them as one append snapshot with

@@ -10,6 +10,8 @@ use contango_sql::{CatalogSource, QueryEngine, Session};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use contango_connector::{StreamEnv, StreamRegistry, Streams};
+
 use crate::auth::Authenticator;
 use crate::config::Config;
 
@@ -26,6 +28,8 @@ pub struct App {
     pub engine: QueryEngine,
     /// Credentials and tokens.
     pub auth: Arc<Authenticator>,
+    /// Metrics of the Kafka streams (`system.runtime.streams`, `/metrics`).
+    pub streams: Arc<StreamRegistry>,
 }
 
 impl App {
@@ -36,7 +40,9 @@ impl App {
         tracing::info!(catalog = ?settings, "opening catalog");
         let iceberg = contango_catalog::connect(&settings).await?;
         let catalog = IcebergCatalog::new(settings.name.clone(), iceberg);
-        let engine = QueryEngine::new(vec![Arc::new(catalog.clone()) as Arc<dyn CatalogSource>]);
+        let streams = Arc::new(StreamRegistry::default());
+        let engine = QueryEngine::new(vec![Arc::new(catalog.clone()) as Arc<dyn CatalogSource>])
+            .with_runtime_table("streams", streams.table());
         let auth = Arc::new(Authenticator::new(
             config.auth.enabled,
             config.auth.users.clone(),
@@ -48,7 +54,18 @@ impl App {
             catalog,
             engine,
             auth,
+            streams,
         })
+    }
+
+    /// What the streams share: catalog, hot tails, metrics.
+    pub fn stream_env(&self) -> StreamEnv {
+        StreamEnv {
+            catalog: self.catalog.catalog().clone(),
+            catalog_name: self.catalog_settings.name.clone(),
+            live: self.catalog.live_tails().clone(),
+            registry: self.streams.clone(),
+        }
     }
 
     /// A fresh session for `user` on the configured catalog and default schema.
@@ -70,7 +87,9 @@ pub struct Bound {
     pub http: SocketAddr,
 }
 
-/// Binds both endpoints (port 0 picks a free port) and serves until `shutdown` flips.
+/// Binds both endpoints (port 0 picks a free port), starts the configured
+/// streams and serves until `shutdown` flips; then stops the streams (each
+/// commits what it has received).
 pub async fn serve(
     app: App,
     mut shutdown: watch::Receiver<bool>,
@@ -78,6 +97,7 @@ pub async fn serve(
 ) -> Result<()> {
     let flight = bind(&app.config.server.flight_addr).await?;
     let http = bind(&app.config.server.http_addr).await?;
+    let streams = Streams::start(&app.config.streams, &app.stream_env())?;
     let bound = Bound {
         flight: flight.local_addr().map_err(io_err)?,
         http: http.local_addr().map_err(io_err)?,
@@ -92,6 +112,7 @@ pub async fn serve(
         let _ = shutdown.wait_for(|v| *v).await;
     }));
     let (a, b) = tokio::join!(flight_task, http_task);
+    streams.stop().await;
     a.map_err(|e| ContangoError::internal(e.to_string()))??;
     b.map_err(|e| ContangoError::internal(e.to_string()))??;
     Ok(())

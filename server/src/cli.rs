@@ -3,8 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use clap::{Args, Parser, Subcommand};
 use contango_catalog::import::{FileFormat, import_files};
+use contango_connector::StreamConfig;
+use contango_connector::producer::ProduceSpec;
 use contango_market::MarketSpec;
 use contango_sql::error::{ContangoError, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,6 +43,8 @@ enum Command {
     Import(ImportArgs),
     /// Run one SQL statement through Flight SQL and print the result.
     Sql(SqlArgs),
+    /// Replay the synthetic market into a Kafka topic as JSON price messages.
+    Produce(ProduceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +67,11 @@ struct ServerArgs {
 struct ServeArgs {
     #[command(flatten)]
     server: ServerArgs,
+    /// A Kafka → Iceberg stream, repeatable:
+    /// `name=prices,brokers=127.0.0.1:9092,topic=commodity-prices,group=contango,table=iceberg.market.live_ticks`
+    /// (any `[[streams]]` key; lists with `;`, nested keys with dots, e.g. `fields.price=px`).
+    #[arg(long = "stream", value_name = "SPEC")]
+    streams: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +87,41 @@ struct DemoArgs {
     /// Generate the market and exit without serving.
     #[arg(long)]
     no_serve: bool,
+    /// Also replay the market live into a Kafka topic (`commodity-prices` on
+    /// `--brokers`) and stream it into `iceberg.market.live_ticks` (+ 1-minute bars).
+    #[arg(long)]
+    stream: bool,
+    /// Kafka brokers for `--stream`.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Messages per second the demo producer sends.
+    #[arg(long, default_value_t = 2000.0)]
+    stream_rate: f64,
+}
+
+#[derive(Debug, Args)]
+struct ProduceArgs {
+    /// Kafka brokers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Topic (created when absent).
+    #[arg(long, default_value = "commodity-prices")]
+    topic: String,
+    /// Partitions of a created topic.
+    #[arg(long, default_value_t = 3)]
+    partitions: i32,
+    /// Messages to send (default: until Ctrl-C).
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Messages per second (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Market seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Stamp messages with the current time instead of market time.
+    #[arg(long)]
+    live_time: bool,
 }
 
 #[derive(Debug, Args)]
@@ -142,7 +189,10 @@ fn init_tracing(filter: &str) {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(a) => {
-            let config = load_config(&a.server, false)?;
+            let mut config = load_config(&a.server, false)?;
+            for spec in &a.streams {
+                config.streams.push(StreamConfig::parse_cli(spec)?);
+            }
             let app = App::open(config).await?;
             serve_until_ctrl_c(app, |b| {
                 eprintln!(
@@ -153,6 +203,7 @@ async fn run(command: Command) -> Result<()> {
             .await
         }
         Command::Demo(a) => demo(a).await,
+        Command::Produce(a) => produce(a).await,
         Command::Import(a) => import(a).await,
         Command::Sql(a) => {
             let batches = crate::sql_client::run_query(
@@ -210,8 +261,54 @@ fn progress_bar(what: &'static str) -> ProgressBar {
     bar
 }
 
+async fn produce(a: ProduceArgs) -> Result<()> {
+    let spec = ProduceSpec {
+        brokers: a.brokers,
+        topic: a.topic,
+        partitions: a.partitions,
+        messages: a.messages,
+        rate: a.rate,
+        seed: a.seed,
+        live_time: a.live_time,
+        kafka: Default::default(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        flag.store(true, Ordering::SeqCst);
+    });
+    let started = std::time::Instant::now();
+    let sent = tokio::task::spawn_blocking(move || {
+        contango_connector::producer::produce(&spec, &stop, &|n| eprintln!("{n} messages sent"))
+    })
+    .await
+    .map_err(|e| ContangoError::internal(e.to_string()))??;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "sent {sent} messages in {secs:.1} s ({:.0}/s)",
+        sent as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// The stream `contango demo --stream` runs.
+fn demo_stream(brokers: &str) -> StreamConfig {
+    StreamConfig {
+        name: "live".into(),
+        brokers: brokers.into(),
+        topic: "commodity-prices".into(),
+        table: "iceberg.market.live_ticks".into(),
+        lateness_secs: 5,
+        ..StreamConfig::default()
+    }
+}
+
 async fn demo(a: DemoArgs) -> Result<()> {
-    let config = load_config(&a.server, true)?;
+    let mut config = load_config(&a.server, true)?;
+    if a.stream {
+        config.streams.push(demo_stream(&a.brokers));
+    }
     let app = App::open(config).await?;
     let catalog = app.catalog.catalog().clone();
     let ticks = iceberg::TableIdent::new(
@@ -242,6 +339,28 @@ async fn demo(a: DemoArgs) -> Result<()> {
     }
     if a.no_serve {
         return Ok(());
+    }
+    if a.stream {
+        let spec = ProduceSpec {
+            brokers: a.brokers.clone(),
+            topic: "commodity-prices".into(),
+            partitions: 3,
+            messages: None,
+            rate: Some(a.stream_rate),
+            seed: a.seed,
+            live_time: true,
+            kafka: Default::default(),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        std::thread::spawn(move || {
+            if let Err(e) = contango_connector::producer::produce(&spec, &stop, &|_| {}) {
+                eprintln!("demo producer stopped: {}", e.message());
+            }
+        });
+        eprintln!(
+            "streaming {} msg/s into topic commodity-prices on {} → iceberg.market.live_ticks (+ live_ticks_bars_1m)",
+            a.stream_rate, a.brokers
+        );
     }
     let auth = app.config.auth.enabled;
     serve_until_ctrl_c(app, move |b| print_connect_help(b, auth)).await

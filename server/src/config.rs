@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use contango_catalog::{CatalogKind, CatalogSettings, S3Settings};
+use contango_connector::StreamConfig;
 use contango_sql::error::{ContangoError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,8 @@ pub struct Config {
     pub s3: S3Config,
     /// Authentication for both endpoints.
     pub auth: AuthConfig,
+    /// Kafka → Iceberg streams (`[[streams]]`).
+    pub streams: Vec<StreamConfig>,
 }
 
 /// `[server]`
@@ -104,6 +107,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             s3: S3Config::default(),
             auth: AuthConfig::default(),
+            streams: Vec::new(),
         }
     }
 }
@@ -164,6 +168,7 @@ impl fmt::Debug for Config {
             .field("catalog", &self.catalog_settings())
             .field("auth.enabled", &self.auth.enabled)
             .field("auth.users", &self.auth.users.keys().collect::<Vec<_>>())
+            .field("streams", &self.streams)
             .finish()
     }
 }
@@ -276,6 +281,9 @@ impl Config {
                 "auth is enabled but no users are configured: add [auth.users] or set auth.enabled = false",
             ));
         }
+        for s in &self.streams {
+            s.validate()?;
+        }
         Ok(())
     }
 }
@@ -318,6 +326,8 @@ fn apply_env(
                 };
                 apply_env(table, inner, &var, env)?;
             }
+            // `[[streams]]` come from the file or `--stream`.
+            toml::Value::Array(_) => {}
             scalar => {
                 if let Some(raw) = env.get(&var) {
                     let parsed = match scalar {

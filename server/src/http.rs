@@ -23,6 +23,7 @@ pub async fn serve(
     let router_app = app.clone();
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .with_state(app.clone())
         .merge(crate::trino::router(app));
     if let Some(acceptor) = crate::tls::acceptor(&app_tls(&router_app))? {
@@ -56,4 +57,15 @@ async fn healthz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             Json(json!({"status": "unavailable", "error": e.message()})),
         ),
     }
+}
+
+/// Prometheus text exposition: stream metrics.
+async fn metrics(State(app): State<App>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.streams.prometheus(),
+    )
 }

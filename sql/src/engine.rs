@@ -51,6 +51,7 @@ pub struct QueryEngine {
     runtime: Arc<RuntimeEnv>,
     target_partitions: usize,
     queries: Arc<QueryTracker>,
+    runtime_tables: Vec<(String, Arc<dyn datafusion::catalog::TableProvider>)>,
 }
 
 /// A planned statement: its plan, parameter types and what it changes in the
@@ -156,7 +157,18 @@ impl QueryEngine {
                 .map(|n| n.get())
                 .unwrap_or(2),
             queries: Arc::default(),
+            runtime_tables: Vec::new(),
         }
+    }
+
+    /// Adds a table to `system.runtime` (e.g. `streams`).
+    pub fn with_runtime_table(
+        mut self,
+        name: &str,
+        table: Arc<dyn datafusion::catalog::TableProvider>,
+    ) -> Self {
+        self.runtime_tables.push((name.to_string(), table));
+        self
     }
 
     /// Every running and recent query (both endpoints register theirs here).
@@ -199,7 +211,11 @@ impl QueryEngine {
         }
         ctx.register_catalog(
             crate::metadata::SYSTEM,
-            crate::metadata::system_catalog(&self.catalogs, self.queries.clone()),
+            crate::metadata::system_catalog(
+                &self.catalogs,
+                self.queries.clone(),
+                &self.runtime_tables,
+            ),
         );
         Ok(ctx)
     }

@@ -545,6 +545,7 @@ fn jdbc_size(t: &TrinoType) -> (Option<i64>, Option<i64>) {
 pub fn system_catalog(
     sources: &[Arc<dyn CatalogSource>],
     queries: Arc<QueryTracker>,
+    runtime_tables: &[(String, Arc<dyn TableProvider>)],
 ) -> Arc<dyn CatalogProvider> {
     let catalog = Arc::new(MemoryCatalogProvider::new());
     let mut entries: Vec<CatalogEntry> = sources
@@ -800,7 +801,9 @@ pub fn system_catalog(
             ("table_comments", table_comments),
         ]),
     );
-    register("runtime", fixed_schema(vec![("queries", queries.table())]));
+    let mut runtime: Vec<(&str, Arc<dyn TableProvider>)> = vec![("queries", queries.table())];
+    runtime.extend(runtime_tables.iter().map(|(n, t)| (n.as_str(), t.clone())));
+    register("runtime", fixed_schema(runtime));
     let system_entry = entries
         .iter()
         .find(|e| e.name == SYSTEM)

@@ -610,3 +610,95 @@ def conn(market_server):
     c = market_server.connect()
     yield c
     c.close()
+
+
+# --------------------------------------------------------------------------- #
+# Kafka-protocol broker (tansu, SQLite storage: survives restarts)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="session")
+def tansu_bin() -> Path:
+    return _required_path("TANSU_BIN", "the tansu broker binary")
+
+
+class Kafka:
+    """A tansu broker on loopback; `stop()`/`start()` keep its data."""
+
+    def __init__(self, bin: Path, directory: Path):
+        self.bin = bin
+        self.dir = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log_path = directory / "tansu.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [
+                str(self.bin), "broker",
+                "--listener-url", f"tcp://127.0.0.1:{self.port}",
+                "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}",
+                # A relative path: tansu resolves sqlite://FILE against its cwd.
+                "--storage-engine", "sqlite://tansu.db",
+            ],
+            cwd=self.dir,
+            env=child_env({"RUST_LOG": "warn"}),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        wait_for(self.ready, 60, "tansu broker", self.proc, self.log_path)
+
+    def ready(self) -> bool:
+        from confluent_kafka.admin import AdminClient
+
+        md = AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=2)
+        return md.brokers is not None and len(md.brokers) > 0
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def create_topic(self, name: str, partitions: int = 3) -> str:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        futures[name].result(timeout=30)
+        wait_for(lambda: len(admin.list_topics(name, timeout=5).topics[name].partitions) == partitions,
+                 30, f"topic {name}")
+        return name
+
+    def producer(self, **extra):
+        from confluent_kafka import Producer
+
+        return Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5, **extra})
+
+    def high_watermarks(self, topic: str) -> dict[int, int]:
+        from confluent_kafka import Consumer, TopicPartition
+
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"hw-{time.monotonic_ns()}"})
+        try:
+            md = c.list_topics(topic, timeout=10)
+            out = {}
+            for p in md.topics[topic].partitions:
+                _, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                out[p] = high
+            return out
+        finally:
+            c.close()
+
+
+@pytest.fixture(scope="module")
+def kafka(tansu_bin: Path, tmp_path_factory):
+    broker = Kafka(tansu_bin, tmp_path_factory.mktemp("tansu"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

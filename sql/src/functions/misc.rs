@@ -168,11 +168,18 @@ pub fn functions() -> Vec<ScalarUDF> {
             "length",
             any(1),
             |_, _| Ok(DataType::Int64),
-            |mut args, _| {
-                Ok(cast_to(
-                    f::character_length(args.remove(0)),
-                    DataType::Int64,
-                ))
+            |mut args, info| {
+                let x = args.remove(0);
+                // varbinary: bytes (hex digits / 2); DataFusion's length panics on binary.
+                if matches!(
+                    info.get_data_type(&x)?,
+                    DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+                ) {
+                    let hex = f::encode(x, datafusion::prelude::lit("hex"));
+                    return Ok(cast_to(f::octet_length(hex), DataType::Int64)
+                        / datafusion::prelude::lit(2i64));
+                }
+                Ok(cast_to(f::character_length(x), DataType::Int64))
             },
         ),
         Scalar::rewrite(

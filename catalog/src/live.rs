@@ -1,0 +1,255 @@
+//! The hot tail of streamed tables: rows received but not yet committed.
+//!
+//! A stream pushes each parsed chunk into its table's [`LiveTail`] as soon as
+//! it arrives (every ~100 ms) and drops chunks once a commit covers them. A
+//! query on the table reads the committed snapshot UNION ALL the tail rows
+//! whose `(topic, partition, offset)` lies at or beyond the snapshot's
+//! committed positions ([`crate::stream_offsets`]), so each record is seen
+//! exactly once whichever side of a commit the query lands on. The tail is
+//! taken before the table metadata is loaded: a commit in between only moves
+//! rows from the tail side to the snapshot side, and the offset filter removes
+//! the tail copies.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use arrow::array::{Array, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::compute::filter_record_batch;
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::Statistics;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DFResult;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::union::UnionExec;
+use iceberg::TableIdent;
+
+use crate::stream_offsets::Offsets;
+use crate::table::IcebergTable;
+
+/// Lineage column: Kafka partition.
+pub const PARTITION_COLUMN: &str = "_kafka_partition";
+/// Lineage column: Kafka offset.
+pub const OFFSET_COLUMN: &str = "_kafka_offset";
+/// Lineage column: Kafka topic (only when a stream reads several topics).
+pub const TOPIC_COLUMN: &str = "_kafka_topic";
+
+/// Live tails by table.
+#[derive(Debug, Default)]
+pub struct LiveTails(RwLock<HashMap<TableIdent, Arc<LiveTail>>>);
+
+impl LiveTails {
+    /// The tail of `ident`, created on first use. `topic` names the single
+    /// topic of a stream whose rows carry no topic column.
+    pub fn register(&self, ident: &TableIdent, topic: Option<String>) -> Arc<LiveTail> {
+        let mut map = self.0.write().expect("live tails poisoned");
+        map.entry(ident.clone())
+            .or_insert_with(|| {
+                Arc::new(LiveTail {
+                    topic,
+                    chunks: RwLock::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// The tail of `ident`, if a stream writes it.
+    pub fn get(&self, ident: &TableIdent) -> Option<Arc<LiveTail>> {
+        self.0
+            .read()
+            .expect("live tails poisoned")
+            .get(ident)
+            .cloned()
+    }
+}
+
+/// Uncommitted rows of one table.
+#[derive(Debug)]
+pub struct LiveTail {
+    topic: Option<String>,
+    chunks: RwLock<Vec<RecordBatch>>,
+}
+
+impl LiveTail {
+    /// Makes `batch` visible to queries (empty batches are kept too, so
+    /// [`drop_front`](Self::drop_front) counts chunks as the stream pushed them).
+    pub fn push(&self, batch: RecordBatch) {
+        self.chunks.write().expect("tail poisoned").push(batch);
+    }
+
+    /// The chunks now held (cheap: batches share their buffers).
+    pub fn snapshot(&self) -> Vec<RecordBatch> {
+        self.chunks.read().expect("tail poisoned").clone()
+    }
+
+    /// Rows held.
+    pub fn rows(&self) -> usize {
+        let chunks = self.chunks.read().expect("tail poisoned");
+        chunks.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Drops the first `n` chunks (those a commit just covered).
+    pub fn drop_front(&self, n: usize) {
+        let mut chunks = self.chunks.write().expect("tail poisoned");
+        let n = n.min(chunks.len());
+        chunks.drain(..n);
+    }
+
+    /// Drops everything (the stream restarts from the committed positions).
+    pub fn clear(&self) {
+        self.chunks.write().expect("tail poisoned").clear();
+    }
+
+    /// The rows of `chunks` not yet covered by `committed`.
+    pub fn uncommitted(
+        &self,
+        chunks: Vec<RecordBatch>,
+        committed: &Offsets,
+    ) -> DFResult<Vec<RecordBatch>> {
+        let mut out = Vec::with_capacity(chunks.len());
+        for batch in chunks.into_iter().filter(|b| b.num_rows() > 0) {
+            let mask = self.mask(&batch, committed);
+            match mask {
+                None => out.push(batch),
+                Some(mask) if mask.true_count() == batch.num_rows() => out.push(batch),
+                Some(mask) if mask.true_count() == 0 => {}
+                Some(mask) => out.push(filter_record_batch(&batch, &mask)?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `true` for rows at or past the committed offset of their partition;
+    /// `None` when the batch lacks lineage columns (keep everything).
+    fn mask(&self, batch: &RecordBatch, committed: &Offsets) -> Option<BooleanArray> {
+        let partitions = batch
+            .column_by_name(PARTITION_COLUMN)?
+            .as_any()
+            .downcast_ref::<Int32Array>()?;
+        let offsets = batch
+            .column_by_name(OFFSET_COLUMN)?
+            .as_any()
+            .downcast_ref::<Int64Array>()?;
+        let topics = batch
+            .column_by_name(TOPIC_COLUMN)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
+        let default_topic = self.topic.clone().unwrap_or_default();
+        // One lookup per partition run, not per row.
+        let mut last: Option<(&str, i32, i64)> = None;
+        let mask = (0..batch.num_rows())
+            .map(|i| {
+                let topic = topics
+                    .as_ref()
+                    .map(|t| t.value(i))
+                    .unwrap_or(default_topic.as_str());
+                let p = partitions.value(i);
+                let next = match last {
+                    Some((t, lp, n)) if t == topic && lp == p => n,
+                    _ => {
+                        let n = committed
+                            .get(&(topic.to_string(), p))
+                            .copied()
+                            .unwrap_or(i64::MIN);
+                        last = Some((topic, p, n));
+                        n
+                    }
+                };
+                Some(offsets.is_valid(i) && offsets.value(i) >= next)
+            })
+            .collect();
+        Some(mask)
+    }
+}
+
+/// A streamed table: the committed snapshot plus the uncommitted tail.
+#[derive(Debug)]
+pub struct LiveTable {
+    committed: IcebergTable,
+    tail: Vec<RecordBatch>,
+}
+
+impl LiveTable {
+    /// Unions `committed` with `tail` (already filtered by [`LiveTail::uncommitted`]),
+    /// whose batches are conformed to the table schema by column name.
+    pub fn new(committed: IcebergTable, tail: Vec<RecordBatch>) -> DFResult<Self> {
+        let schema = committed.schema();
+        let tail = tail
+            .into_iter()
+            .map(|b| {
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| match b.column_by_name(f.name()) {
+                        Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+                        Some(c) => Ok(arrow::compute::cast(c, f.data_type())?),
+                        None => Ok(arrow::array::new_null_array(f.data_type(), b.num_rows())),
+                    })
+                    .collect::<DFResult<Vec<_>>>()?;
+                Ok(RecordBatch::try_new(schema.clone(), columns)?)
+            })
+            .collect::<DFResult<Vec<_>>>()?;
+        Ok(Self { committed, tail })
+    }
+}
+
+#[async_trait]
+impl TableProvider for LiveTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.committed.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        None
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        // The committed side prunes with exact filters; both sides are
+        // re-filtered above the union (nothing here is `Exact`).
+        Ok(self
+            .committed
+            .supports_filters_pushdown(filters)?
+            .into_iter()
+            .map(|p| match p {
+                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
+                other => other,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let committed = self
+            .committed
+            .scan(state, projection, filters, limit)
+            .await?;
+        if self.tail.is_empty() {
+            return Ok(committed);
+        }
+        let tail = MemorySourceConfig::try_new_exec(
+            &[self.tail.clone()],
+            self.committed.schema(),
+            projection.cloned(),
+        )?;
+        UnionExec::try_new(vec![committed, tail])
+    }
+}
