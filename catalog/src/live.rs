@@ -246,7 +246,7 @@ impl TableProvider for LiveTable {
             return Ok(committed);
         }
         let tail = MemorySourceConfig::try_new_exec(
-            &[self.tail.clone()],
+            std::slice::from_ref(&self.tail),
             self.committed.schema(),
             projection.cloned(),
         )?;

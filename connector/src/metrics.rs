@@ -58,6 +58,20 @@ struct Inner {
     partitions: BTreeMap<TopicPartition, Partition>,
 }
 
+impl Inner {
+    /// The rate of the last full second; decays to the average since then
+    /// when nothing arrives.
+    fn current_rate(&self) -> f64 {
+        let (mark, count) = self.rate_mark;
+        let elapsed = mark.elapsed().as_secs_f64();
+        if elapsed > 2.0 {
+            (self.records - count) as f64 / elapsed
+        } else {
+            self.rate
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -237,7 +251,7 @@ impl StreamRegistry {
             "contango_stream_records_per_second",
             "gauge",
             "Messages received per second (last second).",
-            per(&|i| i.rate),
+            per(&|i| i.current_rate()),
         );
         family(
             "contango_stream_commits_total",
@@ -381,7 +395,7 @@ impl StreamRegistry {
                 );
                 records.append_value(p.records as i64);
                 stream_records.append_value(i.records as i64);
-                rate.append_value(i.rate);
+                rate.append_value(i.current_rate());
                 rejected.append_value(i.rejected.values().sum::<u64>() as i64);
                 rejected_by.append_value(serde_json::to_string(&i.rejected).unwrap_or_default());
                 late.append_value(i.late as i64);

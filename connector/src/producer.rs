@@ -136,7 +136,7 @@ pub fn produce(spec: &ProduceSpec, stop: &AtomicBool, progress: &dyn Fn(u64)) ->
                     }
                 }
                 sent += 1;
-                if sent % 1024 == 0 {
+                if sent.is_multiple_of(1024) {
                     producer.poll(Duration::ZERO);
                 }
                 if let Some(rate) = spec.rate {

@@ -534,8 +534,10 @@ mod tests {
 
     #[test]
     fn negative_prices_when_allowed_and_defaults() {
-        let mut c = StreamConfig::default();
-        c.allow_negative_prices = true;
+        let mut c = StreamConfig {
+            allow_negative_prices: true,
+            ..StreamConfig::default()
+        };
         c.defaults.source = Some("NYMEX".into());
         c.defaults.volume = Some(0);
         c.fields.price = "px".into();

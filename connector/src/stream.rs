@@ -147,6 +147,7 @@ struct Committer<'a> {
     late_before: Option<i64>,
     newest_event: i64,
     tail: Arc<LiveTail>,
+    last_expiry: std::time::Instant,
 }
 
 async fn run(
@@ -197,6 +198,8 @@ async fn run(
             oldest = None;
         }
     };
+    // Close the channel first: a consumer blocked on a full channel then wakes up and stops.
+    drop(rx);
     tokio::task::spawn_blocking(move || consumer.stop())
         .await
         .ok();
@@ -285,6 +288,7 @@ impl<'a> Committer<'a> {
             late_before,
             newest_event,
             tail,
+            last_expiry: std::time::Instant::now(),
         })
     }
 
@@ -393,6 +397,20 @@ impl<'a> Committer<'a> {
         if let Some(r) = &self.rollups {
             self.late_before = r.emit(&self.env.catalog, &table, self.newest_event).await?;
         }
+        let retention = self.config.snapshot_retention_secs;
+        if retention > 0 && self.last_expiry.elapsed().as_secs() >= retention.min(60) {
+            self.last_expiry = std::time::Instant::now();
+            let mut tables = vec![self.ident.clone(), self.rejected.clone()];
+            tables.extend(self.late.clone());
+            if let Some(r) = &self.rollups {
+                tables.extend(r.tables().iter().map(|t| t.ident.clone()));
+            }
+            for ident in tables {
+                if let Err(e) = expire(self.env.catalog.as_ref(), &ident, retention).await {
+                    tracing::warn!(table = %ident, error = %e.message(), "snapshot expiry failed; will retry");
+                }
+            }
+        }
         tracing::debug!(stream = %self.config.name, rows = ticks.num_rows(), seconds = started.elapsed().as_secs_f64(), "committed");
         Ok(())
     }
@@ -432,6 +450,30 @@ impl<'a> Committer<'a> {
             "{ident} kept moving during {COMMIT_ATTEMPTS} commit attempts"
         )))
     }
+}
+
+/// Expires snapshots of `ident` older than `retention_secs` (the current one
+/// is always kept, and with it the offsets the stream resumes from).
+async fn expire(catalog: &dyn Catalog, ident: &TableIdent, retention_secs: u64) -> Result<()> {
+    use iceberg::transaction::{ApplyTransactionAction, Transaction};
+    let table = catalog.load_table(ident).await?;
+    let cutoff = chrono::Utc::now().timestamp_millis() - (retention_secs as i64) * 1000;
+    let old = table
+        .metadata()
+        .snapshots()
+        .filter(|s| s.timestamp_ms() < cutoff)
+        .count();
+    if old == 0 || table.metadata().snapshots().count() <= 1 {
+        return Ok(());
+    }
+    let tx = Transaction::new(&table);
+    let tx = tx
+        .expire_snapshots()
+        .expire_older_than_ms(cutoff)
+        .retain_last(1)
+        .apply(tx)?;
+    tx.commit(catalog).await?;
+    Ok(())
 }
 
 /// `base` advanced past every `[first, last]` range.

@@ -461,3 +461,46 @@ def test_demo_stream_replays_the_market_live(contango_bin, kafka, tmp):
         conn.close()
     finally:
         stop_process(proc)
+
+
+def test_snapshot_expiry_keeps_the_history_bounded(contango_bin, kafka, tmp):
+    topic = kafka.create_topic("prices-expiry", 1)
+    base = datetime(2025, 11, 1, 10, tzinfo=timezone.utc)
+    server = start_stream_server(contango_bin, tmp, kafka, name="expiry", topic=topic, table="iceberg.live.ticks_expiry",
+                                 batch_interval_ms=100, snapshot_retention_secs=1, rollups=[])
+    table = "iceberg.live.ticks_expiry"
+    try:
+        for round_ in range(8):
+            produce(kafka, topic, [tick(round_ * 10 + i, base) for i in range(10)])
+            wait_for(lambda: scalar(server, f"SELECT count(*) FROM {table}") == 10 * (round_ + 1)
+                     and scalar(server, "SELECT sum(tail_rows) FROM system.runtime.streams") == 0, 30, "round committed")
+            time.sleep(0.4)
+        commits = scalar(server, "SELECT commits FROM system.runtime.streams")
+        snapshots = scalar(server, f'SELECT count(*) FROM "ticks_expiry$snapshots"'.replace('"ticks', 'iceberg.live."ticks'))
+        assert commits >= 8
+        assert snapshots < commits, (snapshots, commits)
+        # The data and the resume position survive expiry.
+        assert scalar(server, f"SELECT count(DISTINCT _kafka_offset) FROM {table}") == 80
+        current = helpers.sqlite_catalog(server.data_dir).load_table("live.ticks_expiry").current_snapshot()
+        assert json.loads(current.summary.additional_properties["contango.kafka.offsets"]) == {f"{topic}:0": 80}
+    finally:
+        stop_process(server.proc)
+
+
+def test_several_topics_carry_the_topic_column(contango_bin, kafka, tmp):
+    a = kafka.create_topic("prices-multi-a", 1)
+    b = kafka.create_topic("prices-multi-b", 2)
+    base = datetime(2025, 11, 1, 10, tzinfo=timezone.utc)
+    got_a = produce(kafka, a, [tick(i, base) for i in range(100)])
+    got_b = produce(kafka, b, [tick(i, base) for i in range(150)], key=lambda i, m: str(i))
+    table = "iceberg.live.ticks_multi"
+    server = start_stream_server(contango_bin, tmp, kafka, name="multi", topic=a, topics=[b], table=table,
+                                 batch_interval_ms=200)
+    try:
+        wait_for(lambda: scalar(server, f"SELECT count(*) FROM {table}") == 250, 60, "both topics")
+        rows = sql(server, f"SELECT _kafka_topic AS t, _kafka_partition AS p, _kafka_offset AS o FROM {table}").to_pylist()
+        assert sorted((r["t"], r["p"], r["o"]) for r in rows) == sorted([(a, p, o) for p, o in got_a] + [(b, p, o) for p, o in got_b])
+        parts = sql(server, "SELECT topic, \"partition\" FROM system.runtime.streams").to_pylist()
+        assert {(r["topic"], r["partition"]) for r in parts} == {(a, 0), (b, 0), (b, 1)}
+    finally:
+        stop_process(server.proc)
