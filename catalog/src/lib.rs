@@ -9,9 +9,11 @@
 //! - [`writer`]: appending Arrow batches to (partitioned) Iceberg tables.
 //! - [`import`]: loading CSV / Parquet / NDJSON files into tables.
 //! - [`stream_offsets`]: Kafka positions recorded in snapshot summaries.
+//! - [`compact`]: rewriting small files of closed partitions (one replace snapshot).
 //! - [`guarded_commit`]: appends that commit only on the snapshot the writer checked.
 //! - [`live`]: the uncommitted tail of streamed tables, unioned into scans.
 
+pub mod compact;
 pub mod connect;
 pub mod guarded_commit;
 pub mod import;

@@ -58,6 +58,12 @@ pub struct StreamConfig {
     pub start: String,
     /// Snapshots older than this are expired (0 keeps all), seconds.
     pub snapshot_retention_secs: u64,
+    /// Compact closed partitions this often, seconds (0 disables; SQL catalogs only).
+    pub compaction_interval_secs: u64,
+    /// A closed partition is compacted once it has this many small files.
+    pub compaction_min_files: usize,
+    /// Files smaller than this (MiB) count as small.
+    pub compaction_small_file_mb: u64,
     /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*, ...).
     pub kafka: BTreeMap<String, String>,
 }
@@ -127,6 +133,9 @@ impl Default for StreamConfig {
             lateness_secs: 60,
             start: "earliest".into(),
             snapshot_retention_secs: 0,
+            compaction_interval_secs: 300,
+            compaction_min_files: 8,
+            compaction_small_file_mb: 64,
             kafka: BTreeMap::new(),
         }
     }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use arrow::array::{Array, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::{concat_batches, filter_record_batch};
+use contango_catalog::compact::{CompactionPolicy, compact};
 use contango_catalog::guarded_commit::{CommitError, append_on};
 use contango_catalog::live::{LiveTail, LiveTails, OFFSET_COLUMN, PARTITION_COLUMN, TOPIC_COLUMN};
 use contango_catalog::stream_offsets::{
@@ -55,6 +56,8 @@ pub struct StreamEnv {
     pub catalog: Arc<dyn Catalog>,
     /// Its name (`iceberg`).
     pub catalog_name: String,
+    /// How it was opened (compaction swaps table pointers in SQL catalogs).
+    pub catalog_settings: Arc<contango_catalog::CatalogSettings>,
     /// Hot tails, read by queries.
     pub live: Arc<LiveTails>,
     /// Metrics of every stream.
@@ -148,6 +151,7 @@ struct Committer<'a> {
     newest_event: i64,
     tail: Arc<LiveTail>,
     last_expiry: std::time::Instant,
+    last_compaction: std::time::Instant,
 }
 
 async fn run(
@@ -289,6 +293,7 @@ impl<'a> Committer<'a> {
             newest_event,
             tail,
             last_expiry: std::time::Instant::now(),
+            last_compaction: std::time::Instant::now(),
         })
     }
 
@@ -411,8 +416,51 @@ impl<'a> Committer<'a> {
                 }
             }
         }
+        self.compact_if_due().await;
         tracing::debug!(stream = %self.config.name, rows = ticks.num_rows(), seconds = started.elapsed().as_secs_f64(), "committed");
         Ok(())
+    }
+
+    /// Rewrites the small files of closed day partitions (days before the day
+    /// of `newest event − lateness`) every `compaction_interval_secs`.
+    async fn compact_if_due(&mut self) {
+        let every = self.config.compaction_interval_secs;
+        if every == 0
+            || self.newest_event == i64::MIN
+            || self.last_compaction.elapsed().as_secs() < every
+        {
+            return;
+        }
+        self.last_compaction = std::time::Instant::now();
+        let watermark = self
+            .newest_event
+            .saturating_sub((self.config.lateness_secs as i64).saturating_mul(1_000_000));
+        let policy = CompactionPolicy {
+            small_file_bytes: self.config.compaction_small_file_mb.saturating_mul(1 << 20),
+            min_files: self.config.compaction_min_files.max(2),
+            closed_before_day: watermark.div_euclid(86_400_000_000) as i32,
+        };
+        match compact(
+            &self.env.catalog,
+            &self.env.catalog_settings,
+            &self.ident,
+            policy,
+        )
+        .await
+        {
+            Ok(Some(r)) => tracing::info!(
+                table = %self.ident,
+                partitions = r.partitions,
+                files_removed = r.files_removed,
+                files_added = r.files_added,
+                rows = r.rows,
+                "compacted"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(table = %self.ident, error = %e.message(), "compaction failed; will retry")
+            }
+        }
     }
 
     /// Appends the rows of `batch` not yet covered by `ident`'s own offsets,

@@ -63,6 +63,7 @@ impl App {
         StreamEnv {
             catalog: self.catalog.catalog().clone(),
             catalog_name: self.catalog_settings.name.clone(),
+            catalog_settings: self.catalog_settings.clone(),
             live: self.catalog.live_tails().clone(),
             registry: self.streams.clone(),
         }

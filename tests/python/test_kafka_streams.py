@@ -504,3 +504,48 @@ def test_several_topics_carry_the_topic_column(contango_bin, kafka, tmp):
         assert {(r["topic"], r["partition"]) for r in parts} == {(a, 0), (b, 0), (b, 1)}
     finally:
         stop_process(server.proc)
+
+
+def test_compaction_rewrites_small_files_of_closed_partitions(contango_bin, kafka, tmp):
+    topic = kafka.create_topic("prices-compact", 1)
+    day1 = datetime(2025, 11, 3, 10, tzinfo=timezone.utc)
+    table = "iceberg.live.ticks_compact"
+    server = start_stream_server(contango_bin, tmp, kafka, name="compact", topic=topic, table=table,
+                                 batch_interval_ms=100, rollups=[], lateness_secs=0,
+                                 compaction_interval_secs=3600, compaction_min_files=3)
+    produced = []
+    try:
+        # Five small commits into the day-1 partitions of WTI and HH.
+        for r in range(5):
+            msgs = [{"commodity": c, "price": 50.0 + r + i / 100, "volume": i, "timestamp": (day1 + timedelta(minutes=r, seconds=i)).isoformat()}
+                    for i in range(20) for c in ("WTI", "HH")]
+            produced += produce(kafka, topic, msgs)
+            wait_for(lambda: scalar(server, f"SELECT count(*) FROM {table}") == len(produced)
+                     and scalar(server, "SELECT sum(tail_rows) FROM system.runtime.streams") == 0, 30, "round committed")
+        files_before = scalar(server, f'SELECT count(*) FROM iceberg.live."ticks_compact$files"')
+        assert files_before == 10
+    finally:
+        stop_process(server.proc)
+    # Restart with compaction due at once; a tick on day 2 closes day 1.
+    server = start_stream_server(contango_bin, tmp, kafka, data_dir=tmp / "data", name="compact", topic=topic, table=table,
+                                 batch_interval_ms=100, rollups=[], lateness_secs=0,
+                                 compaction_interval_secs=1, compaction_min_files=3)
+    try:
+        time.sleep(1.2)
+        produced += produce(kafka, topic, [{"commodity": "WTI", "price": 60.0, "volume": 1,
+                                            "timestamp": (day1 + timedelta(days=1)).isoformat()}])
+        wait_for(lambda: scalar(server, f'SELECT count(*) FROM iceberg.live."ticks_compact$files"') == 3, 60,
+                 "day-1 partitions compacted into one file each", server.proc, server.log_path)
+        assert lineage_set(server, table) == sorted(produced)
+        ops = sql(server, f'SELECT operation FROM iceberg.live."ticks_compact$snapshots"').column(0).to_pylist()
+        assert "replace" in ops
+        catalog = helpers.sqlite_catalog(tmp / "data")
+        arrow = catalog.load_table("live.ticks_compact").scan().to_arrow()
+        assert sorted(zip(arrow["_kafka_partition"].to_pylist(), arrow["_kafka_offset"].to_pylist())) == sorted(produced)
+        # Streaming continues on top of the replace snapshot, from the same offsets.
+        produced += produce(kafka, topic, [{"commodity": "HH", "price": 3.0, "volume": 1,
+                                            "timestamp": (day1 + timedelta(days=1, minutes=1)).isoformat()}])
+        wait_for(lambda: scalar(server, f"SELECT count(*) FROM {table}") == len(produced), 30, "after compaction")
+        assert lineage_set(server, table) == sorted(produced)
+    finally:
+        stop_process(server.proc)
