@@ -276,8 +276,10 @@ pub async fn compact(
             )?
             .build()?
             .metadata;
-    let new_location =
-        MetadataLocation::from_str(&current_location)?.with_new_metadata(&new_metadata);
+    // A NEW file (next version, new uuid): the current one is never overwritten.
+    let new_location = MetadataLocation::from_str(&current_location)?
+        .with_next_version()
+        .with_new_metadata(&new_metadata);
     new_metadata.write_to(file_io, &new_location).await?;
 
     if !swap_pointer(
@@ -334,40 +336,29 @@ async fn swap_pointer(
                WHERE catalog_name = {3} AND table_namespace = {4} AND table_name = {5} \
                AND metadata_location = {6}";
     let db = |e: sqlx::Error| ContangoError::unavailable(format!("catalog database: {e}"));
-    let affected = if settings.uri.starts_with("postgres") {
-        let sql = (1..=6).fold(sql.to_string(), |s, i| {
-            s.replace(&format!("{{{i}}}"), &format!("${i}"))
-        });
-        let pool = sqlx::PgPool::connect(&settings.uri).await.map_err(db)?;
-        let r = sqlx::query(&sql)
-            .bind(new)
-            .bind(current)
-            .bind(&settings.name)
-            .bind(&namespace)
-            .bind(ident.name())
-            .bind(current)
-            .execute(&pool)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        pool.close().await;
-        r
-    } else {
-        let sql = (1..=6).fold(sql.to_string(), |s, i| s.replace(&format!("{{{i}}}"), "?"));
-        let pool = sqlx::SqlitePool::connect(&settings.uri).await.map_err(db)?;
-        let r = sqlx::query(&sql)
-            .bind(new)
-            .bind(current)
-            .bind(&settings.name)
-            .bind(&namespace)
-            .bind(ident.name())
-            .bind(current)
-            .execute(&pool)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        pool.close().await;
-        r
-    };
+    // PostgreSQL binds $n, SQLite `?`; the pool type is the same.
+    let postgres = settings.uri.starts_with("postgres");
+    let sql = (1..=6).fold(sql.to_string(), |s, i| {
+        let mark = if postgres {
+            format!("${i}")
+        } else {
+            "?".into()
+        };
+        s.replace(&format!("{{{i}}}"), &mark)
+    });
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&settings.uri).await.map_err(db)?;
+    let affected = sqlx::query(&sql)
+        .bind(new)
+        .bind(current)
+        .bind(&settings.name)
+        .bind(&namespace)
+        .bind(ident.name())
+        .bind(current)
+        .execute(&pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    pool.close().await;
     Ok(affected == 1)
 }

@@ -33,9 +33,10 @@ from conftest import (
 COMMODITIES = ["WTI", "BRENT", "HH", "GOLD", "COPPER"]
 
 
-def stream_config(path: Path, kafka, *, name: str, topic: str, table: str, **settings) -> Path:
+def stream_config(path: Path, kafka, *, name: str, topic: str, table: str, catalog_uri: str | None = None,
+                  **settings) -> Path:
     """A server config (auth on) with one `[[streams]]` entry."""
-    write_config(path)
+    write_config(path, catalog_uri=catalog_uri)
     lines = [
         "",
         "[[streams]]",
@@ -506,11 +507,15 @@ def test_several_topics_carry_the_topic_column(contango_bin, kafka, tmp):
         stop_process(server.proc)
 
 
-def test_compaction_rewrites_small_files_of_closed_partitions(contango_bin, kafka, tmp):
-    topic = kafka.create_topic("prices-compact", 1)
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_compaction_rewrites_small_files_of_closed_partitions(contango_bin, kafka, tmp, catalog, request):
+    uri = request.getfixturevalue("postgres").url if catalog == "postgres" else None
+    topic = kafka.create_topic(f"prices-compact-{catalog}", 1)
     day1 = datetime(2025, 11, 3, 10, tzinfo=timezone.utc)
-    table = "iceberg.live.ticks_compact"
-    server = start_stream_server(contango_bin, tmp, kafka, name="compact", topic=topic, table=table,
+    ns = f"live_{catalog}"
+    table = f"iceberg.{ns}.ticks_compact"
+    files_sql = f'SELECT count(*) FROM iceberg.{ns}."ticks_compact$files"'
+    server = start_stream_server(contango_bin, tmp, kafka, catalog_uri=uri, name="compact", topic=topic, table=table,
                                  batch_interval_ms=100, rollups=[], lateness_secs=0,
                                  compaction_interval_secs=3600, compaction_min_files=3)
     produced = []
@@ -522,26 +527,35 @@ def test_compaction_rewrites_small_files_of_closed_partitions(contango_bin, kafk
             produced += produce(kafka, topic, msgs)
             wait_for(lambda: scalar(server, f"SELECT count(*) FROM {table}") == len(produced)
                      and scalar(server, "SELECT sum(tail_rows) FROM system.runtime.streams") == 0, 30, "round committed")
-        files_before = scalar(server, f'SELECT count(*) FROM iceberg.live."ticks_compact$files"')
+        files_before = scalar(server, files_sql)
         assert files_before == 10
     finally:
         stop_process(server.proc)
     # Restart with compaction due at once; a tick on day 2 closes day 1.
-    server = start_stream_server(contango_bin, tmp, kafka, data_dir=tmp / "data", name="compact", topic=topic, table=table,
+    server = start_stream_server(contango_bin, tmp, kafka, data_dir=tmp / "data", catalog_uri=uri, name="compact", topic=topic, table=table,
                                  batch_interval_ms=100, rollups=[], lateness_secs=0,
                                  compaction_interval_secs=1, compaction_min_files=3)
     try:
         time.sleep(1.2)
         produced += produce(kafka, topic, [{"commodity": "WTI", "price": 60.0, "volume": 1,
                                             "timestamp": (day1 + timedelta(days=1)).isoformat()}])
-        wait_for(lambda: scalar(server, f'SELECT count(*) FROM iceberg.live."ticks_compact$files"') == 3, 60,
+        wait_for(lambda: scalar(server, files_sql) == 3, 60,
                  "day-1 partitions compacted into one file each", server.proc, server.log_path)
         assert lineage_set(server, table) == sorted(produced)
-        ops = sql(server, f'SELECT operation FROM iceberg.live."ticks_compact$snapshots"').column(0).to_pylist()
+        ops = sql(server, f'SELECT operation FROM iceberg.{ns}."ticks_compact$snapshots"').column(0).to_pylist()
         assert "replace" in ops
-        catalog = helpers.sqlite_catalog(tmp / "data")
-        arrow = catalog.load_table("live.ticks_compact").scan().to_arrow()
-        assert sorted(zip(arrow["_kafka_partition"].to_pylist(), arrow["_kafka_offset"].to_pylist())) == sorted(produced)
+        if catalog == "sqlite":
+            # The commit wrote a NEW metadata file and swapped the pointer; the old file is intact.
+            import sqlite3
+            with sqlite3.connect(tmp / "data" / "catalog.db") as db:
+                cur_loc, prev_loc = db.execute(
+                    "SELECT metadata_location, previous_metadata_location FROM iceberg_tables "
+                    "WHERE table_name = 'ticks_compact' AND table_namespace = ?", (ns,)).fetchone()
+            assert cur_loc != prev_loc
+            assert Path(prev_loc.removeprefix("file://")).is_file() and Path(cur_loc.removeprefix("file://")).is_file()
+        if catalog == "sqlite":
+            arrow = helpers.sqlite_catalog(tmp / "data").load_table(f"{ns}.ticks_compact").scan().to_arrow()
+            assert sorted(zip(arrow["_kafka_partition"].to_pylist(), arrow["_kafka_offset"].to_pylist())) == sorted(produced)
         # Streaming continues on top of the replace snapshot, from the same offsets.
         produced += produce(kafka, topic, [{"commodity": "HH", "price": 3.0, "volume": 1,
                                             "timestamp": (day1 + timedelta(days=1, minutes=1)).isoformat()}])
