@@ -509,7 +509,20 @@ def test_several_topics_carry_the_topic_column(contango_bin, kafka, tmp):
 
 @pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
 def test_compaction_rewrites_small_files_of_closed_partitions(contango_bin, kafka, tmp, catalog, request):
-    uri = request.getfixturevalue("postgres").url if catalog == "postgres" else None
+    uri = None
+    if catalog == "postgres":
+        # Its own database: the session's PostgreSQL is shared with other test modules.
+        import psycopg2
+
+        pg = request.getfixturevalue("postgres")
+        c = psycopg2.connect(host=pg.host, port=pg.port, user=pg.user, dbname=pg.database)
+        c.autocommit = True
+        with c.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = 'contango_streams'")
+            if cur.fetchone() is None:
+                cur.execute("CREATE DATABASE contango_streams")
+        c.close()
+        uri = f"postgres://{pg.user}@{pg.host}:{pg.port}/contango_streams"
     topic = kafka.create_topic(f"prices-compact-{catalog}", 1)
     day1 = datetime(2025, 11, 3, 10, tzinfo=timezone.utc)
     ns = f"live_{catalog}"
