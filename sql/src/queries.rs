@@ -45,7 +45,12 @@ pub struct QueryEntry {
     pub sql: String,
     /// When it was submitted.
     pub created: DateTime<Utc>,
+    /// Which endpoint runs it (`flight`, `trino`).
+    pub endpoint: &'static str,
     state: Mutex<EntryState>,
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    metrics: Arc<QueryMetrics>,
 }
 
 struct EntryState {
@@ -84,6 +89,12 @@ impl QueryEntry {
         }
     }
 
+    /// Counts result rows sent (and their in-memory bytes).
+    pub fn sent(&self, rows: usize, bytes: usize) {
+        self.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
     /// Marks the query as ended (successfully when `error` is `None`).
     pub fn finish(&self, error: Option<ErrorKind>) {
         let mut s = self.state.lock();
@@ -93,9 +104,18 @@ impl QueryEntry {
             } else {
                 "FINISHED"
             };
-            s.ended = Some(Utc::now());
+            let ended = Utc::now();
+            s.ended = Some(ended);
             s.error = error;
             s.canceller = None;
+            let seconds = (ended - self.created).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            self.metrics.record(
+                self.endpoint,
+                error,
+                seconds,
+                self.rows.load(Ordering::Relaxed),
+                self.bytes.load(Ordering::Relaxed),
+            );
         }
     }
 
@@ -122,6 +142,153 @@ impl QueryEntry {
 pub struct QueryTracker {
     entries: Mutex<VecDeque<Arc<QueryEntry>>>,
     counter: AtomicU64,
+    metrics: Arc<QueryMetrics>,
+}
+
+/// Upper bounds (seconds) of the query latency histogram buckets.
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Counters of ended queries, by endpoint, for Prometheus.
+#[derive(Debug, Default)]
+pub struct QueryMetrics(Mutex<std::collections::BTreeMap<&'static str, EndpointMetrics>>);
+
+#[derive(Debug, Default, Clone)]
+struct EndpointMetrics {
+    finished: u64,
+    failed: u64,
+    errors: std::collections::BTreeMap<&'static str, u64>,
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    seconds_sum: f64,
+    rows: u64,
+    bytes: u64,
+}
+
+impl QueryMetrics {
+    fn record(
+        &self,
+        endpoint: &'static str,
+        error: Option<ErrorKind>,
+        seconds: f64,
+        rows: u64,
+        bytes: u64,
+    ) {
+        let mut map = self.0.lock();
+        let m = map.entry(endpoint).or_default();
+        match error {
+            None => m.finished += 1,
+            Some(kind) => {
+                m.failed += 1;
+                *m.errors.entry(kind.trino_error_name()).or_default() += 1;
+            }
+        }
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                m.buckets[i] += 1;
+            }
+        }
+        m.seconds_sum += seconds;
+        m.rows += rows;
+        m.bytes += bytes;
+    }
+
+    /// Prometheus text exposition.
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write as _;
+        let map = self.0.lock().clone();
+        let mut out = String::new();
+        let header = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        header(
+            &mut out,
+            "contango_queries_total",
+            "counter",
+            "Queries ended, by endpoint and state.",
+        );
+        for (e, m) in &map {
+            let _ = writeln!(
+                out,
+                "contango_queries_total{{endpoint=\"{e}\",state=\"FINISHED\"}} {}",
+                m.finished
+            );
+            let _ = writeln!(
+                out,
+                "contango_queries_total{{endpoint=\"{e}\",state=\"FAILED\"}} {}",
+                m.failed
+            );
+        }
+        header(
+            &mut out,
+            "contango_query_errors_total",
+            "counter",
+            "Failed queries by Trino error name.",
+        );
+        for (e, m) in &map {
+            for (name, n) in &m.errors {
+                let _ = writeln!(
+                    out,
+                    "contango_query_errors_total{{endpoint=\"{e}\",error_name=\"{name}\"}} {n}"
+                );
+            }
+        }
+        header(
+            &mut out,
+            "contango_query_duration_seconds",
+            "histogram",
+            "Query latency, submission to end.",
+        );
+        for (e, m) in &map {
+            for (le, n) in LATENCY_BUCKETS.iter().zip(m.buckets) {
+                let _ = writeln!(
+                    out,
+                    "contango_query_duration_seconds_bucket{{endpoint=\"{e}\",le=\"{le}\"}} {n}"
+                );
+            }
+            let count = m.finished + m.failed;
+            let _ = writeln!(
+                out,
+                "contango_query_duration_seconds_bucket{{endpoint=\"{e}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "contango_query_duration_seconds_sum{{endpoint=\"{e}\"}} {}",
+                m.seconds_sum
+            );
+            let _ = writeln!(
+                out,
+                "contango_query_duration_seconds_count{{endpoint=\"{e}\"}} {count}"
+            );
+        }
+        header(
+            &mut out,
+            "contango_query_rows_total",
+            "counter",
+            "Result rows sent.",
+        );
+        for (e, m) in &map {
+            let _ = writeln!(
+                out,
+                "contango_query_rows_total{{endpoint=\"{e}\"}} {}",
+                m.rows
+            );
+        }
+        header(
+            &mut out,
+            "contango_query_bytes_total",
+            "counter",
+            "Result bytes sent (Flight: Arrow buffer size; Trino: JSON text).",
+        );
+        for (e, m) in &map {
+            let _ = writeln!(
+                out,
+                "contango_query_bytes_total{{endpoint=\"{e}\"}} {}",
+                m.bytes
+            );
+        }
+        out
+    }
 }
 
 impl fmt::Debug for QueryTracker {
@@ -133,8 +300,19 @@ impl fmt::Debug for QueryTracker {
 }
 
 impl QueryTracker {
-    /// Registers a new query and returns its entry (state QUEUED).
-    pub fn register(&self, user: &str, source: Option<&str>, sql: &str) -> Arc<QueryEntry> {
+    /// Query counters for Prometheus.
+    pub fn metrics(&self) -> &Arc<QueryMetrics> {
+        &self.metrics
+    }
+
+    /// Registers a new query run by `endpoint` and returns its entry (state QUEUED).
+    pub fn register(
+        &self,
+        endpoint: &'static str,
+        user: &str,
+        source: Option<&str>,
+        sql: &str,
+    ) -> Arc<QueryEntry> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let created = Utc::now();
         let entry = Arc::new(QueryEntry {
@@ -143,12 +321,16 @@ impl QueryTracker {
             source: source.map(str::to_string),
             sql: sql.to_string(),
             created,
+            endpoint,
             state: Mutex::new(EntryState {
                 state: "QUEUED",
                 ended: None,
                 error: None,
                 canceller: None,
             }),
+            rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            metrics: self.metrics.clone(),
         });
         let mut entries = self.entries.lock();
         entries.push_back(entry.clone());
@@ -260,6 +442,10 @@ impl Stream for Tracked {
         };
         let next = inner.as_mut().poll_next(cx);
         match &next {
+            Poll::Ready(Some(Ok(batch))) => {
+                self.entry
+                    .sent(batch.num_rows(), batch.get_array_memory_size());
+            }
             Poll::Ready(None) => {
                 self.inner = None;
                 self.entry.finish(None);
@@ -385,7 +571,7 @@ mod tests {
     #[test]
     fn kill_calls_the_canceller_once_and_checks_the_owner() {
         let tracker = QueryTracker::default();
-        let q = tracker.register("alice", Some("test"), "SELECT 1");
+        let q = tracker.register("test", "alice", Some("test"), "SELECT 1");
         let called = Arc::new(AtomicBool::new(false));
         let c = called.clone();
         q.on_cancel(move |e| {
@@ -414,9 +600,9 @@ mod tests {
     fn history_is_bounded() {
         let tracker = QueryTracker::default();
         for _ in 0..FINISHED_KEPT + 10 {
-            tracker.register("u", None, "SELECT 1").finish(None);
+            tracker.register("test", "u", None, "SELECT 1").finish(None);
         }
-        let live = tracker.register("u", None, "SELECT 2");
+        let live = tracker.register("test", "u", None, "SELECT 2");
         let all = tracker.list();
         assert!(all.len() <= FINISHED_KEPT + 1);
         assert!(all.iter().any(|e| e.id == live.id));

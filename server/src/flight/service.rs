@@ -126,11 +126,12 @@ impl FlightSqlImpl {
         sql: &str,
         results: SendableRecordBatchStream,
     ) -> Response<<Self as FlightService>::DoGetStream> {
-        let entry =
-            self.app
-                .engine
-                .queries()
-                .register(&session.user, session.source.as_deref(), sql);
+        let entry = self.app.engine.queries().register(
+            "flight",
+            &session.user,
+            session.source.as_deref(),
+            sql,
+        );
         let results = contango_sql::queries::track(entry, results);
         let schema = results.schema();
         let batches = results.map_err(|e| {

@@ -118,7 +118,7 @@ async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) 
         .app
         .engine
         .queries()
-        .register(&user, session.source.as_deref(), &body);
+        .register("trino", &user, session.source.as_deref(), &body);
     let engine = st.app.engine.clone();
     let sql = body;
     let planning = tokio::spawn(async move {

@@ -227,6 +227,7 @@ impl Query {
         }
         p.rows += n as u64;
         p.bytes += data.len() as u64;
+        self.entry.sent(n, data.len());
         let rows = (n > 0).then_some(data);
         let state = match p.phase {
             Phase::Finished => "FINISHED",
