@@ -540,8 +540,9 @@ def test_compaction_rewrites_small_files_of_closed_partitions(contango_bin, kafk
             produced += produce(kafka, topic, msgs)
             wait_for(lambda: scalar(server, f"SELECT count(*) FROM {table}") == len(produced)
                      and scalar(server, "SELECT sum(tail_rows) FROM system.runtime.streams") == 0, 30, "round committed")
+        # At least one file per round and commodity (a round may span two commits).
         files_before = scalar(server, files_sql)
-        assert files_before == 10
+        assert files_before >= 10
     finally:
         stop_process(server.proc)
     # Restart with compaction due at once; a tick on day 2 closes day 1.
