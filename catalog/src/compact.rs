@@ -161,7 +161,7 @@ pub async fn compact(
             replaced[i] = true;
         }
     }
-    let (_, new_files) = appender.finish().await?;
+    let new_files = appender.finish().await?;
     let removed_rows: u64 = live
         .iter()
         .zip(&replaced)

@@ -123,29 +123,55 @@ impl LiveTail {
         Ok(out)
     }
 
-    /// `true` for rows at or past the committed offset of their partition;
-    /// `None` when the batch lacks lineage columns (keep everything).
     fn mask(&self, batch: &RecordBatch, committed: &Offsets) -> Option<BooleanArray> {
+        Lineage::STREAM.not_covered(batch, committed, self.topic.as_deref().unwrap_or(""))
+    }
+}
+
+/// Names of a table's (topic, partition, offset) columns.
+#[derive(Debug, Clone, Copy)]
+pub struct Lineage {
+    /// Topic column (rows of batches without it belong to a default topic).
+    pub topic: &'static str,
+    /// Partition column (INT).
+    pub partition: &'static str,
+    /// Offset column (BIGINT).
+    pub offset: &'static str,
+}
+
+impl Lineage {
+    /// The lineage columns of a stream table (and its late table).
+    pub const STREAM: Lineage = Lineage {
+        topic: TOPIC_COLUMN,
+        partition: PARTITION_COLUMN,
+        offset: OFFSET_COLUMN,
+    };
+
+    /// `true` for rows at or past `committed`'s next offset of their
+    /// topic-partition (and for partitions it does not know); `None` when the
+    /// batch lacks the partition or offset column.
+    pub fn not_covered(
+        &self,
+        batch: &RecordBatch,
+        committed: &Offsets,
+        default_topic: &str,
+    ) -> Option<BooleanArray> {
         let partitions = batch
-            .column_by_name(PARTITION_COLUMN)?
+            .column_by_name(self.partition)?
             .as_any()
             .downcast_ref::<Int32Array>()?;
         let offsets = batch
-            .column_by_name(OFFSET_COLUMN)?
+            .column_by_name(self.offset)?
             .as_any()
             .downcast_ref::<Int64Array>()?;
         let topics = batch
-            .column_by_name(TOPIC_COLUMN)
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
-        let default_topic = self.topic.clone().unwrap_or_default();
-        // One lookup per partition run, not per row.
+            .column_by_name(self.topic)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+        // One lookup per run of rows from the same partition, not per row.
         let mut last: Option<(&str, i32, i64)> = None;
         let mask = (0..batch.num_rows())
             .map(|i| {
-                let topic = topics
-                    .as_ref()
-                    .map(|t| t.value(i))
-                    .unwrap_or(default_topic.as_str());
+                let topic = topics.map_or(default_topic, |t| t.value(i));
                 let p = partitions.value(i);
                 let next = match last {
                     Some((t, lp, n)) if t == topic && lp == p => n,
@@ -178,20 +204,9 @@ impl LiveTable {
     pub fn new(committed: IcebergTable, tail: Vec<RecordBatch>) -> DFResult<Self> {
         let schema = committed.schema();
         let tail = tail
-            .into_iter()
-            .map(|b| {
-                let columns = schema
-                    .fields()
-                    .iter()
-                    .map(|f| match b.column_by_name(f.name()) {
-                        Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-                        Some(c) => Ok(arrow::compute::cast(c, f.data_type())?),
-                        None => Ok(arrow::array::new_null_array(f.data_type(), b.num_rows())),
-                    })
-                    .collect::<DFResult<Vec<_>>>()?;
-                Ok(RecordBatch::try_new(schema.clone(), columns)?)
-            })
-            .collect::<DFResult<Vec<_>>>()?;
+            .iter()
+            .map(|b| crate::writer::conform_batch(&schema, b))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { committed, tail })
     }
 }

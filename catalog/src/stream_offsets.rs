@@ -64,26 +64,36 @@ pub fn decode(s: &str) -> Option<Offsets> {
         .collect()
 }
 
-/// The committed positions of `table`: the offsets map of the newest snapshot
-/// (following parents from the current one) that records one. Snapshots
-/// written by others (compaction, manual inserts) are skipped.
-pub fn committed(table: &Table) -> Offsets {
+/// The newest value of summary property `key` that `parse` accepts, walking
+/// from the current snapshot through its parents: snapshots written by others
+/// (compaction, manual inserts) are skipped.
+pub fn newest_property<T>(
+    table: &Table,
+    key: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
     let metadata = table.metadata();
     let mut snapshot = metadata.current_snapshot();
     while let Some(s) = snapshot {
-        if let Some(offsets) = s
+        if let Some(v) = s
             .summary()
             .additional_properties
-            .get(OFFSETS_PROP)
-            .and_then(|v| decode(v))
+            .get(key)
+            .and_then(|v| parse(v))
         {
-            return offsets;
+            return Some(v);
         }
         snapshot = s
             .parent_snapshot_id()
             .and_then(|p| metadata.snapshot_by_id(p));
     }
-    Offsets::new()
+    None
+}
+
+/// The committed positions of `table`: the offsets map of the newest snapshot
+/// that records one.
+pub fn committed(table: &Table) -> Offsets {
+    newest_property(table, OFFSETS_PROP, decode).unwrap_or_default()
 }
 
 #[cfg(test)]

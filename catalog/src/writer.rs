@@ -167,6 +167,27 @@ fn types_fit(from: &DataType, to: &DataType) -> bool {
     }
 }
 
+/// `batch` with the columns of `target`, matched by name and cast to the
+/// target types; absent columns are NULL.
+pub fn conform_batch(
+    target: &ArrowSchemaRef,
+    batch: &RecordBatch,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let columns = target
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast(c, f.data_type()),
+            None => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+    RecordBatch::try_new(target.clone(), columns)
+}
+
 type DataWriterBuilder =
     DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
 
@@ -275,22 +296,7 @@ impl TableAppender {
 
     /// Reorders and casts `batch` to the table's Arrow schema (with field ids).
     fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let columns = self
-            .target
-            .fields()
-            .iter()
-            .map(|f| -> Result<ArrayRef> {
-                match batch.column_by_name(f.name()) {
-                    Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-                    Some(c) => Ok(cast(c, f.data_type())?),
-                    None => Ok(arrow::array::new_null_array(
-                        f.data_type(),
-                        batch.num_rows(),
-                    )),
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        RecordBatch::try_new(self.target.clone(), columns).map_err(|e| {
+        conform_batch(&self.target, batch).map_err(|e| {
             ContangoError::invalid(format!(
                 "rows do not fit table {}: {e}",
                 self.table.identifier()
@@ -309,11 +315,11 @@ impl TableAppender {
         Ok(())
     }
 
-    /// Finishes all files without committing: the table the writer started
-    /// from and the data files (for [`crate::guarded_commit::append_on`]).
-    pub async fn finish(mut self) -> Result<(Table, Vec<DataFile>)> {
+    /// Finishes all files without committing and returns them (for
+    /// [`crate::guarded_commit::append_on`]).
+    pub async fn finish(mut self) -> Result<Vec<DataFile>> {
         self.close_open_files().await?;
-        Ok((self.table, self.files))
+        Ok(self.files)
     }
 
     /// Finishes all files and commits them as one append snapshot with

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use contango_catalog::guarded_commit::{CommitError, append_on};
+use contango_catalog::stream_offsets::newest_property;
 use contango_catalog::table::IcebergTable;
 use contango_catalog::writer::{TableAppender, ensure_table};
 use contango_sql::error::{ContangoError, Result};
@@ -49,22 +50,7 @@ pub struct Rollups {
 
 /// The watermark recorded by the newest snapshot of a bars table.
 pub fn watermark(table: &Table) -> Option<i64> {
-    let metadata = table.metadata();
-    let mut snapshot = metadata.current_snapshot();
-    while let Some(s) = snapshot {
-        if let Some(w) = s
-            .summary()
-            .additional_properties
-            .get(WATERMARK_PROP)
-            .and_then(|v| v.parse().ok())
-        {
-            return Some(w);
-        }
-        snapshot = s
-            .parent_snapshot_id()
-            .and_then(|p| metadata.snapshot_by_id(p));
-    }
-    None
+    newest_property(table, WATERMARK_PROP, |v| v.parse().ok())
 }
 
 fn ts_literal(us: i64) -> datafusion::logical_expr::Expr {
@@ -185,7 +171,7 @@ impl Rollups {
             for b in &batches {
                 out.write(b).await?;
             }
-            let (_, files) = out.finish().await?;
+            let files = out.finish().await?;
             let props =
                 std::collections::HashMap::from([(WATERMARK_PROP.to_string(), target.to_string())]);
             match append_on(catalog.clone(), &table, files, props).await {

@@ -22,11 +22,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
 use arrow::compute::{concat_batches, filter_record_batch};
 use contango_catalog::compact::{CompactionPolicy, compact};
 use contango_catalog::guarded_commit::{CommitError, append_on};
-use contango_catalog::live::{LiveTail, LiveTails, OFFSET_COLUMN, PARTITION_COLUMN, TOPIC_COLUMN};
+use contango_catalog::live::{Lineage, LiveTail, LiveTails};
 use contango_catalog::stream_offsets::{
     self, OFFSETS_PROP, Offsets, RANGE_PROP, STREAM_PROP, TopicPartition,
 };
@@ -310,30 +310,33 @@ impl<'a> Committer<'a> {
                 e.1 = e.1.max(*b);
             }
         }
-        let ticks = concat_batches(
-            &ticks_schema(self.multi_topic),
-            pending.iter().map(|c| &c.ticks),
-        )?;
+        // The chunks' batches are written as they are (no copy into one batch).
+        let ticks: Vec<RecordBatch> = pending.iter().map(|c| c.ticks.clone()).collect();
+        let tick_rows: usize = ticks.iter().map(|b| b.num_rows()).sum();
         let rejected = concat_batches(&rejected_schema(), pending.iter().map(|c| &c.rejected))?;
         drop(pending);
 
         // 1. dead letters and late ticks, each deduplicated by its own offsets.
         if rejected.num_rows() > 0 {
-            let cols = Lineage::new(Some("topic"), "partition", "offset");
-            self.append_once(&self.rejected.clone(), rejected, &cols, &ranges)
+            let cols = Lineage {
+                topic: "topic",
+                partition: "partition",
+                offset: "offset",
+            };
+            self.append_once(&self.rejected, rejected, &cols, &ranges)
                 .await?;
         }
         let mut late_rows = 0;
-        if let (Some(late), Some(w)) = (self.late.clone(), self.late_before) {
-            let late_batch = late_ticks(&ticks, w, self.multi_topic)?;
+        if let (Some(late), Some(w)) = (&self.late, self.late_before) {
+            let late_batches = ticks
+                .iter()
+                .map(|b| late_ticks(b, w, self.multi_topic))
+                .collect::<Result<Vec<_>>>()?;
+            let late_batch = concat_batches(&late_schema(self.multi_topic), &late_batches)?;
             if late_batch.num_rows() > 0 {
                 late_rows = late_batch.num_rows() as u64;
-                let cols = Lineage::new(
-                    self.multi_topic.then_some(TOPIC_COLUMN),
-                    PARTITION_COLUMN,
-                    OFFSET_COLUMN,
-                );
-                self.append_once(&late, late_batch, &cols, &ranges).await?;
+                self.append_once(late, late_batch, &Lineage::STREAM, &ranges)
+                    .await?;
             }
         }
 
@@ -364,8 +367,10 @@ impl<'a> Committer<'a> {
                 Some(f) => f,
                 None => {
                     let mut out = TableAppender::new(table.clone())?;
-                    out.write(&ticks).await?;
-                    out.finish().await?.1
+                    for batch in &ticks {
+                        out.write(batch).await?;
+                    }
+                    out.finish().await?
                 }
             };
             match append_on(
@@ -417,7 +422,7 @@ impl<'a> Committer<'a> {
             }
         }
         self.compact_if_due().await;
-        tracing::debug!(stream = %self.config.name, rows = ticks.num_rows(), seconds = started.elapsed().as_secs_f64(), "committed");
+        tracing::debug!(stream = %self.config.name, rows = tick_rows, seconds = started.elapsed().as_secs_f64(), "committed");
         Ok(())
     }
 
@@ -469,13 +474,17 @@ impl<'a> Committer<'a> {
         &self,
         ident: &TableIdent,
         batch: RecordBatch,
-        cols: &Lineage<'_>,
+        cols: &Lineage,
         ranges: &BTreeMap<TopicPartition, (i64, i64)>,
     ) -> Result<()> {
         for _ in 0..COMMIT_ATTEMPTS {
             let table = self.env.catalog.load_table(ident).await?;
             let done = stream_offsets::committed(&table);
-            let mask = cols.not_covered(&batch, &done, &self.default_topic)?;
+            let mask = cols
+                .not_covered(&batch, &done, &self.default_topic)
+                .ok_or_else(|| {
+                    ContangoError::internal(format!("{ident}: lineage columns missing"))
+                })?;
             let rows = filter_record_batch(&batch, &mask)?;
             if rows.num_rows() == 0 {
                 return Ok(());
@@ -483,7 +492,7 @@ impl<'a> Committer<'a> {
             let next = advance(&done, ranges);
             let mut out = TableAppender::new(table.clone())?;
             out.write(&rows).await?;
-            let (_, files) = out.finish().await?;
+            let files = out.finish().await?;
             let props = std::collections::HashMap::from([
                 (OFFSETS_PROP.to_string(), stream_offsets::encode(&next)),
                 (STREAM_PROP.to_string(), self.config.name.clone()),
@@ -532,64 +541,6 @@ fn advance(base: &Offsets, ranges: &BTreeMap<TopicPartition, (i64, i64)>) -> Off
         *e = (*e).max(last + 1);
     }
     next
-}
-
-/// Names of the (topic, partition, offset) columns of a table.
-struct Lineage<'a> {
-    topic: Option<&'a str>,
-    partition: &'a str,
-    offset: &'a str,
-}
-
-impl<'a> Lineage<'a> {
-    fn new(topic: Option<&'a str>, partition: &'a str, offset: &'a str) -> Self {
-        Self {
-            topic,
-            partition,
-            offset,
-        }
-    }
-
-    /// `true` for rows at or past `done`'s offset of their partition.
-    fn not_covered(
-        &self,
-        batch: &RecordBatch,
-        done: &Offsets,
-        default_topic: &str,
-    ) -> Result<BooleanArray> {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| ContangoError::internal(format!("lineage column {name} missing")))
-        };
-        let parts = column(self.partition)?;
-        let parts = parts
-            .as_any()
-            .downcast_ref::<Int32Array>()
-            .ok_or_else(|| ContangoError::internal("partition column is not INT"))?;
-        let offs = column(self.offset)?;
-        let offs = offs
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| ContangoError::internal("offset column is not BIGINT"))?;
-        let topics = match self.topic {
-            Some(t) => Some(
-                column(t)?
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .ok_or_else(|| ContangoError::internal("topic column is not VARCHAR"))?,
-            ),
-            None => None,
-        };
-        Ok((0..batch.num_rows())
-            .map(|i| {
-                let t = topics.as_ref().map_or(default_topic, |t| t.value(i));
-                let next = done.get(&(t.to_string(), parts.value(i))).copied();
-                Some(next.is_none_or(|n| offs.value(i) >= n))
-            })
-            .collect())
-    }
 }
 
 /// Ticks with `ts < watermark`, with the watermark appended.
@@ -664,9 +615,7 @@ mod tests {
         assert_eq!(c.ticks.schema(), schema);
         let mut done = Offsets::new();
         done.insert(("t".into(), 0), 3);
-        let m = Lineage::new(None, PARTITION_COLUMN, OFFSET_COLUMN)
-            .not_covered(&c.ticks, &done, "t")
-            .unwrap();
+        let m = Lineage::STREAM.not_covered(&c.ticks, &done, "t").unwrap();
         assert_eq!(m.true_count(), 2);
         let late = late_ticks(&c.ticks, 1_000_001, false).unwrap();
         assert_eq!(late.num_rows(), 5);

@@ -99,7 +99,7 @@ async fn main() {
         let table = catalog.load_table(&ident).await.unwrap();
         let mut out = TableAppender::new(table.clone()).unwrap();
         out.write(&batch).await.unwrap();
-        let (_, files) = out.finish().await.unwrap();
+        let files = out.finish().await.unwrap();
         let props = HashMap::from([(
             "contango.kafka.offsets".to_string(),
             format!("{{\"t:0\":{}}}", start + len),
