@@ -1,0 +1,530 @@
+//! CPU references of every kernel: the path taken where there is no GPU, the
+//! oracle the GPU is checked against, and the implementation of the SQL
+//! window functions `zscore`, `mad_zscore` and `log_return`.
+
+use crate::ordered::{f2o, i2o, o2f};
+use crate::{AggChunk, AggColumn, AggOp, Aggregator, GpuError, Runs, ScanColumn, Scanner, Series};
+
+/// A compensated (Neumaier) running sum.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Neumaier {
+    /// The running sum.
+    pub sum: f64,
+    /// The lost low-order part.
+    pub compensation: f64,
+}
+
+impl Neumaier {
+    /// Adds `x`.
+    #[inline]
+    pub fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        if self.sum.abs() >= x.abs() {
+            self.compensation += (self.sum - t) + x;
+        } else {
+            self.compensation += (x - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    /// The compensated total.
+    #[inline]
+    pub fn value(&self) -> f64 {
+        self.sum + self.compensation
+    }
+}
+
+/// Accumulators of one aggregate, per group.
+#[derive(Debug)]
+struct Acc {
+    op: AggOp,
+    count: Vec<u64>,
+    s1: Vec<Neumaier>,
+    s2: Vec<Neumaier>,
+    /// Min/max (ordered float), best key (ordered int) or the variance shift.
+    ext: Vec<u64>,
+    row: Vec<u64>,
+    picked: Vec<Option<f64>>,
+}
+
+impl Acc {
+    fn new(op: AggOp) -> Self {
+        Self {
+            op,
+            count: Vec::new(),
+            s1: Vec::new(),
+            s2: Vec::new(),
+            ext: Vec::new(),
+            row: Vec::new(),
+            picked: Vec::new(),
+        }
+    }
+
+    fn ext_init(&self) -> u64 {
+        match self.op {
+            AggOp::Min | AggOp::First => u64::MAX,
+            _ => 0,
+        }
+    }
+
+    fn grow(&mut self, n: usize) {
+        if self.count.len() >= n {
+            return;
+        }
+        let init = self.ext_init();
+        self.count.resize(n, 0);
+        self.s1.resize(n, Neumaier::default());
+        self.s2.resize(n, Neumaier::default());
+        self.ext.resize(n, init);
+        self.row.resize(n, 0);
+        self.picked.resize(n, None);
+    }
+}
+
+/// The CPU reference of grouped aggregation.
+#[derive(Debug)]
+pub struct CpuAggregator {
+    accs: Vec<Acc>,
+    rows: u64,
+}
+
+impl CpuAggregator {
+    /// Accumulates `ops`.
+    pub fn new(ops: &[AggOp]) -> Self {
+        Self {
+            accs: ops.iter().map(|op| Acc::new(*op)).collect(),
+            rows: 0,
+        }
+    }
+}
+
+impl Aggregator for CpuAggregator {
+    fn push(&mut self, chunk: &AggChunk<'_>) -> Result<(), GpuError> {
+        let g = chunk.groups;
+        for (acc, input) in self.accs.iter_mut().zip(&chunk.inputs) {
+            acc.grow(chunk.num_groups);
+            let (x, v) = (input.values, input.valid);
+            match acc.op {
+                AggOp::Count => {
+                    for i in 0..g.len() {
+                        acc.count[g[i] as usize] += v[i] as u64;
+                    }
+                }
+                AggOp::Sum | AggOp::Avg => {
+                    for i in 0..g.len() {
+                        if v[i] != 0 {
+                            let k = g[i] as usize;
+                            acc.count[k] += 1;
+                            acc.s1[k].add(x[i]);
+                        }
+                    }
+                }
+                AggOp::Min | AggOp::Max => {
+                    let max = acc.op == AggOp::Max;
+                    for i in 0..g.len() {
+                        if v[i] != 0 {
+                            let k = g[i] as usize;
+                            acc.count[k] += 1;
+                            let e = f2o(x[i]);
+                            acc.ext[k] = if max {
+                                acc.ext[k].max(e)
+                            } else {
+                                acc.ext[k].min(e)
+                            };
+                        }
+                    }
+                }
+                AggOp::Vwap => {
+                    let w = input.weight;
+                    for i in 0..g.len() {
+                        if v[i] != 0 && x[i].is_finite() {
+                            let k = g[i] as usize;
+                            acc.count[k] += 1;
+                            acc.s1[k].add(x[i] * w[i]);
+                            acc.s2[k].add(w[i]);
+                        }
+                    }
+                }
+                AggOp::VarSamp | AggOp::VarPop | AggOp::StddevSamp | AggOp::StddevPop => {
+                    for i in 0..g.len() {
+                        if v[i] != 0 {
+                            let k = g[i] as usize;
+                            if acc.count[k] == 0 {
+                                acc.ext[k] = x[i].to_bits();
+                            }
+                            acc.count[k] += 1;
+                            let d = x[i] - f64::from_bits(acc.ext[k]);
+                            acc.s1[k].add(d);
+                            acc.s2[k].add(d * d);
+                        }
+                    }
+                }
+                AggOp::First | AggOp::Last => {
+                    let last = acc.op == AggOp::Last;
+                    let (key, kv) = (input.key, input.key_valid);
+                    for i in 0..g.len() {
+                        if kv[i] == 0 {
+                            continue;
+                        }
+                        let k = g[i] as usize;
+                        let e = i2o(key[i]);
+                        let better = acc.count[k] == 0
+                            || if last {
+                                e >= acc.ext[k]
+                            } else {
+                                e < acc.ext[k]
+                            };
+                        acc.count[k] += 1;
+                        if better {
+                            acc.ext[k] = e;
+                            acc.row[k] = self.rows + i as u64;
+                            acc.picked[k] = (v[i] != 0).then(|| x[i]);
+                        }
+                    }
+                }
+            }
+        }
+        self.rows += g.len() as u64;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, num_groups: usize) -> Result<Vec<AggColumn>, GpuError> {
+        let accs = std::mem::take(&mut self.accs);
+        Ok(accs
+            .into_iter()
+            .map(|mut acc| {
+                acc.grow(num_groups);
+                finalize(
+                    acc.op,
+                    &acc.count[..num_groups],
+                    |k| acc.s1[k].value(),
+                    |k| acc.s2[k].value(),
+                    |k| acc.ext[k],
+                    |k| acc.picked[k],
+                )
+            })
+            .collect())
+    }
+
+    fn device_name(&self) -> String {
+        "cpu".into()
+    }
+}
+
+/// Final values from accumulators (shared by the CPU and device paths).
+pub(crate) fn finalize(
+    op: AggOp,
+    count: &[u64],
+    s1: impl Fn(usize) -> f64,
+    s2: impl Fn(usize) -> f64,
+    ext: impl Fn(usize) -> u64,
+    picked: impl Fn(usize) -> Option<f64>,
+) -> AggColumn {
+    let n = count.len();
+    let floats = |f: &dyn Fn(usize) -> Option<f64>| AggColumn::Float((0..n).map(f).collect());
+    match op {
+        AggOp::Count => AggColumn::Count(count.to_vec()),
+        AggOp::Sum => floats(&|k| (count[k] > 0).then(|| s1(k))),
+        AggOp::Avg => floats(&|k| (count[k] > 0).then(|| s1(k) / count[k] as f64)),
+        AggOp::Min | AggOp::Max => floats(&|k| (count[k] > 0).then(|| o2f(ext(k)))),
+        AggOp::Vwap => floats(&|k| {
+            let v = s2(k);
+            (count[k] > 0 && v != 0.0).then(|| s1(k) / v)
+        }),
+        AggOp::First | AggOp::Last => floats(&|k| if count[k] > 0 { picked(k) } else { None }),
+        AggOp::VarSamp | AggOp::VarPop | AggOp::StddevSamp | AggOp::StddevPop => floats(&|k| {
+            let c = count[k] as f64;
+            let sample = matches!(op, AggOp::VarSamp | AggOp::StddevSamp);
+            if count[k] == 0 || (sample && count[k] < 2) {
+                return None;
+            }
+            let (a, b) = (s1(k), s2(k));
+            let m2 = (b - a * a / c).max(0.0);
+            let var = m2 / if sample { c - 1.0 } else { c };
+            Some(if matches!(op, AggOp::StddevSamp | AggOp::StddevPop) {
+                var.sqrt()
+            } else {
+                var
+            })
+        }),
+    }
+}
+
+/// Group ids `series · nbuckets + (bucket − first_bucket)` of rows, bucketing
+/// `ts` by `width` from `origin` (the CPU reference of the `bucket_ids` kernel).
+pub fn bucket_ids(
+    series: &[u32],
+    ts: &[i64],
+    width: i64,
+    origin: i64,
+    first_bucket: i64,
+    nbuckets: u64,
+) -> Vec<u32> {
+    series
+        .iter()
+        .zip(ts)
+        .map(|(s, t)| {
+            let b = (t - origin).div_euclid(width) - first_bucket;
+            (*s as u64 * nbuckets + b as u64) as u32
+        })
+        .collect()
+}
+
+/// The CPU reference of the per-series scans.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuScanner;
+
+/// Valid, finite values of rows `from..to`.
+fn prior(x: &[f64], valid: &[u8], from: usize, to: usize, out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(
+        (from..to)
+            .filter(|&j| valid[j] != 0 && x[j].is_finite())
+            .map(|j| x[j]),
+    );
+}
+
+/// (x − mean) / sample sd of `prior` (two compensated passes), or `None`.
+pub fn zscore_of(x: f64, prior: &[f64]) -> Option<f64> {
+    if prior.len() < 2 {
+        return None;
+    }
+    let mut s = Neumaier::default();
+    prior.iter().for_each(|v| s.add(*v));
+    let mean = s.value() / prior.len() as f64;
+    let mut q = Neumaier::default();
+    prior.iter().for_each(|v| q.add((v - mean) * (v - mean)));
+    let sd = (q.value() / (prior.len() - 1) as f64).sqrt();
+    (sd > 0.0).then(|| (x - mean) / sd)
+}
+
+/// Median of a non-empty slice (sorted in place).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// 0.6745 · (x − median) / MAD of `prior` (at least two values), or `None`
+/// when the MAD is 0.
+pub fn mad_score(x: f64, prior: &[f64]) -> Option<f64> {
+    if prior.len() < 2 {
+        return None;
+    }
+    let mut values = prior.to_vec();
+    let m = median(&mut values);
+    let mut deviations: Vec<f64> = prior.iter().map(|v| (v - m).abs()).collect();
+    let mad = median(&mut deviations);
+    (mad > 0.0).then(|| 0.6745 * (x - m) / mad)
+}
+
+fn windowed(
+    x: &[f64],
+    valid: &[u8],
+    s: Series<'_>,
+    window: usize,
+    score: impl Fn(f64, &[f64]) -> Option<f64>,
+) -> ScanColumn {
+    let n = x.len();
+    let mut out = ScanColumn {
+        values: vec![0.0; n],
+        valid: vec![0; n],
+    };
+    let mut buf = Vec::with_capacity(window);
+    for i in 0..n {
+        let start = s.starts[s.ids[i] as usize] as usize;
+        if i - start < window || valid[i] == 0 {
+            continue;
+        }
+        prior(x, valid, i - window, i, &mut buf);
+        if let Some(z) = score(x[i], &buf) {
+            out.values[i] = z;
+            out.valid[i] = 1;
+        }
+    }
+    out
+}
+
+impl Scanner for CpuScanner {
+    fn log_return(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> Result<ScanColumn, GpuError> {
+        let n = x.len();
+        let mut out = ScanColumn {
+            values: vec![0.0; n],
+            valid: vec![0; n],
+        };
+        for i in 0..n {
+            let start = s.starts[s.ids[i] as usize] as usize;
+            if i > start && valid[i] != 0 && valid[i - 1] != 0 && x[i] > 0.0 && x[i - 1] > 0.0 {
+                out.values[i] = (x[i] / x[i - 1]).ln();
+                out.valid[i] = 1;
+            }
+        }
+        Ok(out)
+    }
+
+    fn zscore(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        s: Series<'_>,
+        window: usize,
+    ) -> Result<ScanColumn, GpuError> {
+        Ok(windowed(x, valid, s, window, zscore_of))
+    }
+
+    fn mad_zscore(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        s: Series<'_>,
+        window: usize,
+    ) -> Result<ScanColumn, GpuError> {
+        Ok(windowed(x, valid, s, window, mad_score))
+    }
+
+    fn stale_runs(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> Result<Runs, GpuError> {
+        let n = x.len();
+        let mut runs = Runs {
+            len: vec![0; n],
+            pos: vec![0; n],
+        };
+        let same = |i: usize| {
+            let start = s.starts[s.ids[i] as usize] as usize;
+            i > start && valid[i] != 0 && valid[i - 1] != 0 && x[i] == x[i - 1]
+        };
+        let mut head = 0;
+        for i in 0..=n {
+            if i == n || !same(i) {
+                if i > 0 {
+                    let len = (i - head) as u32;
+                    for (p, j) in (head..i).enumerate() {
+                        runs.len[j] = len;
+                        runs.pos[j] = p as u32 + 1;
+                    }
+                }
+                head = i;
+            }
+        }
+        Ok(runs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AggInput;
+
+    fn input<'a>(
+        x: &'a [f64],
+        v: &'a [u8],
+        w: &'a [f64],
+        k: &'a [i64],
+        kv: &'a [u8],
+    ) -> AggInput<'a> {
+        AggInput {
+            values: x,
+            valid: v,
+            weight: w,
+            key: k,
+            key_valid: kv,
+        }
+    }
+
+    #[test]
+    fn grouped_aggregates_by_hand() {
+        // Two groups; group 1 gets a null and WTI's negative settlement.
+        let g = [0u32, 1, 0, 1, 1, 0];
+        let x = [10.0, 20.0, 12.0, -36.98, 99.0, 11.0];
+        let v = [1u8, 1, 1, 1, 0, 1];
+        let w = [1.0, 2.0, 3.0, 1.0, 5.0, 1.0];
+        let k = [5i64, 3, 1, 9, 0, 7];
+        let kv = [1u8; 6];
+        let ops = [
+            AggOp::Count,
+            AggOp::Sum,
+            AggOp::Min,
+            AggOp::Max,
+            AggOp::First,
+            AggOp::Last,
+            AggOp::Vwap,
+            AggOp::VarSamp,
+            AggOp::StddevPop,
+            AggOp::Avg,
+        ];
+        // Two chunks: the first/last of group 0 moves between them.
+        let mut agg: Box<dyn Aggregator> = Box::new(CpuAggregator::new(&ops));
+        for (a, b) in [(0, 3), (3, 6)] {
+            let inputs = ops
+                .iter()
+                .map(|_| input(&x[a..b], &v[a..b], &w[a..b], &k[a..b], &kv[a..b]))
+                .collect();
+            agg.push(&AggChunk {
+                groups: &g[a..b],
+                num_groups: 2,
+                inputs,
+            })
+            .unwrap();
+        }
+        let out = agg.finish(2).unwrap();
+        assert_eq!(out[0], AggColumn::Count(vec![3, 2]));
+        let f = |c: &AggColumn| match c {
+            AggColumn::Float(v) => v.clone(),
+            _ => panic!(),
+        };
+        assert_eq!(f(&out[1]), vec![Some(33.0), Some(20.0 - 36.98)]);
+        assert_eq!(f(&out[2]), vec![Some(10.0), Some(-36.98)]);
+        assert_eq!(f(&out[3]), vec![Some(12.0), Some(20.0)]);
+        // Group 0 keys: 5 (10.0), 1 (12.0), 7 (11.0); group 1: 3 (20), 9 (−36.98), 0 (null value).
+        assert_eq!(f(&out[4]), vec![Some(12.0), None]);
+        assert_eq!(f(&out[5]), vec![Some(11.0), Some(-36.98)]);
+        let vwap0 = (10.0 + 36.0 + 11.0) / 5.0;
+        assert!(crate::close(f(&out[6])[0].unwrap(), vwap0, 1e-15));
+        // var_samp of 10, 12, 11 = 1; stddev_pop of 20, −36.98.
+        assert!(crate::close(f(&out[7])[0].unwrap(), 1.0, 1e-15));
+        assert!(crate::close(f(&out[8])[1].unwrap(), 56.98 / 2.0, 1e-12));
+        assert!(crate::close(f(&out[9])[0].unwrap(), 11.0, 1e-15));
+    }
+
+    #[test]
+    fn scans_by_hand() {
+        let x = [1.0, 2.0, 3.0, 100.0, 5.0, 5.0, 5.0, 7.0, 7.0];
+        let v = [1u8; 9];
+        let heads = [true, false, false, false, false, true, false, false, false];
+        let (ids, starts) = Series::from_heads(&heads);
+        assert_eq!(starts, vec![0, 5, 9]);
+        let s = Series {
+            ids: &ids,
+            starts: &starts,
+        };
+        let z = CpuScanner.zscore(&x, &v, s, 3).unwrap();
+        // Row 3: prior 1, 2, 3 → mean 2, sd 1 → z = 98.
+        assert_eq!(z.get(3), Some(98.0));
+        assert_eq!(z.get(2), None);
+        // Row 8 (series 2, position 3): prior 5, 5, 7.
+        let expected = zscore_of(7.0, &[5.0, 5.0, 7.0]);
+        assert_eq!(z.get(8), expected);
+        let r = CpuScanner.log_return(&x, &v, s).unwrap();
+        assert_eq!(r.get(5), None, "no return across series");
+        assert_eq!(r.get(1), Some(2f64.ln()));
+        let runs = CpuScanner.stale_runs(&x, &v, s).unwrap();
+        assert_eq!(runs.len, vec![1, 1, 1, 1, 1, 2, 2, 2, 2]);
+        assert_eq!(runs.pos, vec![1, 1, 1, 1, 1, 1, 2, 1, 2]);
+        // Series 1 starts at row 5: 5.0 of row 4 is another series.
+        let m = CpuScanner.mad_zscore(&x, &v, s, 3).unwrap();
+        assert_eq!(m.get(3), Some(0.6745 * 98.0));
+    }
+
+    #[test]
+    fn buckets_floor_before_the_origin() {
+        assert_eq!(crate::bucket_start(-1, 60, 0), -60);
+        assert_eq!(crate::bucket_start(119, 60, 0), 60);
+        assert_eq!(
+            bucket_ids(&[0, 1, 1], &[0, 59, 61], 60, 0, 0, 2),
+            vec![0, 2, 3]
+        );
+    }
+}

@@ -1,0 +1,892 @@
+//! The CUDA device: found at run time (the driver and NVRTC libraries are
+//! loaded dynamically, so a machine without them simply has no [`Gpu`]),
+//! kernels compiled once from `kernels.cu` with NVRTC.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig,
+    PinnedHostSlice, PushKernelArg, ValidAsZeroBits,
+};
+use cudarc::nvrtc::CompileOptions;
+
+use crate::cpu::finalize;
+use crate::{AggChunk, AggColumn, AggOp, Aggregator, Runs, ScanColumn, Scanner, Series};
+
+/// Why the device could not do something. Every caller falls back to the CPU.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GpuError {
+    /// No usable GPU (no driver, no NVRTC, no device).
+    #[error("no GPU: {0}")]
+    NoDevice(String),
+    /// NVRTC refused the kernels.
+    #[error("kernel compilation failed: {0}")]
+    Compile(String),
+    /// Device memory is exhausted.
+    #[error("GPU memory exhausted: {0}")]
+    OutOfMemory(String),
+    /// Anything else the driver reported.
+    #[error("CUDA driver error: {0}")]
+    Driver(String),
+    /// The request is outside what the kernels support.
+    #[error("not supported on the GPU: {0}")]
+    Unsupported(String),
+}
+
+impl From<DriverError> for GpuError {
+    fn from(e: DriverError) -> Self {
+        use cudarc::driver::sys::CUresult;
+        if e.0 == CUresult::CUDA_ERROR_OUT_OF_MEMORY {
+            GpuError::OutOfMemory(format!("{e:?}"))
+        } else {
+            GpuError::Driver(format!("{e:?}"))
+        }
+    }
+}
+
+type R<T> = Result<T, GpuError>;
+
+const SOURCE: &str = include_str!("kernels.cu");
+const BLOCK: u32 = 256;
+/// Rows per thread in the aggregation kernels (`RUN` in kernels.cu).
+const RUN: u64 = 16;
+
+const KERNELS: &[&str] = &[
+    "fill_u64",
+    "agg_count",
+    "agg_sum",
+    "agg_minmax",
+    "agg_vwap",
+    "agg_var",
+    "agg_best_key",
+    "agg_reset_rows",
+    "agg_best_row",
+    "agg_pick",
+    "bucket_ids",
+    "mask_range",
+    "scan_log_return",
+    "scan_zscore",
+    "scan_mad",
+    "scan_stale",
+];
+
+/// One GPU with Contango's kernels loaded.
+pub struct Gpu {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    funcs: HashMap<&'static str, CudaFunction>,
+    name: String,
+    total_memory: usize,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu").field("name", &self.name).finish()
+    }
+}
+
+fn libraries_present() -> R<()> {
+    // SAFETY: only probes whether the shared libraries can be opened.
+    let driver = unsafe { cudarc::driver::sys::is_culib_present() };
+    if !driver {
+        return Err(GpuError::NoDevice(
+            "the CUDA driver library (libcuda) is not installed".into(),
+        ));
+    }
+    // SAFETY: as above.
+    let nvrtc = unsafe { cudarc::nvrtc::sys::is_culib_present() };
+    if !nvrtc {
+        return Err(GpuError::NoDevice(
+            "NVRTC (libnvrtc) is not installed; add the CUDA toolkit's lib64 to LD_LIBRARY_PATH"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn grid(threads: u64) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (threads.div_ceil(BLOCK as u64).max(1) as u32, 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+impl Gpu {
+    /// Opens device `ordinal` and compiles the kernels.
+    pub fn open(ordinal: usize) -> R<Arc<Gpu>> {
+        libraries_present()?;
+        // cudarc panics when a symbol is missing from an old driver: contain it.
+        std::panic::catch_unwind(|| Self::open_inner(ordinal))
+            .unwrap_or_else(|_| Err(GpuError::NoDevice("the CUDA driver is incompatible".into())))
+    }
+
+    fn open_inner(ordinal: usize) -> R<Arc<Gpu>> {
+        let count =
+            CudaContext::device_count().map_err(|e| GpuError::NoDevice(format!("{e:?}")))?;
+        if count as usize <= ordinal {
+            return Err(GpuError::NoDevice(format!(
+                "{count} CUDA devices, asked for #{ordinal}"
+            )));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| GpuError::NoDevice(format!("{e:?}")))?;
+        let (major, minor) = ctx.compute_capability()?;
+        let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
+        let options = CompileOptions {
+            // Bit-identical scans: no fused multiply-add, IEEE division and sqrt.
+            fmad: Some(false),
+            prec_div: Some(true),
+            prec_sqrt: Some(true),
+            ftz: Some(false),
+            arch: Some(arch),
+            ..Default::default()
+        };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(SOURCE, options)
+            .map_err(|e| GpuError::Compile(format!("{e:?}")))?;
+        let module = ctx.load_module(ptx)?;
+        let mut funcs = HashMap::new();
+        for name in KERNELS {
+            funcs.insert(*name, module.load_function(name)?);
+        }
+        let name = ctx.name()?;
+        let total_memory = ctx.total_mem()?;
+        let stream = ctx.default_stream();
+        tracing::info!(gpu = %name, memory_gib = total_memory >> 30, arch, "GPU kernels compiled");
+        Ok(Arc::new(Gpu {
+            ctx,
+            stream,
+            funcs,
+            name,
+            total_memory,
+        }))
+    }
+
+    /// The process-wide GPU (device 0), opened once; `None` with the reason
+    /// logged once where there is none.
+    pub fn shared() -> Option<Arc<Gpu>> {
+        static GPU: OnceLock<Result<Arc<Gpu>, GpuError>> = OnceLock::new();
+        GPU.get_or_init(|| {
+            let r = Gpu::open(0);
+            if let Err(e) = &r {
+                tracing::info!("GPU execution unavailable, using the CPU path: {e}");
+            }
+            r
+        })
+        .as_ref()
+        .ok()
+        .cloned()
+    }
+
+    /// Why [`Gpu::shared`] is `None` (or `None` when there is a GPU).
+    pub fn unavailable_reason() -> Option<String> {
+        match Gpu::shared() {
+            Some(_) => None,
+            None => Gpu::open(0).err().map(|e| e.to_string()),
+        }
+    }
+
+    /// The device's name, e.g. "NVIDIA H200".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Device memory in bytes.
+    pub fn total_memory(&self) -> usize {
+        self.total_memory
+    }
+
+    /// Free device memory in bytes.
+    pub fn free_memory(&self) -> R<usize> {
+        Ok(self.ctx.mem_get_info()?.0)
+    }
+
+    /// The stream every kernel runs on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Waits for all queued work.
+    pub fn synchronize(&self) -> R<()> {
+        Ok(self.stream.synchronize()?)
+    }
+
+    /// Copies `host` to a new device buffer.
+    pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> R<CudaSlice<T>> {
+        Ok(self.stream.clone_htod(host)?)
+    }
+
+    /// Copies a device buffer back.
+    pub fn download<T: DeviceRepr>(&self, dev: &CudaSlice<T>) -> R<Vec<T>> {
+        Ok(self.stream.clone_dtoh(dev)?)
+    }
+
+    fn f(&self, name: &str) -> &CudaFunction {
+        &self.funcs[name]
+    }
+
+    fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> R<CudaSlice<T>> {
+        Ok(self.stream.alloc_zeros::<T>(n.max(1))?)
+    }
+
+    fn filled(&self, n: usize, value: u64) -> R<CudaSlice<u64>> {
+        let mut buf = self.zeros::<u64>(n)?;
+        if value != 0 {
+            let len = n.max(1) as u64;
+            let mut b = self.stream.launch_builder(self.f("fill_u64"));
+            b.arg(&mut buf).arg(&len).arg(&value);
+            // SAFETY: the kernel writes `len` elements of a buffer of that length.
+            unsafe { b.launch(grid(len)) }?;
+        }
+        Ok(buf)
+    }
+
+    /// A chunked grouped aggregation of `ops` with accumulators on this device.
+    pub fn aggregator(self: &Arc<Self>, ops: &[AggOp]) -> DeviceAggregator {
+        DeviceAggregator {
+            gpu: self.clone(),
+            accs: ops.iter().map(|op| DevAcc::new(*op)).collect(),
+            cap: 0,
+            rows: 0,
+            staging: Staging::default(),
+        }
+    }
+
+    /// Group ids `series · nbuckets + (bucket − first_bucket)` on the device.
+    #[allow(clippy::too_many_arguments)]
+    pub fn bucket_ids(
+        &self,
+        series: &CudaSlice<u32>,
+        ts: &CudaSlice<i64>,
+        width: i64,
+        origin: i64,
+        first_bucket: i64,
+        nbuckets: u64,
+        out: &mut CudaSlice<u32>,
+    ) -> R<()> {
+        let n = ts.len() as u64;
+        let mut b = self.stream.launch_builder(self.f("bucket_ids"));
+        b.arg(&n)
+            .arg(series)
+            .arg(ts)
+            .arg(&width)
+            .arg(&origin)
+            .arg(&first_bucket)
+            .arg(&nbuckets)
+            .arg(out);
+        // SAFETY: all buffers hold `n` rows.
+        unsafe { b.launch(grid(n)) }?;
+        Ok(())
+    }
+
+    /// `valid ∧ lo ≤ x ≤ hi` into `out`.
+    pub fn mask_range(
+        &self,
+        x: &CudaSlice<f64>,
+        lo: f64,
+        hi: f64,
+        valid: &CudaSlice<u8>,
+        out: &mut CudaSlice<u8>,
+    ) -> R<()> {
+        let n = x.len() as u64;
+        let mut b = self.stream.launch_builder(self.f("mask_range"));
+        b.arg(&n).arg(x).arg(&lo).arg(&hi).arg(valid).arg(out);
+        // SAFETY: all buffers hold `n` rows.
+        unsafe { b.launch(grid(n)) }?;
+        Ok(())
+    }
+
+    /// Series columns on the device, for scans.
+    pub fn upload_series(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> R<DeviceSeries> {
+        Ok(DeviceSeries {
+            x: self.upload(x)?,
+            valid: self.upload(valid)?,
+            ids: self.upload(s.ids)?,
+            starts: self.upload(s.starts)?,
+        })
+    }
+
+    /// A float scan (`scan_log_return`, `scan_zscore`, `scan_mad`) on
+    /// device-resident series; the result stays on the device.
+    pub fn scan(&self, kind: ScanKind, d: &DeviceSeries, window: usize) -> R<DeviceScan> {
+        let n = d.x.len() as u64;
+        let mut values = self.zeros::<f64>(n as usize)?;
+        let mut valid = self.zeros::<u8>(n as usize)?;
+        let w = window as u64;
+        let name = match kind {
+            ScanKind::LogReturn => "scan_log_return",
+            ScanKind::ZScore => "scan_zscore",
+            ScanKind::Mad => {
+                if window > crate::MAX_MAD_WINDOW {
+                    return Err(GpuError::Unsupported(format!(
+                        "MAD window {window} > {}",
+                        crate::MAX_MAD_WINDOW
+                    )));
+                }
+                "scan_mad"
+            }
+        };
+        let mut b = self.stream.launch_builder(self.f(name));
+        b.arg(&n).arg(&d.x).arg(&d.valid).arg(&d.ids).arg(&d.starts);
+        if kind != ScanKind::LogReturn {
+            b.arg(&w);
+        }
+        b.arg(&mut values).arg(&mut valid);
+        // SAFETY: all buffers hold `n` rows; `starts` holds every series.
+        unsafe { b.launch(grid(n)) }?;
+        Ok(DeviceScan { values, valid })
+    }
+
+    /// Stale runs on device-resident series.
+    pub fn stale(&self, d: &DeviceSeries) -> R<(CudaSlice<u32>, CudaSlice<u32>)> {
+        let n = d.x.len() as u64;
+        let mut len = self.zeros::<u32>(n as usize)?;
+        let mut pos = self.zeros::<u32>(n as usize)?;
+        let mut b = self.stream.launch_builder(self.f("scan_stale"));
+        b.arg(&n)
+            .arg(&d.x)
+            .arg(&d.valid)
+            .arg(&d.ids)
+            .arg(&d.starts)
+            .arg(&mut len)
+            .arg(&mut pos);
+        // SAFETY: all buffers hold `n` rows.
+        unsafe { b.launch(grid(n)) }?;
+        Ok((len, pos))
+    }
+}
+
+/// Which float scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanKind {
+    /// ln(xᵢ / xᵢ₋₁).
+    LogReturn,
+    /// Rolling z-score.
+    ZScore,
+    /// Rolling MAD z-score.
+    Mad,
+}
+
+/// Series columns resident on the device.
+pub struct DeviceSeries {
+    x: CudaSlice<f64>,
+    valid: CudaSlice<u8>,
+    ids: CudaSlice<u32>,
+    starts: CudaSlice<u64>,
+}
+
+/// A scan's result on the device.
+pub struct DeviceScan {
+    /// Values.
+    pub values: CudaSlice<f64>,
+    /// Validity.
+    pub valid: CudaSlice<u8>,
+}
+
+impl Scanner for Arc<Gpu> {
+    fn log_return(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> R<ScanColumn> {
+        let d = self.upload_series(x, valid, s)?;
+        self.download_scan(self.scan(ScanKind::LogReturn, &d, 0)?)
+    }
+
+    fn zscore(&self, x: &[f64], valid: &[u8], s: Series<'_>, window: usize) -> R<ScanColumn> {
+        let d = self.upload_series(x, valid, s)?;
+        self.download_scan(self.scan(ScanKind::ZScore, &d, window)?)
+    }
+
+    fn mad_zscore(&self, x: &[f64], valid: &[u8], s: Series<'_>, window: usize) -> R<ScanColumn> {
+        let d = self.upload_series(x, valid, s)?;
+        self.download_scan(self.scan(ScanKind::Mad, &d, window)?)
+    }
+
+    fn stale_runs(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> R<Runs> {
+        let d = self.upload_series(x, valid, s)?;
+        let (len, pos) = self.stale(&d)?;
+        Ok(Runs {
+            len: self.download(&len)?,
+            pos: self.download(&pos)?,
+        })
+    }
+}
+
+impl Gpu {
+    fn download_scan(&self, d: DeviceScan) -> R<ScanColumn> {
+        Ok(ScanColumn {
+            values: self.download(&d.values)?,
+            valid: self.download(&d.valid)?,
+        })
+    }
+}
+
+/// Device accumulators of one aggregate.
+struct DevAcc {
+    op: AggOp,
+    count: Option<CudaSlice<u64>>,
+    f1: Option<CudaSlice<f64>>,
+    f2: Option<CudaSlice<f64>>,
+    /// Min/max, best key, or variance shift (ordered integers).
+    u1: Option<CudaSlice<u64>>,
+    /// The best key of the previous chunk (first/last).
+    seen: Option<CudaSlice<u64>>,
+    row: Option<CudaSlice<u64>>,
+    picked: Option<CudaSlice<f64>>,
+    picked_valid: Option<CudaSlice<u8>>,
+}
+
+impl DevAcc {
+    fn new(op: AggOp) -> Self {
+        Self {
+            op,
+            count: None,
+            f1: None,
+            f2: None,
+            u1: None,
+            seen: None,
+            row: None,
+            picked: None,
+            picked_valid: None,
+        }
+    }
+
+    fn u1_init(&self) -> u64 {
+        match self.op {
+            AggOp::Min | AggOp::First => u64::MAX,
+            op if op.variance() => u64::MAX, // NO_SHIFT
+            _ => 0,
+        }
+    }
+
+    fn row_init(&self) -> u64 {
+        if self.op == AggOp::First { u64::MAX } else { 0 }
+    }
+}
+
+fn grow_u64(
+    gpu: &Gpu,
+    slot: &mut Option<CudaSlice<u64>>,
+    old: usize,
+    cap: usize,
+    init: u64,
+) -> R<()> {
+    let mut new = gpu.filled(cap, init)?;
+    if let Some(prev) = slot.take()
+        && old > 0
+    {
+        gpu.stream
+            .memcpy_dtod(&prev.slice(0..old), &mut new.slice_mut(0..old))?;
+    }
+    *slot = Some(new);
+    Ok(())
+}
+
+fn grow_zeros<T: DeviceRepr + ValidAsZeroBits>(
+    gpu: &Gpu,
+    slot: &mut Option<CudaSlice<T>>,
+    old: usize,
+    cap: usize,
+) -> R<()> {
+    let mut new = gpu.zeros::<T>(cap)?;
+    if let Some(prev) = slot.take()
+        && old > 0
+    {
+        gpu.stream
+            .memcpy_dtod(&prev.slice(0..old), &mut new.slice_mut(0..old))?;
+    }
+    *slot = Some(new);
+    Ok(())
+}
+
+/// A host column staged for the device: pinned host memory (so the copy is
+/// asynchronous and overlaps the caller's next chunk) and a device buffer.
+struct Staged<T: DeviceRepr> {
+    pinned: Option<PinnedHostSlice<T>>,
+    dev: CudaSlice<T>,
+}
+
+#[derive(Default)]
+struct Staging {
+    groups: Option<Staged<u32>>,
+    f64s: Vec<Option<Staged<f64>>>,
+    i64s: Vec<Option<Staged<i64>>>,
+    u8s: Vec<Option<Staged<u8>>>,
+}
+
+fn stage<T: DeviceRepr + ValidAsZeroBits + Copy>(
+    gpu: &Gpu,
+    slot: &mut Option<Staged<T>>,
+    host: &[T],
+) -> R<()> {
+    let n = host.len();
+    let fits = slot.as_ref().is_some_and(|s| s.dev.len() >= n);
+    if !fits {
+        // SAFETY: pinned memory is written before any copy reads it.
+        let pinned = unsafe { gpu.ctx.alloc_pinned::<T>(n.max(1)) }.ok();
+        *slot = Some(Staged {
+            pinned,
+            dev: gpu.zeros::<T>(n)?,
+        });
+    }
+    let s = slot.as_mut().expect("staged");
+    match s.pinned.as_mut() {
+        Some(p) if p.len() == n => {
+            p.as_mut_slice()?.copy_from_slice(host);
+            gpu.stream.memcpy_htod(p, &mut s.dev.slice_mut(0..n))?;
+        }
+        _ => gpu.stream.memcpy_htod(host, &mut s.dev.slice_mut(0..n))?,
+    }
+    Ok(())
+}
+
+/// Device buffers of one chunk's distinct columns, by host address.
+struct Uploaded {
+    f64s: HashMap<(usize, usize), usize>,
+    i64s: HashMap<(usize, usize), usize>,
+    u8s: HashMap<(usize, usize), usize>,
+}
+
+fn dev<T: DeviceRepr>(s: &Option<Staged<T>>) -> &CudaSlice<T> {
+    &s.as_ref().expect("staged").dev
+}
+
+fn key<T>(s: &[T]) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
+}
+
+/// Grouped aggregation with accumulators on the device.
+pub struct DeviceAggregator {
+    gpu: Arc<Gpu>,
+    accs: Vec<DevAcc>,
+    cap: usize,
+    rows: u64,
+    staging: Staging,
+}
+
+/// The device-side inputs of one aggregate (see [`crate::AggInput`]).
+pub struct DeviceInput<'a> {
+    /// Values.
+    pub values: &'a CudaSlice<f64>,
+    /// Validity.
+    pub valid: &'a CudaSlice<u8>,
+    /// Weights (VWAP).
+    pub weight: Option<&'a CudaSlice<f64>>,
+    /// Order keys (first/last).
+    pub key: Option<&'a CudaSlice<i64>>,
+    /// Key validity.
+    pub key_valid: Option<&'a CudaSlice<u8>>,
+}
+
+impl DeviceAggregator {
+    /// Makes room for `num_groups` groups (capacity doubles).
+    fn reserve(&mut self, num_groups: usize) -> R<()> {
+        if num_groups <= self.cap {
+            return Ok(());
+        }
+        let cap = num_groups.max(self.cap * 2).max(1024);
+        let per_group = 48 * self.accs.len();
+        let need = per_group * cap;
+        let free = self.gpu.free_memory()?;
+        if need + need / 2 > free {
+            return Err(GpuError::OutOfMemory(format!(
+                "{cap} groups need {need} bytes of accumulators, {free} free"
+            )));
+        }
+        let (gpu, old) = (self.gpu.clone(), self.cap);
+        for a in &mut self.accs {
+            let (u1_init, row_init) = (a.u1_init(), a.row_init());
+            grow_u64(&gpu, &mut a.count, old, cap, 0)?;
+            match a.op {
+                AggOp::Count => {}
+                AggOp::Sum | AggOp::Avg => grow_zeros(&gpu, &mut a.f1, old, cap)?,
+                AggOp::Min | AggOp::Max => grow_u64(&gpu, &mut a.u1, old, cap, u1_init)?,
+                AggOp::Vwap => {
+                    grow_zeros(&gpu, &mut a.f1, old, cap)?;
+                    grow_zeros(&gpu, &mut a.f2, old, cap)?;
+                }
+                AggOp::First | AggOp::Last => {
+                    grow_u64(&gpu, &mut a.u1, old, cap, u1_init)?;
+                    grow_u64(&gpu, &mut a.seen, old, cap, u1_init)?;
+                    grow_u64(&gpu, &mut a.row, old, cap, row_init)?;
+                    grow_zeros(&gpu, &mut a.picked, old, cap)?;
+                    grow_zeros(&gpu, &mut a.picked_valid, old, cap)?;
+                }
+                _ => {
+                    grow_u64(&gpu, &mut a.u1, old, cap, u1_init)?;
+                    grow_zeros(&gpu, &mut a.f1, old, cap)?;
+                    grow_zeros(&gpu, &mut a.f2, old, cap)?;
+                }
+            }
+        }
+        self.cap = cap;
+        Ok(())
+    }
+
+    /// Aggregates rows already on the device (`groups[i] < num_groups`).
+    pub fn push_device(
+        &mut self,
+        groups: &CudaSlice<u32>,
+        n: usize,
+        num_groups: usize,
+        inputs: &[DeviceInput<'_>],
+    ) -> R<()> {
+        self.reserve(num_groups)?;
+        let gpu = self.gpu.clone();
+        let s = &gpu.stream;
+        let n64 = n as u64;
+        let runs = grid(n64.div_ceil(RUN));
+        let rows = grid(n64);
+        let offset = self.rows;
+        let ng = num_groups as u64;
+        for (a, input) in self.accs.iter_mut().zip(inputs) {
+            let count = a.count.as_mut().expect("reserved");
+            // SAFETY (every launch below): buffers hold `n` rows and
+            // accumulators at least `num_groups` groups.
+            match a.op {
+                AggOp::Count => {
+                    let mut b = s.launch_builder(gpu.f("agg_count"));
+                    b.arg(&n64).arg(groups).arg(input.valid).arg(count);
+                    unsafe { b.launch(runs) }?;
+                }
+                AggOp::Sum | AggOp::Avg => {
+                    let mut b = s.launch_builder(gpu.f("agg_sum"));
+                    b.arg(&n64)
+                        .arg(groups)
+                        .arg(input.values)
+                        .arg(input.valid)
+                        .arg(count)
+                        .arg(a.f1.as_mut().expect("reserved"));
+                    unsafe { b.launch(runs) }?;
+                }
+                AggOp::Min | AggOp::Max => {
+                    let is_max = (a.op == AggOp::Max) as i32;
+                    let mut b = s.launch_builder(gpu.f("agg_minmax"));
+                    b.arg(&n64)
+                        .arg(groups)
+                        .arg(input.values)
+                        .arg(input.valid)
+                        .arg(count)
+                        .arg(a.u1.as_mut().expect("reserved"))
+                        .arg(&is_max);
+                    unsafe { b.launch(runs) }?;
+                }
+                AggOp::Vwap => {
+                    let w = input
+                        .weight
+                        .ok_or_else(|| GpuError::Unsupported("vwap without weights".into()))?;
+                    let mut b = s.launch_builder(gpu.f("agg_vwap"));
+                    b.arg(&n64)
+                        .arg(groups)
+                        .arg(input.values)
+                        .arg(w)
+                        .arg(input.valid)
+                        .arg(count)
+                        .arg(a.f1.as_mut().expect("reserved"))
+                        .arg(a.f2.as_mut().expect("reserved"));
+                    unsafe { b.launch(runs) }?;
+                }
+                AggOp::First | AggOp::Last => {
+                    let last = (a.op == AggOp::Last) as i32;
+                    let (Some(key), Some(kv)) = (input.key, input.key_valid) else {
+                        return Err(GpuError::Unsupported("first/last without keys".into()));
+                    };
+                    let best = a.u1.as_mut().expect("reserved");
+                    let mut b = s.launch_builder(gpu.f("agg_best_key"));
+                    b.arg(&n64)
+                        .arg(groups)
+                        .arg(key)
+                        .arg(kv)
+                        .arg(count)
+                        .arg(&mut *best)
+                        .arg(&last);
+                    unsafe { b.launch(runs) }?;
+                    let row = a.row.as_mut().expect("reserved");
+                    let sentinel = if last == 1 { 0u64 } else { u64::MAX };
+                    let mut b = s.launch_builder(gpu.f("agg_reset_rows"));
+                    b.arg(&ng)
+                        .arg(&*best)
+                        .arg(a.seen.as_mut().expect("reserved"))
+                        .arg(&mut *row)
+                        .arg(&sentinel);
+                    unsafe { b.launch(grid(ng)) }?;
+                    let mut b = s.launch_builder(gpu.f("agg_best_row"));
+                    b.arg(&n64)
+                        .arg(groups)
+                        .arg(key)
+                        .arg(kv)
+                        .arg(&*best)
+                        .arg(&mut *row)
+                        .arg(&offset)
+                        .arg(&last);
+                    unsafe { b.launch(rows) }?;
+                    let mut b = s.launch_builder(gpu.f("agg_pick"));
+                    b.arg(&n64)
+                        .arg(groups)
+                        .arg(input.values)
+                        .arg(input.valid)
+                        .arg(&*row)
+                        .arg(&offset)
+                        .arg(a.picked.as_mut().expect("reserved"))
+                        .arg(a.picked_valid.as_mut().expect("reserved"));
+                    unsafe { b.launch(rows) }?;
+                }
+                _ => {
+                    let mut b = s.launch_builder(gpu.f("agg_var"));
+                    b.arg(&n64)
+                        .arg(groups)
+                        .arg(input.values)
+                        .arg(input.valid)
+                        .arg(count)
+                        .arg(a.u1.as_mut().expect("reserved"))
+                        .arg(a.f1.as_mut().expect("reserved"))
+                        .arg(a.f2.as_mut().expect("reserved"));
+                    unsafe { b.launch(runs) }?;
+                }
+            }
+        }
+        self.rows += n64;
+        Ok(())
+    }
+
+    /// Forgets every group (accumulators back to their initial values).
+    pub fn reset(&mut self) {
+        for a in &mut self.accs {
+            *a = DevAcc::new(a.op);
+        }
+        self.cap = 0;
+        self.rows = 0;
+    }
+
+    /// The results for `num_groups` groups (copies accumulators back).
+    pub fn results(&mut self, num_groups: usize) -> R<Vec<AggColumn>> {
+        self.reserve(num_groups)?;
+        let gpu = self.gpu.clone();
+        let get_u64 = |s: &Option<CudaSlice<u64>>| -> R<Vec<u64>> {
+            match s {
+                Some(s) => Ok(gpu.stream.clone_dtoh(&s.slice(0..num_groups))?),
+                None => Ok(Vec::new()),
+            }
+        };
+        let get_f64 = |s: &Option<CudaSlice<f64>>| -> R<Vec<f64>> {
+            match s {
+                Some(s) => Ok(gpu.stream.clone_dtoh(&s.slice(0..num_groups))?),
+                None => Ok(Vec::new()),
+            }
+        };
+        let mut out = Vec::with_capacity(self.accs.len());
+        for a in &self.accs {
+            let count = get_u64(&a.count)?;
+            let (f1, f2, u1, picked) = (
+                get_f64(&a.f1)?,
+                get_f64(&a.f2)?,
+                get_u64(&a.u1)?,
+                get_f64(&a.picked)?,
+            );
+            let picked_valid: Vec<u8> = match &a.picked_valid {
+                Some(s) => gpu.stream.clone_dtoh(&s.slice(0..num_groups))?,
+                None => Vec::new(),
+            };
+            out.push(finalize(
+                a.op,
+                &count,
+                |k| f1[k],
+                |k| f2[k],
+                |k| u1[k],
+                |k| (picked_valid[k] != 0).then(|| picked[k]),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl Aggregator for DeviceAggregator {
+    fn push(&mut self, chunk: &AggChunk<'_>) -> R<()> {
+        let n = chunk.groups.len();
+        if n == 0 {
+            self.reserve(chunk.num_groups)?;
+            return Ok(());
+        }
+        let gpu = self.gpu.clone();
+        stage(&gpu, &mut self.staging.groups, chunk.groups)?;
+        // Upload each distinct host column once (min, max, first and last
+        // usually share the price column).
+        let mut up = Uploaded {
+            f64s: HashMap::new(),
+            i64s: HashMap::new(),
+            u8s: HashMap::new(),
+        };
+        fn put<T: DeviceRepr + ValidAsZeroBits + Copy>(
+            gpu: &Gpu,
+            map: &mut HashMap<(usize, usize), usize>,
+            bufs: &mut Vec<Option<Staged<T>>>,
+            host: &[T],
+        ) -> R<usize> {
+            if let Some(i) = map.get(&key(host)) {
+                return Ok(*i);
+            }
+            let i = map.len();
+            if bufs.len() <= i {
+                bufs.push(None);
+            }
+            stage(gpu, &mut bufs[i], host)?;
+            map.insert(key(host), i);
+            Ok(i)
+        }
+        let mut idx = Vec::with_capacity(chunk.inputs.len());
+        for (a, input) in self.accs.iter().zip(&chunk.inputs) {
+            let v = put(
+                &gpu,
+                &mut up.f64s,
+                &mut self.staging.f64s,
+                &input.values[..n],
+            )?;
+            let valid = put(&gpu, &mut up.u8s, &mut self.staging.u8s, &input.valid[..n])?;
+            let w = if a.op.weighted() {
+                Some(put(
+                    &gpu,
+                    &mut up.f64s,
+                    &mut self.staging.f64s,
+                    &input.weight[..n],
+                )?)
+            } else {
+                None
+            };
+            let k = if a.op.keyed() {
+                Some((
+                    put(&gpu, &mut up.i64s, &mut self.staging.i64s, &input.key[..n])?,
+                    put(
+                        &gpu,
+                        &mut up.u8s,
+                        &mut self.staging.u8s,
+                        &input.key_valid[..n],
+                    )?,
+                ))
+            } else {
+                None
+            };
+            idx.push((v, valid, w, k));
+        }
+        let staging = std::mem::take(&mut self.staging);
+        let inputs: Vec<DeviceInput<'_>> = idx
+            .iter()
+            .map(|(v, valid, w, k)| DeviceInput {
+                values: dev(&staging.f64s[*v]),
+                valid: dev(&staging.u8s[*valid]),
+                weight: w.map(|w| dev(&staging.f64s[w])),
+                key: k.map(|(k, _)| dev(&staging.i64s[k])),
+                key_valid: k.map(|(_, kv)| dev(&staging.u8s[kv])),
+            })
+            .collect();
+        let groups = &staging.groups.as_ref().expect("staged").dev;
+        let r = self.push_device(groups, n, chunk.num_groups, &inputs);
+        drop(inputs);
+        self.staging = staging;
+        r
+    }
+
+    fn finish(mut self: Box<Self>, num_groups: usize) -> R<Vec<AggColumn>> {
+        self.results(num_groups)
+    }
+
+    fn device_name(&self) -> String {
+        self.gpu.name.clone()
+    }
+}

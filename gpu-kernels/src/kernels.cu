@@ -1,0 +1,261 @@
+// Contango's device kernels, compiled at run time by NVRTC (without fused
+// multiply-add, so the scans compute bit for bit what the CPU references
+// compute). Every aggregation kernel gives each thread a run of RUN
+// consecutive rows: rows of one group are usually adjacent (ticks arrive in
+// time order), so a thread accumulates locally and flushes to the group's
+// accumulator with one atomic per group change.
+
+typedef unsigned long long u64;
+typedef long long i64;
+typedef unsigned int u32;
+typedef unsigned char u8;
+
+#define RUN 16
+
+__device__ __forceinline__ u64 f2o(double x) {
+    u64 b = (u64)__double_as_longlong(x);
+    return (b >> 63) ? ~b : (b | 0x8000000000000000ULL);
+}
+__device__ __forceinline__ u64 i2o(i64 x) { return ((u64)x) ^ 0x8000000000000000ULL; }
+
+__device__ __forceinline__ void nadd(double &s, double &c, double x) {
+    double t = s + x;
+    if (fabs(s) >= fabs(x)) c += (s - t) + x; else c += (x - t) + s;
+    s = t;
+}
+
+__device__ __forceinline__ bool run_bounds(u64 n, u64 &begin, u64 &end) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    begin = t * RUN;
+    if (begin >= n) return false;
+    end = begin + RUN < n ? begin + RUN : n;
+    return true;
+}
+
+extern "C" __global__ void fill_u64(u64 *p, u64 n, u64 value) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) p[i] = value;
+}
+
+extern "C" __global__ void agg_count(u64 n, const u32 *g, const u8 *v, u64 *cnt) {
+    u64 b, e; if (!run_bounds(n, b, e)) return;
+    u32 cur = g[b]; u64 c = 0;
+    for (u64 i = b; i < e; i++) {
+        u32 gi = g[i];
+        if (gi != cur) { if (c) atomicAdd(&cnt[cur], c); cur = gi; c = 0; }
+        c += v[i];
+    }
+    if (c) atomicAdd(&cnt[cur], c);
+}
+
+// Sum (and count) of valid values.
+extern "C" __global__ void agg_sum(u64 n, const u32 *g, const double *x, const u8 *v, u64 *cnt, double *sum) {
+    u64 b, e; if (!run_bounds(n, b, e)) return;
+    u32 cur = g[b]; u64 c = 0; double s = 0.0, comp = 0.0;
+    for (u64 i = b; i < e; i++) {
+        u32 gi = g[i];
+        if (gi != cur) {
+            if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&sum[cur], s + comp); }
+            cur = gi; c = 0; s = 0.0; comp = 0.0;
+        }
+        if (v[i]) { c++; nadd(s, comp, x[i]); }
+    }
+    if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&sum[cur], s + comp); }
+}
+
+// Min or max of valid values, as order-preserving integers.
+extern "C" __global__ void agg_minmax(u64 n, const u32 *g, const double *x, const u8 *v, u64 *cnt, u64 *ext, int is_max) {
+    u64 b, e; if (!run_bounds(n, b, e)) return;
+    u32 cur = g[b]; u64 c = 0; u64 m = is_max ? 0ULL : ~0ULL;
+    for (u64 i = b; i < e; i++) {
+        u32 gi = g[i];
+        if (gi != cur) {
+            if (c) { atomicAdd(&cnt[cur], c); if (is_max) atomicMax(&ext[cur], m); else atomicMin(&ext[cur], m); }
+            cur = gi; c = 0; m = is_max ? 0ULL : ~0ULL;
+        }
+        if (v[i]) {
+            c++;
+            u64 o = f2o(x[i]);
+            m = is_max ? (o > m ? o : m) : (o < m ? o : m);
+        }
+    }
+    if (c) { atomicAdd(&cnt[cur], c); if (is_max) atomicMax(&ext[cur], m); else atomicMin(&ext[cur], m); }
+}
+
+// VWAP: Σ price·volume and Σ volume over valid rows with a finite price.
+extern "C" __global__ void agg_vwap(u64 n, const u32 *g, const double *x, const double *w, const u8 *v,
+                                    u64 *cnt, double *pv, double *vol) {
+    u64 b, e; if (!run_bounds(n, b, e)) return;
+    u32 cur = g[b]; u64 c = 0; double a = 0.0, ac = 0.0, s = 0.0, sc = 0.0;
+    for (u64 i = b; i < e; i++) {
+        u32 gi = g[i];
+        if (gi != cur) {
+            if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&pv[cur], a + ac); atomicAdd(&vol[cur], s + sc); }
+            cur = gi; c = 0; a = ac = s = sc = 0.0;
+        }
+        if (v[i] && isfinite(x[i])) { c++; nadd(a, ac, x[i] * w[i]); nadd(s, sc, w[i]); }
+    }
+    if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&pv[cur], a + ac); atomicAdd(&vol[cur], s + sc); }
+}
+
+// Variance: sums of deviations from a shift K (a value of the group, set by
+// whichever thread sees the group first), and of their squares.
+#define NO_SHIFT 0xFFFFFFFFFFFFFFFFULL
+__device__ __forceinline__ double shift_of(u64 *shift, u32 g, double x) {
+    u64 old = atomicCAS(&shift[g], NO_SHIFT, (u64)__double_as_longlong(x));
+    return old == NO_SHIFT ? x : __longlong_as_double((i64)old);
+}
+extern "C" __global__ void agg_var(u64 n, const u32 *g, const double *x, const u8 *v, u64 *cnt, u64 *shift,
+                                   double *s1, double *s2) {
+    u64 b, e; if (!run_bounds(n, b, e)) return;
+    u32 cur = g[b]; u64 c = 0; double a = 0.0, ac = 0.0, q = 0.0, qc = 0.0, k = 0.0; bool have_k = false;
+    for (u64 i = b; i < e; i++) {
+        u32 gi = g[i];
+        if (gi != cur) {
+            if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&s1[cur], a + ac); atomicAdd(&s2[cur], q + qc); }
+            cur = gi; c = 0; a = ac = q = qc = 0.0; have_k = false;
+        }
+        if (v[i]) {
+            if (!have_k) { k = shift_of(shift, cur, x[i]); have_k = true; }
+            c++;
+            double d = x[i] - k;
+            nadd(a, ac, d); nadd(q, qc, d * d);
+        }
+    }
+    if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&s1[cur], a + ac); atomicAdd(&s2[cur], q + qc); }
+}
+
+// First/last by key, step 1: the least (first) or greatest (last) key.
+extern "C" __global__ void agg_best_key(u64 n, const u32 *g, const i64 *key, const u8 *kv, u64 *cnt, u64 *best, int last) {
+    u64 b, e; if (!run_bounds(n, b, e)) return;
+    u32 cur = g[b]; u64 c = 0; u64 m = last ? 0ULL : ~0ULL;
+    for (u64 i = b; i < e; i++) {
+        u32 gi = g[i];
+        if (gi != cur) {
+            if (c) { atomicAdd(&cnt[cur], c); if (last) atomicMax(&best[cur], m); else atomicMin(&best[cur], m); }
+            cur = gi; c = 0; m = last ? 0ULL : ~0ULL;
+        }
+        if (kv[i]) {
+            c++;
+            u64 o = i2o(key[i]);
+            m = last ? (o > m ? o : m) : (o < m ? o : m);
+        }
+    }
+    if (c) { atomicAdd(&cnt[cur], c); if (last) atomicMax(&best[cur], m); else atomicMin(&best[cur], m); }
+}
+
+// Step 2: groups whose best key moved in this chunk forget their best row.
+extern "C" __global__ void agg_reset_rows(u64 ng, const u64 *best, u64 *seen, u64 *row, u64 sentinel) {
+    u64 k = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (k < ng && best[k] != seen[k]) { seen[k] = best[k]; row[k] = sentinel; }
+}
+
+// Step 3: the earliest (first) or latest (last) row holding the best key.
+extern "C" __global__ void agg_best_row(u64 n, const u32 *g, const i64 *key, const u8 *kv, const u64 *best,
+                                        u64 *row, u64 offset, int last) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n || !kv[i]) return;
+    u32 gi = g[i];
+    if (i2o(key[i]) != best[gi]) return;
+    if (last) atomicMax(&row[gi], offset + i); else atomicMin(&row[gi], offset + i);
+}
+
+// Step 4: the value at the best row, when that row is in this chunk.
+extern "C" __global__ void agg_pick(u64 n, const u32 *g, const double *x, const u8 *v, const u64 *row, u64 offset,
+                                    double *picked, u8 *picked_valid) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u32 gi = g[i];
+    if (row[gi] == offset + i) { picked[gi] = x[i]; picked_valid[gi] = v[i]; }
+}
+
+// Dense group ids series · nbuckets + (bucket − first_bucket).
+extern "C" __global__ void bucket_ids(u64 n, const u32 *series, const i64 *ts, i64 width, i64 origin,
+                                      i64 first_bucket, u64 nbuckets, u32 *out) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    i64 d = ts[i] - origin;
+    i64 q = d / width;
+    if (d % width != 0 && d < 0) q -= 1;
+    out[i] = (u32)((u64)series[i] * nbuckets + (u64)(q - first_bucket));
+}
+
+// Rows with lo <= x <= hi keep their validity; others become invalid.
+extern "C" __global__ void mask_range(u64 n, const double *x, double lo, double hi, const u8 *v, u8 *out) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = v[i] && x[i] >= lo && x[i] <= hi;
+}
+
+extern "C" __global__ void scan_log_return(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
+                                           double *out, u8 *ov) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u64 start = starts[sid[i]];
+    bool ok = i > start && v[i] && v[i - 1] && x[i] > 0.0 && x[i - 1] > 0.0;
+    out[i] = ok ? log(x[i] / x[i - 1]) : 0.0;
+    ov[i] = ok;
+}
+
+extern "C" __global__ void scan_zscore(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
+                                       u64 window, double *out, u8 *ov) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    out[i] = 0.0; ov[i] = 0;
+    u64 start = starts[sid[i]];
+    if (i - start < window || !v[i]) return;
+    double s = 0.0, c = 0.0; u64 k = 0;
+    for (u64 j = i - window; j < i; j++)
+        if (v[j] && isfinite(x[j])) { nadd(s, c, x[j]); k++; }
+    if (k < 2) return;
+    double mean = (s + c) / (double)k;
+    double q = 0.0, qc = 0.0;
+    for (u64 j = i - window; j < i; j++)
+        if (v[j] && isfinite(x[j])) { double d = x[j] - mean; nadd(q, qc, d * d); }
+    double sd = sqrt((q + qc) / (double)(k - 1));
+    if (sd > 0.0) { out[i] = (x[i] - mean) / sd; ov[i] = 1; }
+}
+
+#define MAX_MAD 128
+__device__ void isort(double *a, int n) {
+    for (int i = 1; i < n; i++) {
+        double t = a[i]; int j = i - 1;
+        while (j >= 0 && a[j] > t) { a[j + 1] = a[j]; j--; }
+        a[j + 1] = t;
+    }
+}
+__device__ double med(double *a, int n) {
+    isort(a, n);
+    return (n % 2 == 1) ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2.0;
+}
+extern "C" __global__ void scan_mad(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
+                                    u64 window, double *out, u8 *ov) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    out[i] = 0.0; ov[i] = 0;
+    u64 start = starts[sid[i]];
+    if (i - start < window || !v[i]) return;
+    double a[MAX_MAD], d[MAX_MAD]; int k = 0;
+    for (u64 j = i - window; j < i; j++)
+        if (v[j] && isfinite(x[j])) a[k++] = x[j];
+    if (k < 2) return;
+    for (int j = 0; j < k; j++) d[j] = a[j];
+    double m = med(a, k);
+    for (int j = 0; j < k; j++) d[j] = fabs(d[j] - m);
+    double mad = med(d, k);
+    if (mad > 0.0) { out[i] = 0.6745 * (x[i] - m) / mad; ov[i] = 1; }
+}
+
+// Stale runs: each run's head walks the run once, writing every row's run
+// length and 1-based position (O(n) work in all).
+__device__ __forceinline__ bool same_as_prev(u64 i, const double *x, const u8 *v, const u32 *sid, const u64 *starts) {
+    return i > starts[sid[i]] && v[i] && v[i - 1] && x[i] == x[i - 1];
+}
+extern "C" __global__ void scan_stale(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
+                                      u32 *len, u32 *pos) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n || same_as_prev(i, x, v, sid, starts)) return;
+    u64 j = i + 1;
+    while (j < n && same_as_prev(j, x, v, sid, starts)) j++;
+    u32 l = (u32)(j - i);
+    for (u64 r = i; r < j; r++) { len[r] = l; pos[r] = (u32)(r - i + 1); }
+}

@@ -1,0 +1,226 @@
+//! Commodity aggregation and anomaly-scan kernels.
+//!
+//! Every kernel exists twice with the same semantics: a CUDA version
+//! ([`device`], compiled at run time with NVRTC and loaded through cudarc's
+//! dynamic loading, so nothing here needs a CUDA toolkit to build) and a CPU
+//! reference ([`cpu`]). Results agree as follows (checked by the tests on any
+//! machine with a GPU):
+//!
+//! - integers (counts, run lengths, group ids, buckets) exactly;
+//! - min, max, first/last by timestamp, rolling z-score, MAD z-score and
+//!   stale runs exactly (the scans run the same IEEE operations in the same
+//!   order; kernels are compiled without fused multiply-add);
+//! - sums, averages, VWAP and variance within [`SUM_TOLERANCE`] relative
+//!   error: both sides use compensated (Neumaier) sums per run of rows, but
+//!   the GPU adds the partial sums of different threads in an unspecified
+//!   order;
+//! - log returns within [`LOG_TOLERANCE`] (CUDA's `log` is within one ulp).
+//!
+//! Aggregations work on dense group ids (`0..num_groups`), fed in chunks so
+//! device memory stays bounded; accumulators stay on the device between
+//! chunks. Scans work on rows sorted by series then time, with the series of
+//! every row given by a series id and the series start offsets.
+
+pub mod cpu;
+pub mod device;
+mod ordered;
+
+pub use device::{Gpu, GpuError};
+
+/// Relative tolerance of float sums between the GPU and the CPU reference.
+pub const SUM_TOLERANCE: f64 = 1e-9;
+/// Relative tolerance of log returns (and what is derived from them).
+pub const LOG_TOLERANCE: f64 = 1e-12;
+/// Largest window the MAD scan runs on the GPU (larger ones run on the CPU).
+pub const MAX_MAD_WINDOW: usize = 128;
+
+/// One aggregate over dense group ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggOp {
+    /// Rows whose value is valid.
+    Count,
+    /// Sum of valid values (NULL when there are none).
+    Sum,
+    /// Mean of valid values.
+    Avg,
+    /// Least valid value (NaN greatest, as in SQL engines' total order).
+    Min,
+    /// Greatest valid value.
+    Max,
+    /// Value at the least key (timestamp); ties: the earliest row.
+    First,
+    /// Value at the greatest key; ties: the latest row.
+    Last,
+    /// Σ value·weight / Σ weight over rows with both valid and a finite value.
+    Vwap,
+    /// Sample variance.
+    VarSamp,
+    /// Population variance.
+    VarPop,
+    /// Sample standard deviation.
+    StddevSamp,
+    /// Population standard deviation.
+    StddevPop,
+}
+
+impl AggOp {
+    /// Whether the op takes an order key (first/last).
+    pub fn keyed(self) -> bool {
+        matches!(self, AggOp::First | AggOp::Last)
+    }
+
+    /// Whether the op takes a weight (VWAP).
+    pub fn weighted(self) -> bool {
+        matches!(self, AggOp::Vwap)
+    }
+
+    fn variance(self) -> bool {
+        matches!(
+            self,
+            AggOp::VarSamp | AggOp::VarPop | AggOp::StddevSamp | AggOp::StddevPop
+        )
+    }
+}
+
+/// The inputs of one aggregate for one chunk of rows (all slices as long as
+/// the chunk; `weight` and `key` empty when the op does not take them).
+#[derive(Debug, Clone, Copy)]
+pub struct AggInput<'a> {
+    /// Values (f64; for `Count` any values, only validity matters).
+    pub values: &'a [f64],
+    /// 1 where the value is valid (non-null), else 0.
+    pub valid: &'a [u8],
+    /// Weights (VWAP volume); a row counts when its weight is valid too,
+    /// which the caller folds into `valid`.
+    pub weight: &'a [f64],
+    /// Order keys (first/last): microseconds or any i64.
+    pub key: &'a [i64],
+    /// 1 where the key is valid; rows with a null key are not candidates.
+    pub key_valid: &'a [u8],
+}
+
+/// One chunk of rows to aggregate.
+#[derive(Debug, Clone)]
+pub struct AggChunk<'a> {
+    /// Group id of each row (`< num_groups`).
+    pub groups: &'a [u32],
+    /// Groups known so far (ids handed out up to and including this chunk).
+    pub num_groups: usize,
+    /// Inputs per aggregate, in the order of the ops.
+    pub inputs: Vec<AggInput<'a>>,
+}
+
+/// The result of one aggregate per group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AggColumn {
+    /// Counts (never NULL).
+    Count(Vec<u64>),
+    /// Floats, NULL where `None`.
+    Float(Vec<Option<f64>>),
+}
+
+/// Chunked grouped aggregation (device or CPU).
+pub trait Aggregator: Send {
+    /// Adds a chunk of rows.
+    fn push(&mut self, chunk: &AggChunk<'_>) -> Result<(), GpuError>;
+    /// The result per group for `num_groups` groups, in the order of the ops.
+    fn finish(self: Box<Self>, num_groups: usize) -> Result<Vec<AggColumn>, GpuError>;
+    /// Where it runs, for EXPLAIN ANALYZE and logs.
+    fn device_name(&self) -> String;
+}
+
+/// Rows sorted by series then time, with the series of every row.
+#[derive(Debug, Clone, Copy)]
+pub struct Series<'a> {
+    /// Series id of every row (non-decreasing).
+    pub ids: &'a [u32],
+    /// Start row of every series, plus the total row count at the end.
+    pub starts: &'a [u64],
+}
+
+impl<'a> Series<'a> {
+    /// Series ids and start offsets from per-row "a new series starts here" flags.
+    pub fn from_heads(heads: &[bool]) -> (Vec<u32>, Vec<u64>) {
+        let mut ids = Vec::with_capacity(heads.len());
+        let mut starts = Vec::new();
+        let mut current = 0u32;
+        for (i, &h) in heads.iter().enumerate() {
+            if h || i == 0 {
+                if i > 0 {
+                    current += 1;
+                }
+                starts.push(i as u64);
+            }
+            ids.push(current);
+        }
+        starts.push(heads.len() as u64);
+        (ids, starts)
+    }
+}
+
+/// A per-row float result with validity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanColumn {
+    /// Values (meaningless where not valid).
+    pub values: Vec<f64>,
+    /// 1 where valid.
+    pub valid: Vec<u8>,
+}
+
+impl ScanColumn {
+    /// Value of row `i`, or `None`.
+    pub fn get(&self, i: usize) -> Option<f64> {
+        (self.valid[i] != 0).then(|| self.values[i])
+    }
+}
+
+/// Runs of an unchanged price: the run's length and the row's 1-based
+/// position in it, for every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runs {
+    /// Length of the row's run.
+    pub len: Vec<u32>,
+    /// 1-based position of the row in its run.
+    pub pos: Vec<u32>,
+}
+
+/// Per-series ordered scans (device or CPU).
+pub trait Scanner {
+    /// ln(xᵢ / xᵢ₋₁) within a series (NULL unless both are valid and > 0).
+    fn log_return(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> Result<ScanColumn, GpuError>;
+    /// (xᵢ − mean) / sample sd of the `window` rows before row i.
+    fn zscore(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        s: Series<'_>,
+        window: usize,
+    ) -> Result<ScanColumn, GpuError>;
+    /// 0.6745 · (xᵢ − median) / MAD of the `window` rows before row i.
+    fn mad_zscore(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        s: Series<'_>,
+        window: usize,
+    ) -> Result<ScanColumn, GpuError>;
+    /// Runs of equal valid values.
+    fn stale_runs(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> Result<Runs, GpuError>;
+}
+
+/// Start of `ts`'s bucket of `width` aligned to `origin` (floor division,
+/// so times before the origin fall in the bucket that contains them).
+pub fn bucket_start(ts: i64, width: i64, origin: i64) -> i64 {
+    (ts - origin).div_euclid(width) * width + origin
+}
+
+/// Whether two floats agree within `tolerance` relative error (NaN = NaN).
+pub fn close(a: f64, b: f64, tolerance: f64) -> bool {
+    if a.is_nan() || b.is_nan() {
+        return a.is_nan() && b.is_nan();
+    }
+    if a == b {
+        return true;
+    }
+    (a - b).abs() <= tolerance * a.abs().max(b.abs()).max(f64::MIN_POSITIVE)
+}

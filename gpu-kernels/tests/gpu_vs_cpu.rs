@@ -1,0 +1,315 @@
+//! The same cases on the GPU and on the CPU references, compared. Where no
+//! GPU is found each test says so on stderr and checks nothing else (the CPU
+//! references have their own tests, and the SQL tests run them everywhere).
+
+use std::sync::Arc;
+
+use contango_gpu_kernels::cpu::{CpuAggregator, CpuScanner, bucket_ids};
+use contango_gpu_kernels::{
+    AggChunk, AggColumn, AggInput, AggOp, Aggregator, Gpu, GpuError, LOG_TOLERANCE, SUM_TOLERANCE,
+    Scanner, Series, close,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn gpu(test: &str) -> Option<Arc<Gpu>> {
+    match Gpu::open(0) {
+        Ok(g) => {
+            eprintln!("{test}: running on {}", g.name());
+            Some(g)
+        }
+        Err(e) => {
+            eprintln!("{test}: SKIPPED on this machine: {e}");
+            None
+        }
+    }
+}
+
+/// Ticks sorted by series then time: random walks with spikes, a negative
+/// settlement, stale runs and nulls.
+struct Ticks {
+    series: Vec<u32>,
+    ts: Vec<i64>,
+    price: Vec<f64>,
+    volume: Vec<f64>,
+    valid: Vec<u8>,
+    heads: Vec<bool>,
+}
+
+fn ticks(rng: &mut StdRng, nseries: u32, per_series: usize) -> Ticks {
+    let mut t = Ticks {
+        series: vec![],
+        ts: vec![],
+        price: vec![],
+        volume: vec![],
+        valid: vec![],
+        heads: vec![],
+    };
+    for s in 0..nseries {
+        let mut p = 20.0 + 80.0 * rng.random::<f64>();
+        let mut ts = 1_700_000_000_000_000i64 + rng.random_range(0..60_000_000);
+        for i in 0..per_series {
+            ts += rng.random_range(1..5_000_000);
+            if rng.random::<f64>() < 0.05 {
+                // a stale run: keep the price
+            } else {
+                p *= 1.0 + 0.001 * (rng.random::<f64>() - 0.5);
+            }
+            let mut x = p;
+            if rng.random::<f64>() < 0.002 {
+                x = p * 3.0;
+            }
+            if rng.random::<f64>() < 0.0005 {
+                x = -36.98;
+            }
+            t.series.push(s);
+            t.ts.push(ts);
+            t.price.push(x);
+            t.volume.push(rng.random_range(1..500) as f64);
+            t.valid.push((rng.random::<f64>() > 0.01) as u8);
+            t.heads.push(i == 0);
+        }
+    }
+    t
+}
+
+const OPS: [AggOp; 12] = [
+    AggOp::Count,
+    AggOp::Sum,
+    AggOp::Avg,
+    AggOp::Min,
+    AggOp::Max,
+    AggOp::First,
+    AggOp::Last,
+    AggOp::Vwap,
+    AggOp::VarSamp,
+    AggOp::VarPop,
+    AggOp::StddevSamp,
+    AggOp::StddevPop,
+];
+
+fn run(agg: &mut dyn Aggregator, t: &Ticks, groups: &[u32], chunk: usize) {
+    let ones = vec![1u8; t.ts.len()];
+    let mut seen = 0usize;
+    for start in (0..groups.len()).step_by(chunk) {
+        let end = (start + chunk).min(groups.len());
+        seen = seen.max(
+            groups[start..end]
+                .iter()
+                .map(|g| *g as usize + 1)
+                .max()
+                .unwrap_or(0),
+        );
+        let inputs = OPS
+            .iter()
+            .map(|_| AggInput {
+                values: &t.price[start..end],
+                valid: &t.valid[start..end],
+                weight: &t.volume[start..end],
+                key: &t.ts[start..end],
+                key_valid: &ones[start..end],
+            })
+            .collect();
+        agg.push(&AggChunk {
+            groups: &groups[start..end],
+            num_groups: seen,
+            inputs,
+        })
+        .unwrap();
+    }
+}
+
+fn compare(op: AggOp, gpu: &AggColumn, cpu: &AggColumn) {
+    match (gpu, cpu) {
+        (AggColumn::Count(a), AggColumn::Count(b)) => assert_eq!(a, b, "{op:?}"),
+        (AggColumn::Float(a), AggColumn::Float(b)) => {
+            assert_eq!(a.len(), b.len());
+            let exact = matches!(op, AggOp::Min | AggOp::Max | AggOp::First | AggOp::Last);
+            for (k, (x, y)) in a.iter().zip(b).enumerate() {
+                match (x, y) {
+                    (None, None) => {}
+                    (Some(x), Some(y)) if exact => {
+                        assert_eq!(x.to_bits(), y.to_bits(), "{op:?} group {k}: {x} vs {y}")
+                    }
+                    // Variance of nearly constant groups: compare absolutely
+                    // against the spread of the prices.
+                    (Some(x), Some(y)) => assert!(
+                        close(*x, *y, SUM_TOLERANCE) || (x - y).abs() < 1e-9,
+                        "{op:?} group {k}: {x} vs {y}"
+                    ),
+                    _ => panic!("{op:?} group {k}: {x:?} vs {y:?}"),
+                }
+            }
+        }
+        _ => panic!("{op:?}: different kinds"),
+    }
+}
+
+#[test]
+fn grouped_aggregation_matches_the_cpu() {
+    let Some(gpu) = gpu("grouped_aggregation_matches_the_cpu") else {
+        return;
+    };
+    let mut rng = StdRng::seed_from_u64(7);
+    let t = ticks(&mut rng, 40, 25_000);
+    // 1-minute buckets per series (clustered ids, ~1M rows) and random ids
+    // (no locality at all), in chunks that cross group boundaries.
+    let first = t.ts.iter().min().unwrap().div_euclid(60_000_000);
+    let last = t.ts.iter().max().unwrap().div_euclid(60_000_000);
+    let nb = (last - first + 1) as u64;
+    let clustered = bucket_ids(&t.series, &t.ts, 60_000_000, 0, first, nb);
+    let scattered: Vec<u32> = (0..t.ts.len()).map(|_| rng.random_range(0..5000)).collect();
+    for (name, groups, chunk) in [
+        ("clustered", &clustered, 300_007usize),
+        ("scattered", &scattered, 1 << 20),
+        ("clustered-one-chunk", &clustered, usize::MAX / 2),
+    ] {
+        let ng = groups.iter().max().map(|g| *g as usize + 1).unwrap();
+        let mut c = CpuAggregator::new(&OPS);
+        run(&mut c, &t, groups, chunk);
+        let mut g = gpu.aggregator(&OPS);
+        run(&mut g, &t, groups, chunk);
+        let (c, g) = (
+            Box::new(c).finish(ng).unwrap(),
+            Box::new(g).finish(ng).unwrap(),
+        );
+        for (i, op) in OPS.iter().enumerate() {
+            compare(*op, &g[i], &c[i]);
+        }
+        eprintln!("{name}: {ng} groups agree");
+    }
+}
+
+#[test]
+fn device_bucket_ids_and_masks_match_the_cpu() {
+    let Some(gpu) = gpu("device_bucket_ids_and_masks_match_the_cpu") else {
+        return;
+    };
+    let mut rng = StdRng::seed_from_u64(11);
+    let t = ticks(&mut rng, 8, 10_000);
+    let width = 300_000_000;
+    let origin = -7_000_000; // before and after the origin both floor
+    let first =
+        t.ts.iter()
+            .map(|x| (x - origin).div_euclid(width))
+            .min()
+            .unwrap();
+    let nb = 200_000;
+    let expected = bucket_ids(&t.series, &t.ts, width, origin, first, nb);
+    let (s, ts) = (gpu.upload(&t.series).unwrap(), gpu.upload(&t.ts).unwrap());
+    let mut out = gpu.upload(&vec![u32::MAX; t.ts.len()]).unwrap();
+    gpu.bucket_ids(&s, &ts, width, origin, first, nb, &mut out)
+        .unwrap();
+    assert_eq!(gpu.download(&out).unwrap(), expected);
+    let (x, v) = (gpu.upload(&t.price).unwrap(), gpu.upload(&t.valid).unwrap());
+    let mut m = gpu.upload(&vec![7u8; t.ts.len()]).unwrap();
+    gpu.mask_range(&x, 0.0, 60.0, &v, &mut m).unwrap();
+    let want: Vec<u8> = t
+        .price
+        .iter()
+        .zip(&t.valid)
+        .map(|(p, v)| (*v != 0 && *p >= 0.0 && *p <= 60.0) as u8)
+        .collect();
+    assert_eq!(gpu.download(&m).unwrap(), want);
+}
+
+#[test]
+fn scans_match_the_cpu() {
+    let Some(gpu) = gpu("scans_match_the_cpu") else {
+        return;
+    };
+    let mut rng = StdRng::seed_from_u64(3);
+    let t = ticks(&mut rng, 30, 20_000);
+    let (ids, starts) = Series::from_heads(&t.heads);
+    let s = Series {
+        ids: &ids,
+        starts: &starts,
+    };
+    for window in [2usize, 20, 100] {
+        let (c, g) = (
+            CpuScanner.zscore(&t.price, &t.valid, s, window).unwrap(),
+            gpu.zscore(&t.price, &t.valid, s, window).unwrap(),
+        );
+        assert_eq!(c.valid, g.valid, "zscore({window}) validity");
+        for i in 0..c.values.len() {
+            if c.valid[i] != 0 {
+                assert_eq!(
+                    c.values[i].to_bits(),
+                    g.values[i].to_bits(),
+                    "zscore row {i}"
+                );
+            }
+        }
+        let (c, g) = (
+            CpuScanner
+                .mad_zscore(&t.price, &t.valid, s, window)
+                .unwrap(),
+            gpu.mad_zscore(&t.price, &t.valid, s, window).unwrap(),
+        );
+        assert_eq!(c.valid, g.valid, "mad({window}) validity");
+        for i in 0..c.values.len() {
+            if c.valid[i] != 0 {
+                assert_eq!(c.values[i].to_bits(), g.values[i].to_bits(), "mad row {i}");
+            }
+        }
+    }
+    let (c, g) = (
+        CpuScanner.log_return(&t.price, &t.valid, s).unwrap(),
+        gpu.log_return(&t.price, &t.valid, s).unwrap(),
+    );
+    assert_eq!(c.valid, g.valid);
+    for i in 0..c.values.len() {
+        if c.valid[i] != 0 {
+            assert!(
+                close(c.values[i], g.values[i], LOG_TOLERANCE)
+                    || (c.values[i] - g.values[i]).abs() < 1e-15
+            );
+        }
+    }
+    assert_eq!(
+        CpuScanner.stale_runs(&t.price, &t.valid, s).unwrap(),
+        gpu.stale_runs(&t.price, &t.valid, s).unwrap()
+    );
+    // A window beyond the MAD kernel's limit is refused, not miscomputed.
+    assert!(matches!(
+        gpu.mad_zscore(&t.price, &t.valid, s, 500),
+        Err(GpuError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn exhausted_device_memory_is_an_error() {
+    let Some(gpu) = gpu("exhausted_device_memory_is_an_error") else {
+        return;
+    };
+    let mut g = gpu.aggregator(&OPS);
+    let groups = [0u32];
+    let x = [1.0];
+    let v = [1u8];
+    let k = [1i64];
+    let inputs = OPS
+        .iter()
+        .map(|_| AggInput {
+            values: &x,
+            valid: &v,
+            weight: &x,
+            key: &k,
+            key_valid: &v,
+        })
+        .collect();
+    // More groups than the card could ever hold accumulators for.
+    let r = g.push(&AggChunk {
+        groups: &groups,
+        num_groups: 4_000_000_000,
+        inputs,
+    });
+    assert!(matches!(r, Err(GpuError::OutOfMemory(_))), "{r:?}");
+}
+
+#[test]
+fn no_gpu_is_reported_not_fatal() {
+    // Wherever this runs, asking for a device that does not exist is an
+    // error value, never a panic.
+    let r = Gpu::open(1_000);
+    assert!(matches!(r, Err(GpuError::NoDevice(_))), "{r:?}");
+}
