@@ -2,7 +2,7 @@
 //! oracle the GPU is checked against, and the implementation of the SQL
 //! window functions `zscore`, `mad_zscore` and `log_return`.
 
-use crate::ordered::{f2o, i2o, o2f};
+use crate::ordered::{f2o, i2o, o2f, o2i};
 use crate::{AggChunk, AggColumn, AggOp, Aggregator, GpuError, Runs, ScanColumn, Scanner, Series};
 
 /// A compensated (Neumaier) running sum.
@@ -62,7 +62,7 @@ impl Acc {
 
     fn ext_init(&self) -> u64 {
         match self.op {
-            AggOp::Min | AggOp::First => u64::MAX,
+            AggOp::Min | AggOp::First | AggOp::MinKey => u64::MAX,
             _ => 0,
         }
     }
@@ -159,6 +159,22 @@ impl Aggregator for CpuAggregator {
                         }
                     }
                 }
+                AggOp::MinKey | AggOp::MaxKey => {
+                    let max = acc.op == AggOp::MaxKey;
+                    let (key, kv) = (input.key, input.key_valid);
+                    for i in 0..g.len() {
+                        if kv[i] != 0 {
+                            let k = g[i] as usize;
+                            acc.count[k] += 1;
+                            let e = i2o(key[i]);
+                            acc.ext[k] = if max {
+                                acc.ext[k].max(e)
+                            } else {
+                                acc.ext[k].min(e)
+                            };
+                        }
+                    }
+                }
                 AggOp::First | AggOp::Last => {
                     let last = acc.op == AggOp::Last;
                     let (key, kv) = (input.key, input.key_valid);
@@ -227,6 +243,11 @@ pub(crate) fn finalize(
         AggOp::Sum => floats(&|k| (count[k] > 0).then(|| s1(k))),
         AggOp::Avg => floats(&|k| (count[k] > 0).then(|| s1(k) / count[k] as f64)),
         AggOp::Min | AggOp::Max => floats(&|k| (count[k] > 0).then(|| o2f(ext(k)))),
+        AggOp::MinKey | AggOp::MaxKey => AggColumn::Int(
+            (0..n)
+                .map(|k| (count[k] > 0).then(|| o2i(ext(k))))
+                .collect(),
+        ),
         AggOp::Vwap => floats(&|k| {
             let v = s2(k);
             (count[k] > 0 && v != 0.0).then(|| s1(k) / v)

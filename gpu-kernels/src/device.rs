@@ -450,7 +450,7 @@ impl DevAcc {
 
     fn u1_init(&self) -> u64 {
         match self.op {
-            AggOp::Min | AggOp::First => u64::MAX,
+            AggOp::Min | AggOp::First | AggOp::MinKey => u64::MAX,
             op if op.variance() => u64::MAX, // NO_SHIFT
             _ => 0,
         }
@@ -597,7 +597,9 @@ impl DeviceAggregator {
             match a.op {
                 AggOp::Count => {}
                 AggOp::Sum | AggOp::Avg => grow_zeros(&gpu, &mut a.f1, old, cap)?,
-                AggOp::Min | AggOp::Max => grow_u64(&gpu, &mut a.u1, old, cap, u1_init)?,
+                AggOp::Min | AggOp::Max | AggOp::MinKey | AggOp::MaxKey => {
+                    grow_u64(&gpu, &mut a.u1, old, cap, u1_init)?
+                }
                 AggOp::Vwap => {
                     grow_zeros(&gpu, &mut a.f1, old, cap)?;
                     grow_zeros(&gpu, &mut a.f2, old, cap)?;
@@ -681,6 +683,21 @@ impl DeviceAggregator {
                         .arg(count)
                         .arg(a.f1.as_mut().expect("reserved"))
                         .arg(a.f2.as_mut().expect("reserved"));
+                    unsafe { b.launch(runs) }?;
+                }
+                AggOp::MinKey | AggOp::MaxKey => {
+                    let last = (a.op == AggOp::MaxKey) as i32;
+                    let (Some(key), Some(kv)) = (input.key, input.key_valid) else {
+                        return Err(GpuError::Unsupported("min/max without keys".into()));
+                    };
+                    let mut b = s.launch_builder(gpu.f("agg_best_key"));
+                    b.arg(&n64)
+                        .arg(groups)
+                        .arg(key)
+                        .arg(kv)
+                        .arg(count)
+                        .arg(a.u1.as_mut().expect("reserved"))
+                        .arg(&last);
                     unsafe { b.launch(runs) }?;
                 }
                 AggOp::First | AggOp::Last => {

@@ -61,12 +61,19 @@ pub enum AggOp {
     StddevSamp,
     /// Population standard deviation.
     StddevPop,
+    /// Least valid key (min of a timestamp or integer column).
+    MinKey,
+    /// Greatest valid key.
+    MaxKey,
 }
 
 impl AggOp {
     /// Whether the op takes an order key (first/last).
     pub fn keyed(self) -> bool {
-        matches!(self, AggOp::First | AggOp::Last)
+        matches!(
+            self,
+            AggOp::First | AggOp::Last | AggOp::MinKey | AggOp::MaxKey
+        )
     }
 
     /// Whether the op takes a weight (VWAP).
@@ -117,6 +124,8 @@ pub enum AggColumn {
     Count(Vec<u64>),
     /// Floats, NULL where `None`.
     Float(Vec<Option<f64>>),
+    /// Integer keys (timestamps), NULL where `None`.
+    Int(Vec<Option<i64>>),
 }
 
 /// Chunked grouped aggregation (device or CPU).

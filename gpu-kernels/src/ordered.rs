@@ -19,6 +19,11 @@ pub fn i2o(x: i64) -> u64 {
     (x as u64) ^ (1 << 63)
 }
 
+/// Inverse of [`i2o`].
+pub fn o2i(e: u64) -> i64 {
+    (e ^ (1 << 63)) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,7 +73,9 @@ fn ticks(rng: &mut StdRng, nseries: u32, per_series: usize) -> Ticks {
     t
 }
 
-const OPS: [AggOp; 12] = [
+const OPS: [AggOp; 14] = [
+    AggOp::MinKey,
+    AggOp::MaxKey,
     AggOp::Count,
     AggOp::Sum,
     AggOp::Avg,
@@ -122,6 +124,7 @@ fn run(agg: &mut dyn Aggregator, t: &Ticks, groups: &[u32], chunk: usize) {
 fn compare(op: AggOp, gpu: &AggColumn, cpu: &AggColumn) {
     match (gpu, cpu) {
         (AggColumn::Count(a), AggColumn::Count(b)) => assert_eq!(a, b, "{op:?}"),
+        (AggColumn::Int(a), AggColumn::Int(b)) => assert_eq!(a, b, "{op:?}"),
         (AggColumn::Float(a), AggColumn::Float(b)) => {
             assert_eq!(a.len(), b.len());
             let exact = matches!(op, AggOp::Min | AggOp::Max | AggOp::First | AggOp::Last);

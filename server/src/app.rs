@@ -42,7 +42,8 @@ impl App {
         let catalog = IcebergCatalog::new(settings.name.clone(), iceberg);
         let streams = Arc::new(StreamRegistry::default());
         let engine = QueryEngine::new(vec![Arc::new(catalog.clone()) as Arc<dyn CatalogSource>])
-            .with_runtime_table("streams", streams.table());
+            .with_runtime_table("streams", streams.table())
+            .with_gpu(config.gpu.options());
         let auth = Arc::new(Authenticator::new(
             config.auth.enabled,
             config.auth.users.clone(),

@@ -29,8 +29,43 @@ pub struct Config {
     pub s3: S3Config,
     /// Authentication for both endpoints.
     pub auth: AuthConfig,
+    /// GPU placement (`[gpu]`).
+    pub gpu: GpuConfig,
     /// Kafka → Iceberg streams (`[[streams]]`).
     pub streams: Vec<StreamConfig>,
+}
+
+/// `[gpu]`: where eligible aggregations and anomaly scans run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GpuConfig {
+    /// `auto` (GPU when present and the input has at least `min_rows` rows),
+    /// `on` (GPU operators always; CPU reference kernels without a GPU), `off`.
+    pub mode: String,
+    /// Input rows below which `auto` stays on the CPU.
+    pub min_rows: u64,
+    /// Rows per chunk sent to the device (bounds device memory).
+    pub chunk_rows: u64,
+}
+
+impl Default for GpuConfig {
+    fn default() -> Self {
+        let d = contango_sql::gpu::GpuOptions::default();
+        Self {
+            mode: d.gpu,
+            min_rows: d.gpu_min_rows,
+            chunk_rows: d.gpu_chunk_rows,
+        }
+    }
+}
+
+impl GpuConfig {
+    /// The session defaults these settings give.
+    pub fn options(&self) -> contango_sql::gpu::GpuOptions {
+        let mode = contango_sql::gpu::GpuMode::parse(&self.mode)
+            .unwrap_or(contango_sql::gpu::GpuMode::Auto);
+        contango_sql::gpu::GpuOptions::new(mode, self.min_rows, self.chunk_rows)
+    }
 }
 
 /// `[server]`
@@ -107,6 +142,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             s3: S3Config::default(),
             auth: AuthConfig::default(),
+            gpu: GpuConfig::default(),
             streams: Vec::new(),
         }
     }
@@ -168,6 +204,7 @@ impl fmt::Debug for Config {
             .field("catalog", &self.catalog_settings())
             .field("auth.enabled", &self.auth.enabled)
             .field("auth.users", &self.auth.users.keys().collect::<Vec<_>>())
+            .field("gpu", &self.gpu)
             .field("streams", &self.streams)
             .finish()
     }
@@ -280,6 +317,12 @@ impl Config {
             return Err(ContangoError::invalid(
                 "auth is enabled but no users are configured: add [auth.users] or set auth.enabled = false",
             ));
+        }
+        if contango_sql::gpu::GpuMode::parse(&self.gpu.mode).is_none() {
+            return Err(ContangoError::invalid(format!(
+                "gpu.mode must be 'auto', 'on' or 'off', not '{}'",
+                self.gpu.mode
+            )));
         }
         for s in &self.streams {
             s.validate()?;

@@ -52,6 +52,7 @@ pub struct QueryEngine {
     target_partitions: usize,
     queries: Arc<QueryTracker>,
     runtime_tables: Vec<(String, Arc<dyn datafusion::catalog::TableProvider>)>,
+    gpu: crate::gpu::GpuOptions,
 }
 
 /// A planned statement: its plan, parameter types and what it changes in the
@@ -158,7 +159,20 @@ impl QueryEngine {
                 .unwrap_or(2),
             queries: Arc::default(),
             runtime_tables: Vec::new(),
+            gpu: crate::gpu::GpuOptions::default(),
         }
+    }
+
+    /// Default GPU placement of every session (`[gpu]` in the config;
+    /// sessions override it with `SET SESSION gpu = ...`).
+    pub fn with_gpu(mut self, options: crate::gpu::GpuOptions) -> Self {
+        self.gpu = options;
+        self
+    }
+
+    /// The default GPU options.
+    pub fn gpu_options(&self) -> &crate::gpu::GpuOptions {
+        &self.gpu
     }
 
     /// Adds a table to `system.runtime` (e.g. `streams`).
@@ -198,11 +212,13 @@ impl QueryEngine {
             .with_default_catalog_and_schema(&session.catalog, &session.schema)
             .with_target_partitions(self.target_partitions);
         config.options_mut().execution.time_zone = Some(session.time_zone.clone());
+        let config = config.with_option_extension(self.gpu.clone());
         let config = session_properties::apply(config, &session.properties)?;
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::gpu::GpuPlacementRule))
             .build();
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register(&ctx, &session.time_zone);

@@ -6,6 +6,7 @@ pub mod dialect;
 pub mod engine;
 pub mod error;
 pub mod functions;
+pub mod gpu;
 pub mod guard;
 pub mod lexer;
 pub mod metadata;

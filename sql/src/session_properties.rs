@@ -13,6 +13,8 @@ pub enum PropertyType {
     Bigint,
     /// `boolean`.
     Boolean,
+    /// `varchar`, one of the listed values.
+    Choice(&'static [&'static str]),
 }
 
 impl PropertyType {
@@ -21,6 +23,7 @@ impl PropertyType {
         match self {
             PropertyType::Bigint => "bigint",
             PropertyType::Boolean => "boolean",
+            PropertyType::Choice(_) => "varchar",
         }
     }
 }
@@ -51,6 +54,18 @@ pub const PROPERTIES: &[PropertyDef] = &[
         kind: PropertyType::Boolean,
         config_key: "datafusion.optimizer.enable_dynamic_filter_pushdown",
         description: "Push join and top-k dynamic filters into scans",
+    },
+    PropertyDef {
+        name: "gpu",
+        kind: PropertyType::Choice(&["auto", "on", "off"]),
+        config_key: "contango.gpu",
+        description: "Run eligible aggregations and anomaly scans on the GPU: auto (when present and the input is large), on, off",
+    },
+    PropertyDef {
+        name: "gpu_min_rows",
+        kind: PropertyType::Bigint,
+        config_key: "contango.gpu_min_rows",
+        description: "Input rows below which gpu = auto stays on the CPU",
     },
     PropertyDef {
         name: "prefer_hash_join",
@@ -104,12 +119,24 @@ pub fn check(name: &str, value: &str) -> Result<String> {
             "false" => Ok("false".into()),
             _ => Err(bad()),
         },
+        PropertyType::Choice(values) => {
+            let v = value.trim().to_ascii_lowercase();
+            if values.contains(&v.as_str()) {
+                Ok(v)
+            } else {
+                Err(ContangoError::invalid_session_property(format!(
+                    "Session property '{}' must be one of {}, got '{value}'",
+                    def.name,
+                    values.join(", ")
+                )))
+            }
+        }
     }
 }
 
 /// Default value of a property, as `SHOW SESSION` prints it.
 pub fn default_value(def: &PropertyDef) -> String {
-    let defaults = SessionConfig::new();
+    let defaults = SessionConfig::new().with_option_extension(crate::gpu::GpuOptions::default());
     defaults
         .options()
         .entries()

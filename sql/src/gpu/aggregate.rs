@@ -1,0 +1,556 @@
+//! `GpuAggregateExec`: a grouped aggregation whose accumulators live on the
+//! GPU (or in the CPU reference kernels). Group keys are interned to dense ids
+//! on the host with DataFusion's `GroupValues`; argument columns are
+//! evaluated by DataFusion and shipped in chunks of `gpu_chunk_rows` rows, so
+//! device memory stays bounded. If the device fails (memory exhausted, driver
+//! error), the input is executed again on the CPU reference kernels: the
+//! query never fails because of the GPU.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use contango_gpu_kernels::cpu::CpuAggregator;
+use contango_gpu_kernels::{AggChunk, AggColumn, AggInput, AggOp, Aggregator, Gpu};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, UInt64Array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::EmitTo;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::aggregates::group_values::new_group_values;
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use futures::StreamExt;
+
+use super::options::GpuMode;
+
+/// One aggregate of the node: the kernel op and the indexes of its inputs in
+/// the node's distinct value / key / filter expressions.
+#[derive(Debug, Clone)]
+pub struct GpuAgg {
+    /// Kernel op.
+    pub op: AggOp,
+    /// Display name (`max(price)`).
+    pub name: String,
+    /// Index of the value expression (`None`: count(*)).
+    pub value: Option<usize>,
+    /// Index of the weight expression (VWAP).
+    pub weight: Option<usize>,
+    /// Index of the order key expression (first/last).
+    pub key: Option<usize>,
+    /// Index of the FILTER (WHERE ...) expression.
+    pub filter: Option<usize>,
+    /// Rows with a NULL value are not candidates (first/last IGNORE NULLS).
+    pub ignore_nulls: bool,
+}
+
+/// Everything the node evaluates per input batch.
+#[derive(Debug, Clone)]
+pub struct GpuAggSpec {
+    /// Group expressions and output names.
+    pub group_by: Vec<(Arc<dyn PhysicalExpr>, String)>,
+    /// Distinct value expressions (cast to DOUBLE).
+    pub values: Vec<Arc<dyn PhysicalExpr>>,
+    /// Distinct order key expressions (cast to BIGINT).
+    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Distinct filter expressions (BOOLEAN).
+    pub filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// The aggregates, in output order.
+    pub aggs: Vec<GpuAgg>,
+}
+
+/// The placement the planner chose.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// Session mode.
+    pub mode: GpuMode,
+    /// `auto` threshold.
+    pub min_rows: u64,
+    /// Rows per chunk.
+    pub chunk_rows: usize,
+    /// The device (None: CPU reference kernels).
+    pub gpu: Option<Arc<Gpu>>,
+}
+
+impl Placement {
+    /// "NVIDIA H200" or "cpu reference".
+    pub fn device_label(&self) -> String {
+        match &self.gpu {
+            Some(g) => g.name().to_string(),
+            None => "none: CPU reference kernels".into(),
+        }
+    }
+}
+
+/// Grouped aggregation on the GPU (see the module docs).
+#[derive(Debug)]
+pub struct GpuAggregateExec {
+    input: Arc<dyn ExecutionPlan>,
+    spec: Arc<GpuAggSpec>,
+    placement: Placement,
+    schema: SchemaRef,
+    props: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl GpuAggregateExec {
+    /// A node over `input` (one partition) producing `schema`.
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        spec: GpuAggSpec,
+        placement: Placement,
+        schema: SchemaRef,
+    ) -> Self {
+        let props = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Self {
+            input,
+            spec: Arc::new(spec),
+            placement,
+            schema,
+            props,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// The placement (device, mode).
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+}
+
+impl DisplayAs for GpuAggregateExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let gby: Vec<&str> = self.spec.group_by.iter().map(|(_, n)| n.as_str()).collect();
+        let aggs: Vec<&str> = self.spec.aggs.iter().map(|a| a.name.as_str()).collect();
+        write!(
+            f,
+            "GpuAggregateExec: device={}, gpu={}",
+            self.placement.device_label(),
+            self.placement.mode.name()
+        )?;
+        if self.placement.mode == GpuMode::Auto {
+            write!(f, " (CPU below {} rows)", self.placement.min_rows)?;
+        }
+        write!(
+            f,
+            ", chunk_rows={}, gby=[{}], aggr=[{}]",
+            self.placement.chunk_rows,
+            gby.join(", "),
+            aggs.join(", ")
+        )
+    }
+}
+
+impl ExecutionPlan for GpuAggregateExec {
+    fn name(&self) -> &str {
+        "GpuAggregateExec"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(GpuAggregateExec {
+            input: children.remove(0),
+            spec: self.spec.clone(),
+            placement: self.placement.clone(),
+            schema: self.schema.clone(),
+            props: self.props.clone(),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DFResult<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "GpuAggregateExec has one partition, asked for {partition}"
+            )));
+        }
+        let run = Run {
+            input: self.input.clone(),
+            spec: self.spec.clone(),
+            placement: self.placement.clone(),
+            schema: self.schema.clone(),
+            baseline: BaselineMetrics::new(&self.metrics, partition),
+            gpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_gpu", partition),
+            cpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_cpu", partition),
+            fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+        };
+        let stream = futures::stream::once(async move { run.execute(context).await });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
+    }
+}
+
+struct Run {
+    input: Arc<dyn ExecutionPlan>,
+    spec: Arc<GpuAggSpec>,
+    placement: Placement,
+    schema: SchemaRef,
+    baseline: BaselineMetrics,
+    gpu_rows: Count,
+    cpu_rows: Count,
+    fallbacks: Count,
+}
+
+/// Host buffers of one chunk.
+#[derive(Default)]
+struct Chunk {
+    groups: Vec<u32>,
+    values: Vec<(Vec<f64>, Vec<u8>)>,
+    keys: Vec<(Vec<i64>, Vec<u8>)>,
+    filters: Vec<Vec<u8>>,
+}
+
+impl Chunk {
+    fn new(spec: &GpuAggSpec) -> Self {
+        Chunk {
+            groups: Vec::new(),
+            values: vec![Default::default(); spec.values.len()],
+            keys: vec![Default::default(); spec.keys.len()],
+            filters: vec![Vec::new(); spec.filters.len()],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn clear(&mut self) {
+        self.groups.clear();
+        self.values.iter_mut().for_each(|(a, b)| {
+            a.clear();
+            b.clear()
+        });
+        self.keys.iter_mut().for_each(|(a, b)| {
+            a.clear();
+            b.clear()
+        });
+        self.filters.iter_mut().for_each(Vec::clear);
+    }
+}
+
+fn validity(a: &dyn Array, out: &mut Vec<u8>) {
+    match a.logical_nulls() {
+        Some(n) => out.extend(n.iter().map(|v| v as u8)),
+        None => out.extend(std::iter::repeat_n(1u8, a.len())),
+    }
+}
+
+fn and(a: &[u8], b: &[u8]) -> Vec<u8> {
+    a.iter().zip(b).map(|(x, y)| x & y).collect()
+}
+
+enum Outcome {
+    Done(RecordBatch),
+    /// The device failed: start again on the CPU.
+    DeviceFailed(String),
+}
+
+impl Run {
+    async fn execute(self, context: Arc<TaskContext>) -> DFResult<RecordBatch> {
+        let use_gpu = self.placement.gpu.is_some();
+        let outcome = self.attempt(context.clone(), use_gpu).await?;
+        let batch = match outcome {
+            Outcome::Done(b) => b,
+            Outcome::DeviceFailed(reason) => {
+                tracing::warn!("GPU aggregation failed ({reason}); running it on the CPU");
+                self.fallbacks.add(1);
+                match self.attempt(context, false).await? {
+                    Outcome::Done(b) => b,
+                    Outcome::DeviceFailed(r) => return Err(DataFusionError::Execution(r)),
+                }
+            }
+        };
+        self.baseline.record_output(batch.num_rows());
+        self.baseline.done();
+        Ok(batch)
+    }
+
+    async fn attempt(&self, context: Arc<TaskContext>, use_gpu: bool) -> DFResult<Outcome> {
+        let spec = &self.spec;
+        let ops: Vec<AggOp> = spec.aggs.iter().map(|a| a.op).collect();
+        let input_schema = self.input.schema();
+        let group_fields: Vec<_> = spec
+            .group_by
+            .iter()
+            .map(|(e, n)| {
+                Ok(datafusion::arrow::datatypes::Field::new(
+                    n,
+                    e.data_type(&input_schema)?,
+                    true,
+                ))
+            })
+            .collect::<DFResult<_>>()?;
+        let global = spec.group_by.is_empty();
+        let mut groups = if global {
+            None
+        } else {
+            Some(new_group_values(
+                Arc::new(Schema::new(group_fields)),
+                &GroupOrdering::None,
+            )?)
+        };
+        let mut stream = self.input.execute(0, context)?;
+        let mut chunk = Chunk::new(spec);
+        let mut ids: Vec<usize> = Vec::new();
+        let chunk_rows = self.placement.chunk_rows.max(1);
+        // `auto` decides on the first chunk: small inputs stay on the CPU.
+        let mut agg: Option<Box<dyn Aggregator>> = None;
+        let mut total = 0u64;
+        let mut num_groups = usize::from(global);
+        loop {
+            let batch = stream.next().await.transpose()?;
+            let done = batch.is_none();
+            if let Some(batch) = batch {
+                let timer = self.baseline.elapsed_compute().timer();
+                let n = batch.num_rows();
+                total += n as u64;
+                match groups.as_mut() {
+                    Some(g) => {
+                        let keys = spec
+                            .group_by
+                            .iter()
+                            .map(|(e, _)| e.evaluate(&batch)?.into_array(n))
+                            .collect::<DFResult<Vec<ArrayRef>>>()?;
+                        g.intern(&keys, &mut ids)?;
+                        num_groups = g.len();
+                        chunk.groups.extend(ids.iter().map(|i| *i as u32));
+                    }
+                    None => chunk.groups.extend(std::iter::repeat_n(0u32, n)),
+                }
+                if num_groups > u32::MAX as usize {
+                    return Err(DataFusionError::ResourcesExhausted(
+                        "more than 2^32 groups".into(),
+                    ));
+                }
+                for (e, (vals, valid)) in spec.values.iter().zip(chunk.values.iter_mut()) {
+                    let a = cast(&e.evaluate(&batch)?.into_array(n)?, &DataType::Float64)?;
+                    let a = a.as_primitive::<Float64Type>();
+                    vals.extend_from_slice(a.values());
+                    validity(a, valid);
+                }
+                for (e, (vals, valid)) in spec.keys.iter().zip(chunk.keys.iter_mut()) {
+                    let a = e.evaluate(&batch)?.into_array(n)?;
+                    let a = match a.data_type() {
+                        DataType::Timestamp(_, _) => cast(
+                            &cast(&a, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
+                            &DataType::Int64,
+                        )?,
+                        _ => cast(&a, &DataType::Int64)?,
+                    };
+                    let a = a.as_primitive::<Int64Type>();
+                    vals.extend_from_slice(a.values());
+                    validity(a, valid);
+                }
+                for (e, out) in spec.filters.iter().zip(chunk.filters.iter_mut()) {
+                    let a = e.evaluate(&batch)?.into_array(n)?;
+                    let b: &BooleanArray = a.as_boolean();
+                    out.extend((0..n).map(|i| (b.is_valid(i) && b.value(i)) as u8));
+                }
+                drop(timer);
+            }
+            let full = chunk.len() >= chunk_rows;
+            if (full || done) && agg.is_none() {
+                let small =
+                    self.placement.mode == GpuMode::Auto && done && total < self.placement.min_rows;
+                agg = Some(match (&self.placement.gpu, use_gpu && !small) {
+                    (Some(gpu), true) => Box::new(gpu.aggregator(&ops)),
+                    _ => Box::new(CpuAggregator::new(&ops)),
+                });
+            }
+            if (full || done)
+                && let Some(a) = agg.as_mut()
+            {
+                let timer = self.baseline.elapsed_compute().timer();
+                let on_gpu = a.device_name() != "cpu";
+                if let Err(e) = push(a.as_mut(), spec, &chunk, num_groups) {
+                    if on_gpu {
+                        return Ok(Outcome::DeviceFailed(e.to_string()));
+                    }
+                    return Err(DataFusionError::Execution(e.to_string()));
+                }
+                if on_gpu {
+                    self.gpu_rows.add(chunk.len());
+                } else {
+                    self.cpu_rows.add(chunk.len());
+                }
+                chunk.clear();
+                drop(timer);
+            }
+            if done {
+                break;
+            }
+        }
+        let agg = agg.expect("chosen at the end of input");
+        let on_gpu = agg.device_name() != "cpu";
+        let columns = match agg.finish(num_groups) {
+            Ok(c) => c,
+            Err(e) if on_gpu => return Ok(Outcome::DeviceFailed(e.to_string())),
+            Err(e) => return Err(DataFusionError::Execution(e.to_string())),
+        };
+        let mut arrays: Vec<ArrayRef> = match groups.as_mut() {
+            Some(g) => g.emit(EmitTo::All)?,
+            None => Vec::new(),
+        };
+        for (c, field) in columns
+            .into_iter()
+            .zip(self.schema.fields().iter().skip(arrays.len()))
+        {
+            let a: ArrayRef = match c {
+                AggColumn::Count(v) => {
+                    let a = UInt64Array::from(v);
+                    cast(&a, field.data_type())?
+                }
+                AggColumn::Float(v) => cast(&Float64Array::from(v), field.data_type())?,
+                AggColumn::Int(v) => {
+                    let a: ArrayRef = Arc::new(Int64Array::from(v));
+                    match field.data_type() {
+                        DataType::Timestamp(_, tz) => cast(
+                            &cast(&a, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?,
+                            field.data_type(),
+                        )?,
+                        t => cast(&a, t)?,
+                    }
+                }
+            };
+            arrays.push(a);
+        }
+        // Group key arrays come back with their interned types; align them
+        // with the declared output (e.g. dictionary or view strings).
+        let arrays = arrays
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(a, f)| {
+                if a.data_type() == f.data_type() {
+                    Ok(a)
+                } else {
+                    Ok(cast(&a, f.data_type())?)
+                }
+            })
+            .collect::<DFResult<Vec<_>>>()?;
+        Ok(Outcome::Done(RecordBatch::try_new(
+            self.schema.clone(),
+            arrays,
+        )?))
+    }
+}
+
+fn push(
+    agg: &mut dyn Aggregator,
+    spec: &GpuAggSpec,
+    chunk: &Chunk,
+    num_groups: usize,
+) -> Result<(), contango_gpu_kernels::GpuError> {
+    let n = chunk.len();
+    let ones = vec![1u8; n];
+    let zeros_f = vec![0f64; 0];
+    let zeros_i = vec![0i64; 0];
+    // Combined validity per aggregate (value ∧ weight ∧ FILTER; for
+    // first/last the key's validity ∧ FILTER (∧ value with IGNORE NULLS)).
+    let mut owned: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(spec.aggs.len());
+    for a in &spec.aggs {
+        let mut valid = match a.value {
+            Some(v) => chunk.values[v].1.clone(),
+            None => ones.clone(),
+        };
+        if let Some(w) = a.weight {
+            valid = and(&valid, &chunk.values[w].1);
+        }
+        let mut key_valid = Vec::new();
+        if let Some(k) = a.key {
+            key_valid = chunk.keys[k].1.clone();
+            if a.ignore_nulls {
+                key_valid = and(&key_valid, &valid);
+            }
+        }
+        if let Some(f) = a.filter {
+            if a.key.is_some() {
+                key_valid = and(&key_valid, &chunk.filters[f]);
+            } else {
+                valid = and(&valid, &chunk.filters[f]);
+            }
+        }
+        owned.push((valid, key_valid));
+    }
+    let inputs = spec
+        .aggs
+        .iter()
+        .zip(&owned)
+        .map(|(a, (valid, key_valid))| AggInput {
+            values: match a.value {
+                Some(v) => &chunk.values[v].0,
+                None => &zeros_f,
+            },
+            valid,
+            weight: match a.weight {
+                Some(w) => &chunk.values[w].0,
+                None => &zeros_f,
+            },
+            key: match a.key {
+                Some(k) => &chunk.keys[k].0,
+                None => &zeros_i,
+            },
+            key_valid,
+        })
+        .collect::<Vec<_>>();
+    // count(*) has no values: give it a zero column of the right length.
+    let filler;
+    let inputs = if inputs.iter().any(|i| i.values.len() != n) {
+        filler = vec![0f64; n];
+        inputs
+            .into_iter()
+            .map(|mut i| {
+                if i.values.len() != n {
+                    i.values = &filler;
+                }
+                i
+            })
+            .collect()
+    } else {
+        inputs
+    };
+    agg.push(&AggChunk {
+        groups: &chunk.groups,
+        num_groups,
+        inputs,
+    })
+}

@@ -1,0 +1,140 @@
+//! GPU execution of commodity aggregations and anomaly scans: session
+//! options, the `GpuAggregateExec` operator, the placement rule, and the
+//! device-backed anomaly scan used by `anomalies(...)`. The kernels (and their
+//! CPU references) live in the `contango-gpu-kernels` crate.
+
+pub mod aggregate;
+pub mod options;
+pub mod rule;
+
+pub use options::{GpuMode, GpuOptions};
+pub use rule::GpuPlacementRule;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{
+        Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::session_state::SessionStateBuilder;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    use super::*;
+
+    fn context(mode: GpuMode) -> SessionContext {
+        let config = SessionConfig::new()
+            .with_target_partitions(4)
+            .with_option_extension(GpuOptions::new(mode, 0, 1024));
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(GpuPlacementRule))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        crate::functions::register(&ctx, "UTC");
+        // 5 commodities × 3000 ticks in 4 partitions, with nulls, ties in
+        // time across commodities, WTI's negative settlement and a stale run.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("commodity", DataType::Utf8, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("price", DataType::Float64, true),
+            Field::new("volume", DataType::Int64, true),
+        ]));
+        let mut parts = vec![];
+        for p in 0..4 {
+            let mut c = vec![];
+            let mut t = vec![];
+            let mut x = vec![];
+            let mut v = vec![];
+            for i in 0..3750i64 {
+                let k = i * 4 + p;
+                c.push(["WTI", "BRENT", "HH", "RBOB", "HO"][(k % 5) as usize]);
+                t.push(1_700_000_000_000_000 + k * 1_700_000 / 5 * 5);
+                let base = 50.0 + (k % 5) as f64 * 10.0 + ((k * 7919) % 1000) as f64 / 100.0;
+                x.push(if k % 97 == 0 {
+                    None
+                } else if k == 777 {
+                    Some(-36.98)
+                } else {
+                    Some(base)
+                });
+                v.push(if k % 89 == 0 { None } else { Some(k % 500 + 1) });
+            }
+            parts.push(vec![
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(StringArray::from(c)),
+                        Arc::new(TimestampMicrosecondArray::from(t).with_timezone("UTC")),
+                        Arc::new(Float64Array::from(x)),
+                        Arc::new(Int64Array::from(v)),
+                    ],
+                )
+                .unwrap(),
+            ]);
+        }
+        ctx.register_table("ticks", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+            .unwrap();
+        ctx
+    }
+
+    async fn run(ctx: &SessionContext, sql: &str) -> (String, String) {
+        let df = ctx.sql(sql).await.unwrap();
+        let plan = df.clone().create_physical_plan().await.unwrap();
+        let shown = datafusion::physical_plan::displayable(plan.as_ref())
+            .indent(true)
+            .to_string();
+        let batches = df.collect().await.unwrap();
+        (pretty_format_batches(&batches).unwrap().to_string(), shown)
+    }
+
+    /// Rounds floats in printed tables to 9 significant digits (the
+    /// documented tolerance of sums) so both paths print the same.
+    fn rounded(s: &str) -> String {
+        s.split('|')
+            .map(|cell| match cell.trim().parse::<f64>() {
+                Ok(x) if cell.contains('.') || cell.contains('e') => format!("{x:.9e}"),
+                _ => cell.trim().to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+
+    #[tokio::test]
+    async fn gpu_operators_match_datafusion() {
+        let on = context(GpuMode::On);
+        let off = context(GpuMode::Off);
+        for sql in [
+            "SELECT commodity, time_bucket(INTERVAL '1' MINUTE, ts) AS m, open_price(price, ts) AS o, \
+             max(price) AS h, min(price) AS l, close_price(price, ts) AS c, sum(CAST(volume AS DOUBLE)) AS v, \
+             vwap(price, volume) AS vw, count(*) AS n, count(price) AS np FROM ticks GROUP BY 1, 2 ORDER BY 1, 2",
+            "SELECT commodity, date_trunc('day', ts) AS d, avg(price), stddev(price), var_pop(price), \
+             stddev_pop(price), variance(price) FROM ticks GROUP BY 1, 2 ORDER BY 1, 2",
+            "SELECT commodity, close_price(price, ts) AS last, max(ts) FROM ticks GROUP BY 1 ORDER BY 1",
+            "SELECT count(*), sum(price), min(price), max(price) FROM ticks",
+            "SELECT count(*), sum(price) FROM ticks WHERE price > 1000",
+            "SELECT commodity, count(*) FILTER (WHERE price < 0) FROM ticks GROUP BY 1 ORDER BY 1",
+        ] {
+            let (a, plan_on) = run(&on, sql).await;
+            let (b, plan_off) = run(&off, sql).await;
+            assert!(plan_on.contains("GpuAggregateExec: device="), "{plan_on}");
+            assert!(!plan_off.contains("GpuAggregateExec"), "{plan_off}");
+            assert_eq!(rounded(&a), rounded(&b), "{sql}\n{a}\n{b}");
+        }
+        // Ineligible: DISTINCT and integer sums stay on DataFusion's operators.
+        let (_, plan) = run(
+            &on,
+            "SELECT count(DISTINCT commodity), sum(volume) FROM ticks",
+        )
+        .await;
+        assert!(!plan.contains("GpuAggregateExec"), "{plan}");
+    }
+}
