@@ -139,6 +139,21 @@ fn output_schema() -> SchemaRef {
 }
 
 impl Request {
+    /// The table's ticks sorted by series then time (the GPU scan's input).
+    fn sorted_input_sql(&self, has_source: bool) -> String {
+        let source = if has_source {
+            "CAST(source AS VARCHAR)"
+        } else {
+            "CAST(NULL AS VARCHAR)"
+        };
+        format!(
+            "SELECT CAST(commodity AS VARCHAR) AS commodity, {source} AS source, \
+             CAST(ts AS TIMESTAMP(6) WITH TIME ZONE) AS ts, CAST(price AS DOUBLE) AS price FROM {} \
+             ORDER BY 1, 2, 3",
+            self.table
+        )
+    }
+
     fn sql(&self, has_source: bool) -> String {
         let Request {
             table,
@@ -223,7 +238,28 @@ impl TableProvider for AnomaliesTable {
                 )));
             }
         }
-        let frame = ctx.sql(&self.request.sql(has_source)).await?;
+        let frame = match crate::gpu::rule::placement(state.config_options()) {
+            // The GPU kernels scan the sorted ticks directly.
+            Some(placement) => {
+                let sorted = ctx
+                    .sql(&self.request.sorted_input_sql(has_source))
+                    .await?
+                    .create_physical_plan()
+                    .await?;
+                let exec = crate::gpu::anomaly::GpuAnomalyScanExec::new(
+                    sorted,
+                    crate::gpu::anomaly::AnomalyMethod {
+                        method: self.request.method.clone(),
+                        window: self.request.window as usize,
+                        threshold: self.request.threshold,
+                    },
+                    placement,
+                    output_schema(),
+                );
+                ctx.read_table(Arc::new(PlanTable(Arc::new(exec))))?
+            }
+            None => ctx.sql(&self.request.sql(has_source)).await?,
+        };
         // Exactly the declared schema (VARCHAR casts plan as Utf8View).
         let typed: Vec<Expr> = output_schema()
             .fields()
@@ -245,5 +281,59 @@ impl TableProvider for AnomaliesTable {
             frame = frame.limit(0, Some(n))?;
         }
         frame.create_physical_plan().await
+    }
+}
+
+/// An already planned operator, read as a table (so projection and limit
+/// apply as to any scan).
+#[derive(Debug)]
+struct PlanTable(Arc<dyn ExecutionPlan>);
+
+#[async_trait]
+impl TableProvider for PlanTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        match projection {
+            Some(p) if p.len() != self.0.schema().fields().len() => {
+                let exprs = p
+                    .iter()
+                    .map(|i| {
+                        let f = self.0.schema().field(*i).clone();
+                        (
+                            Arc::new(datafusion::physical_expr::expressions::Column::new(
+                                f.name(),
+                                *i,
+                            ))
+                                as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+                            f.name().clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                Ok(Arc::new(
+                    datafusion::physical_plan::projection::ProjectionExec::try_new(
+                        exprs,
+                        self.0.clone(),
+                    )?,
+                ))
+            }
+            _ => Ok(self.0.clone()),
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! CPU references) live in the `contango-gpu-kernels` crate.
 
 pub mod aggregate;
+pub mod anomaly;
 pub mod options;
 pub mod rule;
 
@@ -63,6 +64,10 @@ mod tests {
                     None
                 } else if k == 777 {
                     Some(-36.98)
+                } else if (k / 5) % 40 < 6 {
+                    Some(60.0 + (k % 5) as f64) // stale runs
+                } else if k % 331 == 0 {
+                    Some(base * 4.0) // spikes
                 } else {
                     Some(base)
                 });
@@ -99,7 +104,11 @@ mod tests {
     /// Rounds floats in printed tables to 9 significant digits (the
     /// documented tolerance of sums) so both paths print the same.
     fn rounded(s: &str) -> String {
-        s.split('|')
+        s.lines()
+            .filter(|l| !l.starts_with('+'))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .split('|')
             .map(|cell| match cell.trim().parse::<f64>() {
                 Ok(x) if cell.contains('.') || cell.contains('e') => format!("{x:.9e}"),
                 _ => cell.trim().to_string(),
@@ -127,6 +136,24 @@ mod tests {
             let (b, plan_off) = run(&off, sql).await;
             assert!(plan_on.contains("GpuAggregateExec: device="), "{plan_on}");
             assert!(!plan_off.contains("GpuAggregateExec"), "{plan_off}");
+            assert_eq!(rounded(&a), rounded(&b), "{sql}\n{a}\n{b}");
+        }
+        for (method, window, threshold) in [
+            ("zscore", 20, 3.0),
+            ("mad", 15, 3.5),
+            ("jump", 20, 3.0),
+            ("stale", 4, 0.0),
+            ("negative", 2, 0.0),
+        ] {
+            let sql = format!(
+                "SELECT commodity, source, ts, price, score, reason FROM anomalies('ticks', '{method}', {window}, {threshold}) \
+                 ORDER BY commodity, ts"
+            );
+            let (a, plan_on) = run(&on, &sql).await;
+            let (b, plan_off) = run(&off, &sql).await;
+            assert!(plan_on.contains("GpuAnomalyScanExec: device="), "{plan_on}");
+            assert!(!plan_off.contains("GpuAnomalyScanExec"), "{plan_off}");
+            assert!(b.lines().count() >= 5, "{method} finds something:\n{b}");
             assert_eq!(rounded(&a), rounded(&b), "{sql}\n{a}\n{b}");
         }
         // Ineligible: DISTINCT and integer sums stay on DataFusion's operators.

@@ -1,0 +1,400 @@
+//! `GpuAnomalyScanExec`: the `anomalies(...)` table function's scan on the
+//! GPU kernels. Its input is the table's ticks sorted by (commodity, source,
+//! ts); whole series are gathered into segments of about `gpu_chunk_rows`
+//! rows and scanned by the device (or by the CPU references: small segments
+//! under `auto`, windows the device does not support, or a device error).
+//! It computes exactly what the SQL plan of `anomalies` computes.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use contango_gpu_kernels::cpu::CpuScanner;
+use contango_gpu_kernels::{GpuError, Scanner, Series};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
+};
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{
+    Distribution, EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning,
+    PhysicalSortExpr,
+};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use futures::StreamExt;
+
+use super::aggregate::Placement;
+use super::options::GpuMode;
+
+/// What to look for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyMethod {
+    /// `zscore`, `mad`, `jump`, `stale` or `negative`.
+    pub method: String,
+    /// Window (rows).
+    pub window: usize,
+    /// Threshold.
+    pub threshold: f64,
+}
+
+/// The anomaly scan (see the module docs). Input columns: commodity, source,
+/// ts, price, sorted by the first three; output: the `anomalies` schema.
+#[derive(Debug)]
+pub struct GpuAnomalyScanExec {
+    input: Arc<dyn ExecutionPlan>,
+    method: AnomalyMethod,
+    placement: Placement,
+    schema: SchemaRef,
+    props: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl GpuAnomalyScanExec {
+    /// A scan of `input` (one partition, sorted) producing `schema`.
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        method: AnomalyMethod,
+        placement: Placement,
+        schema: SchemaRef,
+    ) -> Self {
+        let props = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            input,
+            method,
+            placement,
+            schema,
+            props,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for GpuAnomalyScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "GpuAnomalyScanExec: device={}, gpu={}, method={}, window={}, threshold={}",
+            self.placement.device_label(),
+            self.placement.mode.name(),
+            self.method.method,
+            self.method.window,
+            self.method.threshold
+        )
+    }
+}
+
+impl ExecutionPlan for GpuAnomalyScanExec {
+    fn name(&self) -> &str {
+        "GpuAnomalyScanExec"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::SinglePartition]
+    }
+
+    /// Sorted by (commodity, source, ts), nulls last, as `ORDER BY` sorts.
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        let schema = self.input.schema();
+        let sort = (0..3).map(|i| {
+            PhysicalSortExpr::new(
+                Arc::new(Column::new(schema.field(i).name(), i)),
+                SortOptions {
+                    descending: false,
+                    nulls_first: false,
+                },
+            )
+        });
+        vec![LexOrdering::new(sort).map(OrderingRequirements::from)]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(GpuAnomalyScanExec::new(
+            children.remove(0),
+            self.method.clone(),
+            self.placement.clone(),
+            self.schema.clone(),
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DFResult<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let scan = Arc::new(Scan {
+            method: self.method.clone(),
+            placement: self.placement.clone(),
+            schema: self.schema.clone(),
+            baseline: BaselineMetrics::new(&self.metrics, partition),
+            gpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_gpu", partition),
+            cpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_cpu", partition),
+            fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+        });
+        let chunk_rows = self.placement.chunk_rows;
+        let in_schema = self.input.schema();
+        // State: pending rows (whole series not yet scanned), end of input.
+        let state = (input, Vec::<RecordBatch>::new(), 0usize, false);
+        let stream =
+            futures::stream::unfold(state, move |(mut input, mut pending, mut rows, done)| {
+                let scan = scan.clone();
+                let in_schema = in_schema.clone();
+                async move {
+                    if done {
+                        return None;
+                    }
+                    loop {
+                        match input.next().await {
+                            Some(Ok(b)) => {
+                                rows += b.num_rows();
+                                pending.push(b);
+                                if rows < chunk_rows {
+                                    continue;
+                                }
+                                let all = match concat_batches(&in_schema, &pending) {
+                                    Ok(a) => a,
+                                    Err(e) => {
+                                        return Some((Err(e.into()), (input, vec![], 0, true)));
+                                    }
+                                };
+                                // Scan whole series; keep the last one (it may go on).
+                                let cut = last_series_start(&all);
+                                if cut == 0 {
+                                    pending = vec![all];
+                                    continue;
+                                }
+                                let rest = all.slice(cut, all.num_rows() - cut);
+                                let out = scan.segment(&all.slice(0, cut));
+                                let n = rest.num_rows();
+                                return Some((out, (input, vec![rest], n, false)));
+                            }
+                            Some(Err(e)) => return Some((Err(e), (input, vec![], 0, true))),
+                            None => {
+                                let out = concat_batches(&in_schema, &pending)
+                                    .map_err(DataFusionError::from)
+                                    .and_then(|all| scan.segment(&all));
+                                scan.baseline.done();
+                                return Some((out, (input, vec![], 0, true)));
+                            }
+                        }
+                    }
+                }
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
+    }
+}
+
+struct Scan {
+    method: AnomalyMethod,
+    placement: Placement,
+    schema: SchemaRef,
+    baseline: BaselineMetrics,
+    gpu_rows: Count,
+    cpu_rows: Count,
+    fallbacks: Count,
+}
+
+fn strings(a: &ArrayRef) -> DFResult<ArrayRef> {
+    Ok(cast(a, &DataType::Utf8)?)
+}
+
+/// Per-row "a new series starts here" for sorted (commodity, source) columns.
+fn heads(batch: &RecordBatch) -> DFResult<Vec<bool>> {
+    let c = strings(batch.column(0))?;
+    let s = strings(batch.column(1))?;
+    let (c, s) = (c.as_string::<i32>(), s.as_string::<i32>());
+    let key = |i: usize| {
+        (
+            c.is_valid(i).then(|| c.value(i)),
+            s.is_valid(i).then(|| s.value(i)),
+        )
+    };
+    Ok((0..batch.num_rows())
+        .map(|i| i == 0 || key(i) != key(i - 1))
+        .collect())
+}
+
+/// The first row of the last series (0 when there is one series).
+fn last_series_start(batch: &RecordBatch) -> usize {
+    match heads(batch) {
+        Ok(h) => h.iter().rposition(|x| *x).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+impl Scan {
+    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
+        let _timer = self.baseline.elapsed_compute().timer();
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        }
+        let price = cast(batch.column(3), &DataType::Float64)?;
+        let price = price.as_primitive::<Float64Type>();
+        let x = price.values();
+        let valid: Vec<u8> = match price.logical_nulls() {
+            Some(nulls) => nulls.iter().map(|v| v as u8).collect(),
+            None => vec![1; n],
+        };
+        let (ids, starts) = Series::from_heads(&heads(batch)?);
+        let series = Series {
+            ids: &ids,
+            starts: &starts,
+        };
+        let gpu = match &self.placement.gpu {
+            Some(g)
+                if self.placement.mode == GpuMode::On || n as u64 >= self.placement.min_rows =>
+            {
+                Some(g.clone())
+            }
+            _ => None,
+        };
+        let (scores, reasons) = match gpu.as_ref().map(|g| self.score(g, x, &valid, series)) {
+            Some(Ok(r)) => {
+                self.gpu_rows.add(n);
+                r
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    tracing::warn!("GPU anomaly scan failed ({e}); scanning on the CPU");
+                    self.fallbacks.add(1);
+                }
+                self.cpu_rows.add(n);
+                self.score(&CpuScanner, x, &valid, series)
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?
+            }
+        };
+        let keep: Vec<u32> = (0..n as u32)
+            .filter(|i| scores[*i as usize].is_some())
+            .collect();
+        let idx = UInt32Array::from(keep);
+        let picked = take_columns(batch, &idx)?;
+        let score = Float64Array::from(
+            idx.values()
+                .iter()
+                .map(|i| scores[*i as usize])
+                .collect::<Vec<_>>(),
+        );
+        let reason = StringArray::from(
+            idx.values()
+                .iter()
+                .map(|i| reasons(*i as usize))
+                .collect::<Vec<_>>(),
+        );
+        let mut columns = picked;
+        columns.push(Arc::new(score));
+        columns.push(Arc::new(reason));
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(a, f)| Ok(cast(&a, f.data_type())?))
+            .collect::<DFResult<Vec<_>>>()?;
+        let out = RecordBatch::try_new(self.schema.clone(), columns)?;
+        self.baseline.record_output(out.num_rows());
+        Ok(out)
+    }
+
+    /// Scores of flagged rows and a function giving each row's reason.
+    #[allow(clippy::type_complexity)]
+    fn score<S: Scanner + ?Sized>(
+        &self,
+        scanner: &S,
+        x: &[f64],
+        valid: &[u8],
+        s: Series<'_>,
+    ) -> Result<(Vec<Option<f64>>, Box<dyn Fn(usize) -> String + '_>), GpuError> {
+        let (w, th) = (self.method.window, self.method.threshold);
+        let over = |c: &contango_gpu_kernels::ScanColumn| -> Vec<Option<f64>> {
+            (0..x.len())
+                .map(|i| c.get(i).filter(|z| z.abs() > th))
+                .collect()
+        };
+        let th_text = format_threshold(th);
+        Ok(match self.method.method.as_str() {
+            "zscore" => {
+                let z = scanner.zscore(x, valid, s, w)?;
+                let t = format!("price z-score beyond {th_text}");
+                (over(&z), Box::new(move |_| t.clone()))
+            }
+            "mad" => {
+                let z = scanner.mad_zscore(x, valid, s, w)?;
+                let t = format!("robust (MAD) z-score beyond {th_text}");
+                (over(&z), Box::new(move |_| t.clone()))
+            }
+            "jump" => {
+                let r = scanner.log_return(x, valid, s)?;
+                let z = scanner.zscore(&r.values, &r.valid, s, w)?;
+                let t = format!("log-return jump beyond {th_text} sigma");
+                (over(&z), Box::new(move |_| t.clone()))
+            }
+            "stale" => {
+                let runs = scanner.stale_runs(x, valid, s)?;
+                let scores: Vec<Option<f64>> = (0..x.len())
+                    .map(|i| {
+                        (runs.len[i] as usize >= w && runs.pos[i] > 1).then_some(runs.len[i] as f64)
+                    })
+                    .collect();
+                let lens = runs.len;
+                (
+                    scores,
+                    Box::new(move |i| format!("price unchanged for {} ticks", lens[i])),
+                )
+            }
+            _ => {
+                let scores = (0..x.len())
+                    .map(|i| (valid[i] != 0 && x[i] < 0.0).then_some(x[i]))
+                    .collect();
+                (scores, Box::new(|_| "negative price".to_string()))
+            }
+        })
+    }
+}
+
+/// The threshold as the SQL plan prints it (`8` for 8.0, `3.5`).
+pub fn format_threshold(th: f64) -> String {
+    format!("{th}")
+}
+
+fn take_columns(batch: &RecordBatch, idx: &UInt32Array) -> DFResult<Vec<ArrayRef>> {
+    (0..4)
+        .map(|c| Ok(take(batch.column(c), idx, None)?))
+        .collect()
+}
