@@ -85,28 +85,8 @@ pub fn windows() -> Vec<WindowUDF> {
     ]
 }
 
-/// A compensated (Neumaier) running sum.
-#[derive(Debug, Default, Clone, Copy)]
-struct Sum {
-    sum: f64,
-    compensation: f64,
-}
-
-impl Sum {
-    fn add(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.compensation += (self.sum - t) + x;
-        } else {
-            self.compensation += (x - t) + self.sum;
-        }
-        self.sum = t;
-    }
-
-    fn value(&self) -> f64 {
-        self.sum + self.compensation
-    }
-}
+/// The compensated (Neumaier) sum shared with the GPU kernels' CPU references.
+type Sum = contango_gpu_kernels::cpu::Neumaier;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Vwap {
@@ -284,86 +264,32 @@ struct SeriesEvaluator {
 
 impl PartitionEvaluator for SeriesEvaluator {
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> DFResult<ArrayRef> {
+        use contango_gpu_kernels::cpu::CpuScanner;
+        use contango_gpu_kernels::{Scanner, Series};
         let x = floats(&values[0])?;
         let x = x.as_primitive::<Float64Type>();
-        let get = |i: usize| x.is_valid(i).then(|| x.value(i));
-        let mut out = Vec::with_capacity(num_rows);
-        match self.kind {
-            SeriesKind::LogReturn => {
-                for i in 0..num_rows {
-                    out.push(match (i.checked_sub(1).and_then(get), get(i)) {
-                        (Some(prev), Some(cur)) if prev > 0.0 && cur > 0.0 => {
-                            Some((cur / prev).ln())
-                        }
-                        _ => None,
-                    });
-                }
-            }
-            SeriesKind::MadZScore => {
-                let n = self.window;
-                for i in 0..num_rows {
-                    let prior: Vec<f64> = if i < n {
-                        Vec::new()
-                    } else {
-                        (i - n..i)
-                            .filter_map(get)
-                            .filter(|v| v.is_finite())
-                            .collect()
-                    };
-                    out.push(match get(i) {
-                        Some(cur) if prior.len() >= 2 => mad_score(cur, &prior),
-                        _ => None,
-                    });
-                }
-            }
-            SeriesKind::ZScore => {
-                let n = self.window;
-                for i in 0..num_rows {
-                    if i < n {
-                        out.push(None);
-                        continue;
-                    }
-                    let prior: Vec<f64> = (i - n..i)
-                        .filter_map(get)
-                        .filter(|v| v.is_finite())
-                        .collect();
-                    let (Some(cur), true) = (get(i), prior.len() >= 2) else {
-                        out.push(None);
-                        continue;
-                    };
-                    // Two passes with compensated sums: mean, then squared deviations.
-                    let mut s = Sum::default();
-                    prior.iter().for_each(|v| s.add(*v));
-                    let mean = s.value() / prior.len() as f64;
-                    let mut q = Sum::default();
-                    prior.iter().for_each(|v| q.add((v - mean) * (v - mean)));
-                    let sd = (q.value() / (prior.len() - 1) as f64).sqrt();
-                    out.push((sd > 0.0).then(|| (cur - mean) / sd));
-                }
-            }
+        let valid: Vec<u8> = match x.logical_nulls() {
+            Some(n) => n.iter().map(|v| v as u8).collect(),
+            None => vec![1; num_rows],
+        };
+        // One partition is one series: the CPU reference of the GPU scans.
+        let ids = vec![0u32; num_rows];
+        let starts = [0u64, num_rows as u64];
+        let series = Series {
+            ids: &ids,
+            starts: &starts,
+        };
+        let v = &x.values()[..num_rows];
+        let out = match self.kind {
+            SeriesKind::LogReturn => CpuScanner.log_return(v, &valid, series),
+            SeriesKind::ZScore => CpuScanner.zscore(v, &valid, series, self.window),
+            SeriesKind::MadZScore => CpuScanner.mad_zscore(v, &valid, series, self.window),
         }
-        Ok(Arc::new(Float64Array::from(out)))
+        .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+        Ok(Arc::new(Float64Array::from(
+            (0..num_rows).map(|i| out.get(i)).collect::<Vec<_>>(),
+        )))
     }
-}
-
-/// Median of a non-empty slice (sorted in place).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-/// 0.6745 · (x − median) / MAD of `prior`, or `None` when MAD is 0.
-fn mad_score(x: f64, prior: &[f64]) -> Option<f64> {
-    let mut values = prior.to_vec();
-    let m = median(&mut values);
-    let mut deviations: Vec<f64> = prior.iter().map(|v| (v - m).abs()).collect();
-    let mad = median(&mut deviations);
-    (mad > 0.0).then(|| 0.6745 * (x - m) / mad)
 }
 
 #[cfg(test)]
@@ -395,10 +321,10 @@ mod tests {
     fn mad_score_by_hand() {
         // prior 1, 2, 3, 4, 100: median 3, deviations 2, 1, 0, 1, 97 → MAD 1.
         assert_eq!(
-            super::mad_score(5.0, &[1.0, 2.0, 3.0, 4.0, 100.0]),
+            contango_gpu_kernels::cpu::mad_score(5.0, &[1.0, 2.0, 3.0, 4.0, 100.0]),
             Some(0.6745 * 2.0)
         );
-        assert_eq!(super::mad_score(5.0, &[7.0, 7.0, 7.0]), None);
+        assert_eq!(contango_gpu_kernels::cpu::mad_score(5.0, &[7.0, 7.0, 7.0]), None);
     }
 
     #[tokio::test]
