@@ -221,11 +221,17 @@ impl Gpu {
         Ok(self.stream.clone_dtoh(dev)?)
     }
 
+    /// Device-to-device copy of `src` into `dst` (same length).
+    pub fn copy<T: DeviceRepr>(&self, src: &CudaSlice<T>, dst: &mut CudaSlice<T>) -> R<()> {
+        Ok(self.stream.memcpy_dtod(src, dst)?)
+    }
+
     fn f(&self, name: &str) -> &CudaFunction {
         &self.funcs[name]
     }
 
-    fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> R<CudaSlice<T>> {
+    /// A zeroed device buffer of `n` elements.
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> R<CudaSlice<T>> {
         Ok(self.stream.alloc_zeros::<T>(n.max(1))?)
     }
 

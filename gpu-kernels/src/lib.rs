@@ -25,6 +25,7 @@ pub mod cpu;
 pub mod device;
 mod ordered;
 
+pub use cudarc::driver::CudaSlice;
 pub use device::{Gpu, GpuError};
 
 /// Relative tolerance of float sums between the GPU and the CPU reference.

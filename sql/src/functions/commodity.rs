@@ -324,7 +324,10 @@ mod tests {
             contango_gpu_kernels::cpu::mad_score(5.0, &[1.0, 2.0, 3.0, 4.0, 100.0]),
             Some(0.6745 * 2.0)
         );
-        assert_eq!(contango_gpu_kernels::cpu::mad_score(5.0, &[7.0, 7.0, 7.0]), None);
+        assert_eq!(
+            contango_gpu_kernels::cpu::mad_score(5.0, &[7.0, 7.0, 7.0]),
+            None
+        );
     }
 
     #[tokio::test]
