@@ -105,6 +105,29 @@ fn libraries_present() -> R<()> {
     Ok(())
 }
 
+/// Compiles the kernels for `arch` (e.g. `compute_90`) with NVRTC. Needs only
+/// libnvrtc, no GPU: the tests compile the kernels wherever NVRTC is found.
+pub fn compile(arch: &'static str) -> R<cudarc::nvrtc::Ptx> {
+    // SAFETY: only probes whether the shared library can be opened.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(GpuError::NoDevice(
+            "NVRTC (libnvrtc) is not installed".into(),
+        ));
+    }
+    let options = CompileOptions {
+        // Bit-identical scans: no fused multiply-add, IEEE division and sqrt.
+        fmad: Some(false),
+        prec_div: Some(true),
+        prec_sqrt: Some(true),
+        ftz: Some(false),
+        arch: Some(arch),
+        ..Default::default()
+    };
+    std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(SOURCE, options))
+        .map_err(|_| GpuError::Compile("NVRTC is incompatible".into()))?
+        .map_err(|e| GpuError::Compile(format!("{e:?}")))
+}
+
 fn grid(threads: u64) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (threads.div_ceil(BLOCK as u64).max(1) as u32, 1, 1),
@@ -133,17 +156,7 @@ impl Gpu {
         let ctx = CudaContext::new(ordinal).map_err(|e| GpuError::NoDevice(format!("{e:?}")))?;
         let (major, minor) = ctx.compute_capability()?;
         let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
-        let options = CompileOptions {
-            // Bit-identical scans: no fused multiply-add, IEEE division and sqrt.
-            fmad: Some(false),
-            prec_div: Some(true),
-            prec_sqrt: Some(true),
-            ftz: Some(false),
-            arch: Some(arch),
-            ..Default::default()
-        };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(SOURCE, options)
-            .map_err(|e| GpuError::Compile(format!("{e:?}")))?;
+        let ptx = compile(arch)?;
         let module = ctx.load_module(ptx)?;
         let mut funcs = HashMap::new();
         for name in KERNELS {

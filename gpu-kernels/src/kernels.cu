@@ -24,13 +24,43 @@ __device__ __forceinline__ void nadd(double &s, double &c, double x) {
     s = t;
 }
 
-__device__ __forceinline__ bool run_bounds(u64 n, u64 &begin, u64 &end) {
+// A thread's run of rows. Threads past the end keep running with an empty
+// run (so whole warps reach the warp-wide flush below).
+__device__ __forceinline__ void run_bounds(u64 n, u64 &begin, u64 &end) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     begin = t * RUN;
-    if (begin >= n) return false;
+    if (begin > n) begin = n;
     end = begin + RUN < n ? begin + RUN : n;
-    return true;
 }
+
+#define FULL 0xffffffffu
+#define NONE 0xffffffffu
+
+// Whether every lane with rows to flush (c > 0) flushes the same group as
+// lane 0; then the warp reduces and lane 0 does one atomic per accumulator
+// instead of 32 (same-address atomics serialize: this is what bounds grouped
+// aggregation over few groups, e.g. daily stats per commodity).
+__device__ __forceinline__ bool warp_uniform(u32 cur, u64 c, u32 &g0) {
+    g0 = __shfl_sync(FULL, cur, 0);
+    return __all_sync(FULL, c == 0 || cur == g0) && g0 != NONE;
+}
+__device__ __forceinline__ double wsum(double x) {
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(FULL, x, o);
+    return x;
+}
+__device__ __forceinline__ u64 wsumu(u64 x) {
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(FULL, x, o);
+    return x;
+}
+__device__ __forceinline__ u64 wmin(u64 x) {
+    for (int o = 16; o > 0; o >>= 1) { u64 y = __shfl_xor_sync(FULL, x, o); x = y < x ? y : x; }
+    return x;
+}
+__device__ __forceinline__ u64 wmax(u64 x) {
+    for (int o = 16; o > 0; o >>= 1) { u64 y = __shfl_xor_sync(FULL, x, o); x = y > x ? y : x; }
+    return x;
+}
+#define LANE0 ((threadIdx.x & 31) == 0)
 
 extern "C" __global__ void fill_u64(u64 *p, u64 n, u64 value) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -38,20 +68,24 @@ extern "C" __global__ void fill_u64(u64 *p, u64 n, u64 value) {
 }
 
 extern "C" __global__ void agg_count(u64 n, const u32 *g, const u8 *v, u64 *cnt) {
-    u64 b, e; if (!run_bounds(n, b, e)) return;
-    u32 cur = g[b]; u64 c = 0;
+    u64 b, e; run_bounds(n, b, e);
+    u32 cur = b < e ? g[b] : NONE; u64 c = 0;
     for (u64 i = b; i < e; i++) {
         u32 gi = g[i];
         if (gi != cur) { if (c) atomicAdd(&cnt[cur], c); cur = gi; c = 0; }
         c += v[i];
     }
-    if (c) atomicAdd(&cnt[cur], c);
+    u32 g0;
+    if (warp_uniform(cur, c, g0)) {
+        u64 t = wsumu(c);
+        if (LANE0 && t) atomicAdd(&cnt[g0], t);
+    } else if (c) atomicAdd(&cnt[cur], c);
 }
 
 // Sum (and count) of valid values.
 extern "C" __global__ void agg_sum(u64 n, const u32 *g, const double *x, const u8 *v, u64 *cnt, double *sum) {
-    u64 b, e; if (!run_bounds(n, b, e)) return;
-    u32 cur = g[b]; u64 c = 0; double s = 0.0, comp = 0.0;
+    u64 b, e; run_bounds(n, b, e);
+    u32 cur = b < e ? g[b] : NONE; u64 c = 0; double s = 0.0, comp = 0.0;
     for (u64 i = b; i < e; i++) {
         u32 gi = g[i];
         if (gi != cur) {
@@ -60,13 +94,17 @@ extern "C" __global__ void agg_sum(u64 n, const u32 *g, const double *x, const u
         }
         if (v[i]) { c++; nadd(s, comp, x[i]); }
     }
-    if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&sum[cur], s + comp); }
+    u32 g0;
+    if (warp_uniform(cur, c, g0)) {
+        u64 tc = wsumu(c); double ts = wsum(c ? s + comp : 0.0);
+        if (LANE0 && tc) { atomicAdd(&cnt[g0], tc); atomicAdd(&sum[g0], ts); }
+    } else if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&sum[cur], s + comp); }
 }
 
 // Min or max of valid values, as order-preserving integers.
 extern "C" __global__ void agg_minmax(u64 n, const u32 *g, const double *x, const u8 *v, u64 *cnt, u64 *ext, int is_max) {
-    u64 b, e; if (!run_bounds(n, b, e)) return;
-    u32 cur = g[b]; u64 c = 0; u64 m = is_max ? 0ULL : ~0ULL;
+    u64 b, e; run_bounds(n, b, e);
+    u32 cur = b < e ? g[b] : NONE; u64 c = 0; u64 m = is_max ? 0ULL : ~0ULL;
     for (u64 i = b; i < e; i++) {
         u32 gi = g[i];
         if (gi != cur) {
@@ -79,14 +117,18 @@ extern "C" __global__ void agg_minmax(u64 n, const u32 *g, const double *x, cons
             m = is_max ? (o > m ? o : m) : (o < m ? o : m);
         }
     }
-    if (c) { atomicAdd(&cnt[cur], c); if (is_max) atomicMax(&ext[cur], m); else atomicMin(&ext[cur], m); }
+    u32 g0;
+    if (warp_uniform(cur, c, g0)) {
+        u64 tc = wsumu(c); u64 tm = is_max ? wmax(m) : wmin(m);
+        if (LANE0 && tc) { atomicAdd(&cnt[g0], tc); if (is_max) atomicMax(&ext[g0], tm); else atomicMin(&ext[g0], tm); }
+    } else if (c) { atomicAdd(&cnt[cur], c); if (is_max) atomicMax(&ext[cur], m); else atomicMin(&ext[cur], m); }
 }
 
 // VWAP: Σ price·volume and Σ volume over valid rows with a finite price.
 extern "C" __global__ void agg_vwap(u64 n, const u32 *g, const double *x, const double *w, const u8 *v,
                                     u64 *cnt, double *pv, double *vol) {
-    u64 b, e; if (!run_bounds(n, b, e)) return;
-    u32 cur = g[b]; u64 c = 0; double a = 0.0, ac = 0.0, s = 0.0, sc = 0.0;
+    u64 b, e; run_bounds(n, b, e);
+    u32 cur = b < e ? g[b] : NONE; u64 c = 0; double a = 0.0, ac = 0.0, s = 0.0, sc = 0.0;
     for (u64 i = b; i < e; i++) {
         u32 gi = g[i];
         if (gi != cur) {
@@ -95,20 +137,28 @@ extern "C" __global__ void agg_vwap(u64 n, const u32 *g, const double *x, const 
         }
         if (v[i] && isfinite(x[i])) { c++; nadd(a, ac, x[i] * w[i]); nadd(s, sc, w[i]); }
     }
-    if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&pv[cur], a + ac); atomicAdd(&vol[cur], s + sc); }
+    u32 g0;
+    if (warp_uniform(cur, c, g0)) {
+        u64 tc = wsumu(c); double ta = wsum(c ? a + ac : 0.0), tv = wsum(c ? s + sc : 0.0);
+        if (LANE0 && tc) { atomicAdd(&cnt[g0], tc); atomicAdd(&pv[g0], ta); atomicAdd(&vol[g0], tv); }
+    } else if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&pv[cur], a + ac); atomicAdd(&vol[cur], s + sc); }
 }
 
 // Variance: sums of deviations from a shift K (a value of the group, set by
 // whichever thread sees the group first), and of their squares.
 #define NO_SHIFT 0xFFFFFFFFFFFFFFFFULL
 __device__ __forceinline__ double shift_of(u64 *shift, u32 g, double x) {
+    // Read first: once set, the shift never changes, and a plain read of a
+    // cached value avoids a same-address atomic per thread.
+    u64 seen = ((volatile u64 *)shift)[g];
+    if (seen != NO_SHIFT) return __longlong_as_double((i64)seen);
     u64 old = atomicCAS(&shift[g], NO_SHIFT, (u64)__double_as_longlong(x));
     return old == NO_SHIFT ? x : __longlong_as_double((i64)old);
 }
 extern "C" __global__ void agg_var(u64 n, const u32 *g, const double *x, const u8 *v, u64 *cnt, u64 *shift,
                                    double *s1, double *s2) {
-    u64 b, e; if (!run_bounds(n, b, e)) return;
-    u32 cur = g[b]; u64 c = 0; double a = 0.0, ac = 0.0, q = 0.0, qc = 0.0, k = 0.0; bool have_k = false;
+    u64 b, e; run_bounds(n, b, e);
+    u32 cur = b < e ? g[b] : NONE; u64 c = 0; double a = 0.0, ac = 0.0, q = 0.0, qc = 0.0, k = 0.0; bool have_k = false;
     for (u64 i = b; i < e; i++) {
         u32 gi = g[i];
         if (gi != cur) {
@@ -122,13 +172,17 @@ extern "C" __global__ void agg_var(u64 n, const u32 *g, const double *x, const u
             nadd(a, ac, d); nadd(q, qc, d * d);
         }
     }
-    if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&s1[cur], a + ac); atomicAdd(&s2[cur], q + qc); }
+    u32 g0;
+    if (warp_uniform(cur, c, g0)) {
+        u64 tc = wsumu(c); double ta = wsum(c ? a + ac : 0.0), tq = wsum(c ? q + qc : 0.0);
+        if (LANE0 && tc) { atomicAdd(&cnt[g0], tc); atomicAdd(&s1[g0], ta); atomicAdd(&s2[g0], tq); }
+    } else if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&s1[cur], a + ac); atomicAdd(&s2[cur], q + qc); }
 }
 
 // First/last by key, step 1: the least (first) or greatest (last) key.
 extern "C" __global__ void agg_best_key(u64 n, const u32 *g, const i64 *key, const u8 *kv, u64 *cnt, u64 *best, int last) {
-    u64 b, e; if (!run_bounds(n, b, e)) return;
-    u32 cur = g[b]; u64 c = 0; u64 m = last ? 0ULL : ~0ULL;
+    u64 b, e; run_bounds(n, b, e);
+    u32 cur = b < e ? g[b] : NONE; u64 c = 0; u64 m = last ? 0ULL : ~0ULL;
     for (u64 i = b; i < e; i++) {
         u32 gi = g[i];
         if (gi != cur) {
@@ -141,7 +195,11 @@ extern "C" __global__ void agg_best_key(u64 n, const u32 *g, const i64 *key, con
             m = last ? (o > m ? o : m) : (o < m ? o : m);
         }
     }
-    if (c) { atomicAdd(&cnt[cur], c); if (last) atomicMax(&best[cur], m); else atomicMin(&best[cur], m); }
+    u32 g0;
+    if (warp_uniform(cur, c, g0)) {
+        u64 tc = wsumu(c); u64 tm = last ? wmax(m) : wmin(m);
+        if (LANE0 && tc) { atomicAdd(&cnt[g0], tc); if (last) atomicMax(&best[g0], tm); else atomicMin(&best[g0], tm); }
+    } else if (c) { atomicAdd(&cnt[cur], c); if (last) atomicMax(&best[cur], m); else atomicMin(&best[cur], m); }
 }
 
 // Step 2: groups whose best key moved in this chunk forget their best row.

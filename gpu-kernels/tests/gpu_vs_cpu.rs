@@ -310,6 +310,31 @@ fn exhausted_device_memory_is_an_error() {
 }
 
 #[test]
+fn kernels_compile_with_nvrtc() {
+    // Runs wherever libnvrtc is found (scripts/test.sh installs NVIDIA's
+    // NVRTC wheel, so CI compiles the CUDA source without a GPU).
+    for arch in ["compute_80", "compute_90"] {
+        match contango_gpu_kernels::device::compile(arch) {
+            Ok(ptx) => {
+                let text = ptx.to_src();
+                for kernel in ["agg_sum", "agg_best_key", "scan_zscore", "scan_stale"] {
+                    assert!(
+                        text.contains(kernel),
+                        "{arch}: {kernel} missing from the PTX"
+                    );
+                }
+                eprintln!("kernels compile for {arch}: {} bytes of PTX", text.len());
+            }
+            Err(GpuError::NoDevice(e)) => {
+                eprintln!("kernels_compile_with_nvrtc: SKIPPED on this machine: {e}");
+                return;
+            }
+            Err(e) => panic!("{arch}: {e}"),
+        }
+    }
+}
+
+#[test]
 fn no_gpu_is_reported_not_fatal() {
     // Wherever this runs, asking for a device that does not exist is an
     // error value, never a panic.

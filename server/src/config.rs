@@ -454,6 +454,31 @@ mod tests {
     }
 
     #[test]
+    fn gpu_settings_from_env_and_bad_mode() {
+        let ok = env(&[
+            ("CONTANGO_GPU_MODE", "off"),
+            ("CONTANGO_GPU_MIN_ROWS", "5000"),
+            ("CONTANGO_AUTH_ENABLED", "false"),
+        ]);
+        let c = Config::load(None, ok).unwrap();
+        c.validate().unwrap();
+        let o = c.gpu.options();
+        assert_eq!((o.gpu.as_str(), o.gpu_min_rows), ("off", 5000));
+        assert_eq!(Config::default().gpu.mode, "auto");
+        let bad = env(&[
+            ("CONTANGO_GPU_MODE", "sometimes"),
+            ("CONTANGO_AUTH_ENABLED", "false"),
+        ]);
+        let e = Config::load(None, bad).unwrap().validate().unwrap_err();
+        assert!(
+            e.message()
+                .contains("gpu.mode must be 'auto', 'on' or 'off'"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_missing_users_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

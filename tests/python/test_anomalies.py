@@ -13,8 +13,10 @@ import pytest
 from conftest import trino_connect
 
 
-def q(server, sql):
-    cur = trino_connect(server).cursor()
+def q(server, sql, gpu="off"):
+    """Rows of `sql`; `gpu = 'on'` runs the scan on the GPU operators (their
+    CPU reference kernels where there is no GPU)."""
+    cur = trino_connect(server, session_properties={"gpu": gpu}).cursor()
     cur.execute(sql)
     return cur.fetchall()
 
@@ -34,36 +36,39 @@ def score(flagged: set, labelled: set) -> tuple[float, float]:
     return precision, recall
 
 
-def test_negative_prices_match_labels_exactly(trino_server):
-    flagged = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies(table => 'iceberg.market.ticks', method => 'negative')"))
+@pytest.mark.parametrize("gpu", ["off", "on"])
+def test_negative_prices_match_labels_exactly(trino_server, gpu):
+    flagged = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies(table => 'iceberg.market.ticks', method => 'negative')", gpu=gpu))
     labelled = labels(trino_server, "negative")
     assert labelled, "the synthetic market has negative-price defects"
     assert score(flagged, labelled) == (1.0, 1.0)
 
 
-def test_price_level_defects_found_by_zscore_and_jump(trino_server):
+@pytest.mark.parametrize("gpu", ["off", "on"])
+def test_price_level_defects_found_by_zscore_and_jump(trino_server, gpu):
     """Spikes and negative prices are the price-level defects of the synthetic market."""
     spikes = labels(trino_server, "spike")
     level = spikes | labels(trino_server, "negative")
     assert spikes
-    z = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies('iceberg.market.ticks', 'zscore', 20, 8)"))
-    jump = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies('iceberg.market.ticks', 'jump', 20, 8)"))
+    z = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies('iceberg.market.ticks', 'zscore', 20, 8)", gpu=gpu))
+    jump = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies('iceberg.market.ticks', 'jump', 20, 8)", gpu=gpu))
     z_precision, z_recall = score(z, level)
     j_precision, j_recall = score(jump, spikes)
     print(f"zscore(20, 8) vs spike+negative: precision {z_precision:.3f} recall {z_recall:.3f}")
     print(f"jump(20, 8) vs spike: precision {j_precision:.3f} recall {j_recall:.3f}")
     assert z_recall == 1.0 and z_precision >= 0.75
     assert j_recall == 1.0 and len(jump & level) / len(jump) >= 0.6
-    mad = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies('iceberg.market.ticks', 'mad', 20, 10)"))
+    mad = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies('iceberg.market.ticks', 'mad', 20, 10)", gpu=gpu))
     m_precision, m_recall = score(mad, level)
     print(f"mad(20, 10) vs spike+negative: precision {m_precision:.3f} recall {m_recall:.3f}")
     assert m_recall == 1.0, (m_precision, m_recall)
 
 
-def test_stale_runs_match_labels(trino_server):
+@pytest.mark.parametrize("gpu", ["off", "on"])
+def test_stale_runs_match_labels(trino_server, gpu):
     labelled = labels(trino_server, "stale")
     assert labelled
-    flagged = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies(table => 'iceberg.market.ticks', method => 'stale', window => 3)"))
+    flagged = keys(q(trino_server, "SELECT commodity, source, ts FROM anomalies(table => 'iceberg.market.ticks', method => 'stale', window => 3)", gpu=gpu))
     precision, recall = score(flagged, labelled)
     print("stale precision/recall:", precision, recall)
     assert recall >= 0.8 and precision >= 0.5, (precision, recall)
@@ -85,19 +90,22 @@ def eia_ticks(trino_server, eia_dir, tmp_path_factory):
     return "iceberg.eia_ticks.daily"
 
 
-def test_real_eia_events_are_flagged(trino_server, eia_ticks):
-    negative = q(trino_server, f"SELECT commodity, CAST(ts AS DATE), price FROM anomalies('{eia_ticks}', 'negative')")
+@pytest.mark.parametrize("gpu", ["off", "on"])
+def test_real_eia_events_are_flagged(trino_server, gpu, eia_ticks):
+    negative = q(trino_server, f"SELECT commodity, CAST(ts AS DATE), price FROM anomalies('{eia_ticks}', 'negative')", gpu=gpu)
     assert negative == [["WTI", datetime.date(2020, 4, 20), -36.98]]
     spikes = q(
         trino_server,
         f"SELECT CAST(ts AS DATE) FROM anomalies('{eia_ticks}', 'zscore', 20, 4) "
         "WHERE commodity = 'HENRY_HUB' AND ts BETWEEN TIMESTAMP '2021-02-10 00:00:00 UTC' AND TIMESTAMP '2021-02-28 00:00:00 UTC'",
+        gpu=gpu,
     )
     assert spikes, "the February 2021 Henry Hub spike must be flagged"
     jumps = q(
         trino_server,
         f"SELECT CAST(ts AS DATE) FROM anomalies(table => '{eia_ticks}', method => 'jump', window => 20, threshold => 4) "
         "WHERE commodity = 'WTI' AND ts BETWEEN TIMESTAMP '2020-03-01 00:00:00 UTC' AND TIMESTAMP '2020-03-31 00:00:00 UTC'",
+        gpu=gpu,
     )
     # 2020-03-09: WTI fell from 41.28 to 31.13 (Saudi–Russia price war), a log return of
     # about −0.28 against a daily sigma of about 0.02. (The −36.98 day itself has no log

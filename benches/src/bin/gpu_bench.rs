@@ -267,17 +267,21 @@ fn bytes_per_row(query: &str) -> f64 {
     }
 }
 
-fn device_query(gpu: &Arc<Gpu>, d: &DeviceCols, t: &Ticks, query: &str, reps: usize) -> f64 {
+/// (kernels, kernels + results copied to the host and finalized), seconds.
+fn device_query(gpu: &Arc<Gpu>, d: &DeviceCols, t: &Ticks, query: &str, reps: usize) -> (f64, f64) {
     let n = t.ts.len();
     let mut times = Vec::new();
+    let mut totals = Vec::new();
     for _ in 0..reps + 1 {
         gpu.synchronize().expect("sync");
         let t0 = Instant::now();
         if query == "zscore_scan" {
             let r = gpu.scan(ScanKind::ZScore, &d.scan, 20).expect("scan");
             gpu.synchronize().expect("sync");
-            drop(r);
             times.push(t0.elapsed().as_secs_f64());
+            let v = gpu.download(&r.valid).expect("download");
+            std::hint::black_box(v);
+            totals.push(t0.elapsed().as_secs_f64());
             continue;
         }
         let (ops, width) = ops_of(query);
@@ -308,12 +312,15 @@ fn device_query(gpu: &Arc<Gpu>, d: &DeviceCols, t: &Ticks, query: &str, reps: us
             })
             .collect();
         agg.push_device(&groups, n, ng, &inputs).expect("aggregate");
+        gpu.synchronize().expect("sync");
+        times.push(t0.elapsed().as_secs_f64());
         let out = agg.results(ng).expect("results");
         std::hint::black_box(out);
-        times.push(t0.elapsed().as_secs_f64());
+        totals.push(t0.elapsed().as_secs_f64());
     }
     times.remove(0); // warm-up
-    median(times)
+    totals.remove(0);
+    (median(times), median(totals))
 }
 
 fn series_of(t: &Ticks) -> (Vec<u32>, Vec<u64>) {
@@ -426,6 +433,7 @@ async fn main() {
         .map(|s| s.parse().expect("--rows N[,N]"))
         .collect();
     let reps: usize = arg("--reps").map_or(3, |s| s.parse().expect("--reps"));
+    let kernels_only = args.iter().any(|a| a == "--kernels-only");
     let e2e_scan_max: usize = arg("--e2e-scan-max").map_or(20_000_000, |s| s.parse().expect("n"));
     let duckdb: HashMap<String, f64> = arg("--duckdb")
         .and_then(|p| std::fs::read_to_string(p).ok())
@@ -458,8 +466,8 @@ async fn main() {
         "GPU: {device}; device-to-device copy {}; CPU: {cores} cores; {reps} runs each (median)\n\n",
         bw.map_or("—".into(), |b| format!("{:.2} TB/s", b / 1e12))
     ));
-    md.push_str("| rows | query | DuckDB | CPU path (gpu=off) | GPU path (gpu=on) | GPU kernels, resident | CPU kernels, 1 thread | CPU/DuckDB | kernels GPU/CPU path | effective bandwidth |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| rows | query | DuckDB | CPU path (gpu=off) | GPU path (gpu=on) | GPU kernels, resident | + results to host | CPU kernels, 1 thread | CPU/DuckDB | CPU path / GPU kernels | kernels' effective bandwidth |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for &n in &sizes {
         let t0 = Instant::now();
         let t = generate(n);
@@ -467,7 +475,8 @@ async fn main() {
         let mem = Arc::new(table(&t, cores));
         eprintln!("{n} rows generated in {:.1} s", t0.elapsed().as_secs_f64());
         let off = context(GpuMode::Off, &mem);
-        let on = gpu.as_ref().map(|_| context(GpuMode::On, &mem));
+        // Without a GPU, gpu = on runs the GPU operators on the CPU reference kernels.
+        let on = Some(context(GpuMode::On, &mem));
         let dev = gpu.as_ref().map(|g| {
             let ones = vec![1u8; n];
             let (ids, starts) = series_of(&t);
@@ -489,17 +498,19 @@ async fn main() {
                     .expect("upload"),
             }
         });
+        // End-to-end runs over 20M rows take seconds: one run each.
+        let e2e_reps = if n > 20_000_000 { 1 } else { reps };
         for (name, sql) in QUERIES {
-            let e2e = name != "zscore_scan" || n <= e2e_scan_max;
+            let e2e = !kernels_only && (name != "zscore_scan" || n <= e2e_scan_max);
             let (cpu_s, cpu_out, _) = if e2e {
-                let (s, o, p) = time_sql(&off, sql, reps).await;
+                let (s, o, p) = time_sql(&off, sql, e2e_reps).await;
                 (Some(s), o, p)
             } else {
                 (None, vec![], String::new())
             };
             let mut gpu_s = None;
             if let (Some(on), true) = (&on, e2e) {
-                let (s, out, plan) = time_sql(on, sql, reps).await;
+                let (s, out, plan) = time_sql(on, sql, e2e_reps).await;
                 assert!(plan.contains("GpuA"), "{name}: not on the GPU:\n{plan}");
                 let (a, b) = (canonical(&out), canonical(&cpu_out));
                 if a != b {
@@ -514,9 +525,12 @@ async fn main() {
                 }
                 gpu_s = Some(s);
             }
-            let kern = match (&gpu, &dev) {
-                (Some(g), Some(d)) => Some(device_query(g, d, &t, name, reps.max(5))),
-                _ => None,
+            let (kern, kern_total) = match (&gpu, &dev) {
+                (Some(g), Some(d)) => {
+                    let (k, total) = device_query(g, d, &t, name, reps.max(5));
+                    (Some(k), Some(total))
+                }
+                _ => (None, None),
             };
             let cpu_k = cpu_query(&t, name);
             let duck = duckdb.get(&format!("{n}:{name}")).copied();
@@ -540,7 +554,7 @@ async fn main() {
                 _ => "—".into(),
             };
             let line = format!(
-                "| {n} | {name} | {} | {} ({} M rows/s) | {} ({} M rows/s) | {} ({} M rows/s) | {} | {ratio} | {kratio} | {eff} |\n",
+                "| {n} | {name} | {} | {} ({} M rows/s) | {} ({} M rows/s) | {} ({} M rows/s) | {} | {} | {ratio} | {kratio} | {eff} |\n",
                 fmt_s(duck),
                 fmt_s(cpu_s),
                 rate(n, cpu_s),
@@ -548,6 +562,7 @@ async fn main() {
                 rate(n, gpu_s),
                 fmt_s(kern),
                 rate(n, kern),
+                fmt_s(kern_total),
                 fmt_s(Some(cpu_k)),
             );
             eprint!("{line}");
