@@ -141,7 +141,10 @@ pub fn default_value(def: &PropertyDef) -> String {
         .options()
         .entries()
         .into_iter()
-        .find(|e| e.key == def.config_key)
+        // Extension entries (`contango.*`) are listed without their prefix.
+        .find(|e| {
+            e.key == def.config_key || def.config_key.strip_prefix("contango.") == Some(&e.key)
+        })
         .and_then(|e| e.value)
         .unwrap_or_default()
 }
@@ -187,5 +190,13 @@ mod tests {
         let config = apply(SessionConfig::new(), props.iter().map(|(a, b)| (a, b))).unwrap();
         assert_eq!(config.batch_size(), 123);
         assert_eq!(default_value(lookup("batch_size").unwrap()), "8192");
+        assert_eq!(default_value(lookup("gpu").unwrap()), "auto");
+        assert_eq!(check("GPU", " OFF ").unwrap(), "off");
+        assert!(
+            check("gpu", "sometimes")
+                .unwrap_err()
+                .message()
+                .contains("auto, on, off")
+        );
     }
 }
