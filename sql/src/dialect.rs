@@ -153,17 +153,44 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
     Ok(Some(out))
 }
 
-/// `anomalies(name => value, ...)` → positional arguments in the declared order.
+/// Table functions with named arguments: name, argument order, defaults.
+type NamedArguments = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+const TABLE_FUNCTIONS: &[NamedArguments] = &[
+    (
+        "anomalies",
+        crate::functions::anomalies::ARGUMENTS,
+        &["NULL", "'zscore'", "20", "4"],
+    ),
+    (
+        "asof_join",
+        crate::functions::asof::ARGUMENTS,
+        &["NULL", "NULL", "NULL", "'ts'", "'inner'"],
+    ),
+];
+
+/// `anomalies(name => value, ...)`, `asof_join(...)` → positional arguments
+/// in the declared order.
 fn named_table_arguments(
     sql: &str,
     tokens: &[Tok],
     edits: &mut Vec<(usize, usize, String)>,
 ) -> Result<()> {
-    use crate::functions::anomalies::ARGUMENTS;
     for i in 0..tokens.len() {
-        let is_call = matches!(&tokens[i].token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("anomalies"))
-            && tokens.get(i + 1).map(|t| &t.token) == Some(&Token::LParen);
-        if !is_call {
+        let function = match &tokens[i].token {
+            Token::Word(w) if w.quote_style.is_none() => TABLE_FUNCTIONS
+                .iter()
+                .find(|(name, _, _)| w.value.eq_ignore_ascii_case(name)),
+            _ => None,
+        };
+        let Some((function, arguments, defaults)) = function else {
+            continue;
+        };
+        let (function, names, defaults) = (*function, *arguments, *defaults);
+        if tokens.get(i + 1).map(|t| &t.token) != Some(&Token::LParen) {
             continue;
         }
         // Split the arguments at depth 1.
@@ -204,13 +231,13 @@ fn named_table_arguments(
         if named.iter().all(Option::is_none) {
             continue;
         }
-        let mut slots: Vec<Option<String>> = vec![None; ARGUMENTS.len()];
+        let mut slots: Vec<Option<String>> = vec![None; names.len()];
         for ((a, b), name) in args.iter().zip(&named) {
             let (first, position) = match name {
                 Some(n) => (
                     a + 2,
-                    ARGUMENTS.iter().position(|x| x == n).ok_or_else(|| {
-                        ContangoError::invalid(format!("anomalies has no argument named '{n}'"))
+                    names.iter().position(|x| x == n).ok_or_else(|| {
+                        ContangoError::invalid(format!("{function} has no argument named '{n}'"))
                     })?,
                 ),
                 None => (
@@ -218,18 +245,17 @@ fn named_table_arguments(
                     slots
                         .iter()
                         .position(Option::is_none)
-                        .unwrap_or(ARGUMENTS.len()),
+                        .unwrap_or(names.len()),
                 ),
             };
-            if position >= ARGUMENTS.len() || first > *b {
-                return Err(ContangoError::invalid(
-                    "anomalies: too many or empty arguments",
-                ));
+            if position >= names.len() || first > *b {
+                return Err(ContangoError::invalid(format!(
+                    "{function}: too many or empty arguments"
+                )));
             }
             slots[position] = Some(sql[tokens[first].start..tokens[*b].end].to_string());
         }
         let last = slots.iter().rposition(Option::is_some).unwrap_or(0);
-        let defaults = ["NULL", "'zscore'", "20", "4"];
         let list: Vec<String> = (0..=last)
             .map(|k| slots[k].clone().unwrap_or_else(|| defaults[k].to_string()))
             .collect();

@@ -255,6 +255,7 @@ impl QueryEngine {
         let sql = number_question_marks(sql)?;
         self.refresh().await?;
         let ctx = self.context(session)?;
+        crate::functions::asof::prepare(&ctx, &sql).await?;
         let frame = name_unnamed_columns(ctx.sql_with_options(&sql, client_sql_options()).await?)?;
         let parameters = parameter_types(frame.logical_plan())?;
         Ok(PlannedStatement {

@@ -9,6 +9,7 @@
 
 mod aggregate;
 pub mod anomalies;
+pub mod asof;
 mod commodity;
 mod datetime;
 mod formats;
@@ -49,6 +50,7 @@ pub fn register(ctx: &SessionContext, time_zone: &str) {
     }
     ctx.add_analyzer_rule(Arc::new(misc::TryRewrite));
     ctx.register_udtf("anomalies", Arc::new(anomalies::Anomalies));
+    ctx.register_udtf("asof_join", Arc::new(asof::AsofJoin::default()));
 }
 
 type ReturnFn = dyn Fn(&[DataType], &[Option<&ScalarValue>]) -> DFResult<DataType> + Send + Sync;

@@ -1,0 +1,128 @@
+"""`asof_join(left, right, on, ts, join)`: trades matched to the latest quote at
+or before them, on both endpoints, against DuckDB's own `ASOF JOIN` over
+pyiceberg's reading of the same two Iceberg tables."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import random
+
+import pytest
+import trino
+
+import helpers
+from conftest import trino_connect
+
+UTC = datetime.timezone.utc
+
+
+def iso(ts: datetime.datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.fixture(scope="module")
+def tables(trino_server, market_catalog, tmp_path_factory):
+    rng = random.Random(42)
+    d = tmp_path_factory.mktemp("asof")
+    start = datetime.datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+    commodities = ["WTI", "BRENT", "HENRY_HUB", "RBOB"]
+    with (d / "quotes.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["commodity", "ts", "bid", "ask"])
+        for c in commodities[:3]:  # RBOB trades have no quotes at all
+            seconds = sorted(rng.sample(range(0, 3600), 400))
+            for s in seconds:
+                mid = 70 + rng.random() * 5
+                w.writerow([c, iso(start + datetime.timedelta(seconds=s)),
+                            round(mid - 0.01, 4), round(mid + 0.01, 4)])
+    with (d / "trades.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["commodity", "ts", "price", "quantity"])
+        for c in commodities:
+            for _ in range(500):
+                s = rng.uniform(-60, 3660)  # some trades before the first quote
+                ts = start + datetime.timedelta(seconds=s)
+                w.writerow([c, iso(ts), round(70 + rng.random() * 5, 4), rng.randint(1, 50)])
+    trino_server.import_files("iceberg.asof.quotes", d / "quotes.csv")
+    trino_server.import_files("iceberg.asof.trades", d / "trades.csv")
+    return helpers.duck(
+        trades=market_catalog.load_table("asof.trades").scan().to_arrow(),
+        quotes=market_catalog.load_table("asof.quotes").scan().to_arrow(),
+    )
+
+
+def micros(v):
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=UTC)
+        return (v - datetime.datetime(1970, 1, 1, tzinfo=UTC)) // datetime.timedelta(microseconds=1)
+    return v
+
+
+def canon(rows):
+    return sorted(tuple(micros(x) for x in r) for r in rows)
+
+
+def rows_trino(server, sql):
+    cur = trino_connect(server).cursor()
+    cur.execute(sql)
+    return cur.fetchall()
+
+
+def rows_flight(server, sql):
+    with helpers.adbc_connect(server.flight_uri, None, None, **{"adbc.flight.sql.rpc.call_header.x-trino-schema": "asof"}) as conn:
+        return [tuple(r.values()) for r in helpers.query(conn, sql).to_pylist()]
+
+
+@pytest.mark.parametrize("endpoint", [rows_trino, rows_flight], ids=["trino", "flight"])
+@pytest.mark.parametrize("join", ["inner", "left"])
+def test_asof_join_matches_duckdb(trino_server, tables, endpoint, join):
+    got = endpoint(
+        trino_server,
+        "SELECT commodity, ts, price, quantity, right_ts, bid, ask FROM asof_join("
+        f"left => 'iceberg.asof.trades', right => 'iceberg.asof.quotes', on => 'commodity', join => '{join}')",
+    )
+    duck_join = "ASOF JOIN" if join == "inner" else "ASOF LEFT JOIN"
+    want = tables.execute(
+        f"SELECT t.commodity, t.ts, t.price, t.quantity, q.ts, q.bid, q.ask FROM trades t {duck_join} quotes q "
+        "ON t.commodity = q.commodity AND t.ts >= q.ts"
+    ).fetchall()
+    assert len(want) > 1000
+    assert canon(got) == canon(want)
+    if join == "left":
+        assert any(r[0] == "RBOB" and r[5] is None for r in got), "unmatched trades kept with NULL quotes"
+    else:
+        assert not any(r[0] == "RBOB" for r in got)
+
+
+def test_asof_join_in_a_query(trino_server, tables):
+    """The function composes: average spread paid per commodity."""
+    got = dict(rows_trino(
+        trino_server,
+        "SELECT commodity, round(avg(price - (bid + ask) / 2), 6) FROM asof_join('iceberg.asof.trades', 'iceberg.asof.quotes', 'commodity') "
+        "GROUP BY 1",
+    ))
+    want = dict(tables.execute(
+        "SELECT t.commodity, round(avg(t.price - (q.bid + q.ask) / 2), 6) FROM trades t ASOF JOIN quotes q "
+        "ON t.commodity = q.commodity AND t.ts >= q.ts GROUP BY 1"
+    ).fetchall())
+    assert got.keys() == want.keys() == {"WTI", "BRENT", "HENRY_HUB"}
+    for k in got:
+        assert got[k] == pytest.approx(want[k], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "sql,message",
+    [
+        ("SELECT * FROM asof_join('iceberg.asof.trades', 'iceberg.asof.nope', 'commodity')", "nope"),
+        ("SELECT * FROM asof_join('iceberg.asof.trades', 'iceberg.asof.quotes', 'venue')", "has no column 'venue'"),
+        ("SELECT * FROM asof_join('iceberg.asof.trades', 'iceberg.asof.quotes', 'commodity', 'ts', 'full')", "'inner' or 'left'"),
+        ("SELECT * FROM asof_join(left => 'iceberg.asof.trades', rite => 'x')", "no argument named 'rite'"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(trino_server, tables, sql, message):
+    with pytest.raises(trino.exceptions.TrinoUserError) as e:
+        rows_trino(trino_server, sql)
+    assert message in e.value.message
+    assert rows_trino(trino_server, "SELECT 1") == [[1]]
