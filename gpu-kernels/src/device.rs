@@ -268,6 +268,7 @@ impl Gpu {
             cap: 0,
             rows: 0,
             staging: Staging::default(),
+            memory_limit: 0,
         }
     }
 
@@ -578,6 +579,7 @@ pub struct DeviceAggregator {
     cap: usize,
     rows: u64,
     staging: Staging,
+    memory_limit: usize,
 }
 
 /// The device-side inputs of one aggregate (see [`crate::AggInput`]).
@@ -595,6 +597,12 @@ pub struct DeviceInput<'a> {
 }
 
 impl DeviceAggregator {
+    /// Caps the accumulators' device memory (0: no cap but the device's).
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
     /// Makes room for `num_groups` groups (capacity doubles).
     fn reserve(&mut self, num_groups: usize) -> R<()> {
         if num_groups <= self.cap {
@@ -603,6 +611,12 @@ impl DeviceAggregator {
         let cap = num_groups.max(self.cap * 2).max(1024);
         let per_group = 48 * self.accs.len();
         let need = per_group * cap;
+        if self.memory_limit > 0 && need > self.memory_limit {
+            return Err(GpuError::OutOfMemory(format!(
+                "{cap} groups need {need} bytes of accumulators, over the limit of {}",
+                self.memory_limit
+            )));
+        }
         let free = self.gpu.free_memory()?;
         if need + need / 2 > free {
             return Err(GpuError::OutOfMemory(format!(

@@ -46,6 +46,8 @@ pub struct GpuConfig {
     pub min_rows: u64,
     /// Rows per chunk sent to the device (bounds device memory).
     pub chunk_rows: u64,
+    /// Most device bytes one aggregation may take (0: what the device has free).
+    pub memory_limit: u64,
 }
 
 impl Default for GpuConfig {
@@ -55,6 +57,7 @@ impl Default for GpuConfig {
             mode: d.gpu,
             min_rows: d.gpu_min_rows,
             chunk_rows: d.gpu_chunk_rows,
+            memory_limit: d.gpu_memory_limit,
         }
     }
 }
@@ -64,7 +67,9 @@ impl GpuConfig {
     pub fn options(&self) -> contango_sql::gpu::GpuOptions {
         let mode = contango_sql::gpu::GpuMode::parse(&self.mode)
             .unwrap_or(contango_sql::gpu::GpuMode::Auto);
-        contango_sql::gpu::GpuOptions::new(mode, self.min_rows, self.chunk_rows)
+        let mut o = contango_sql::gpu::GpuOptions::new(mode, self.min_rows, self.chunk_rows);
+        o.gpu_memory_limit = self.memory_limit;
+        o
     }
 }
 

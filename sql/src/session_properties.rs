@@ -62,6 +62,12 @@ pub const PROPERTIES: &[PropertyDef] = &[
         description: "Run eligible aggregations and anomaly scans on the GPU: auto (when present and the input is large), on, off",
     },
     PropertyDef {
+        name: "gpu_memory_limit",
+        kind: PropertyType::Bigint,
+        config_key: "contango.gpu_memory_limit",
+        description: "Most bytes of GPU memory one aggregation may take; beyond it the query finishes on the CPU",
+    },
+    PropertyDef {
         name: "gpu_min_rows",
         kind: PropertyType::Bigint,
         config_key: "contango.gpu_min_rows",

@@ -81,6 +81,8 @@ pub struct Placement {
     pub chunk_rows: usize,
     /// The device (None: CPU reference kernels).
     pub gpu: Option<Arc<Gpu>>,
+    /// Device bytes one aggregation may take (0: no limit but the device's).
+    pub memory_limit: u64,
 }
 
 impl Placement {
@@ -393,7 +395,10 @@ impl Run {
                 let small =
                     self.placement.mode == GpuMode::Auto && done && total < self.placement.min_rows;
                 agg = Some(match (&self.placement.gpu, use_gpu && !small) {
-                    (Some(gpu), true) => Box::new(gpu.aggregator(&ops)),
+                    (Some(gpu), true) => Box::new(
+                        gpu.aggregator(&ops)
+                            .with_memory_limit(self.placement.memory_limit as usize),
+                    ),
                     _ => Box::new(CpuAggregator::new(&ops)),
                 });
             }

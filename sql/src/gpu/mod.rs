@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod anomaly;
 pub mod options;
 pub mod rule;
+pub mod window;
 
 pub use options::{GpuMode, GpuOptions};
 pub use rule::GpuPlacementRule;
@@ -156,6 +157,57 @@ mod tests {
             assert!(b.lines().count() >= 5, "{method} finds something:\n{b}");
             assert_eq!(rounded(&a), rounded(&b), "{sql}\n{a}\n{b}");
         }
+        // A device memory limit the accumulators exceed: the aggregation
+        // finishes on the CPU with the same result (on a GPU machine the
+        // fallback is counted; without a GPU the CPU kernels ran anyway).
+        let limited = context(GpuMode::On);
+        limited
+            .sql("SET contango.gpu_memory_limit = 1")
+            .await
+            .unwrap();
+        let sql = "SELECT commodity, date_trunc('hour', ts) AS h, max(price), vwap(price, volume) \
+                   FROM ticks GROUP BY 1, 2 ORDER BY 1, 2";
+        let df = limited.sql(sql).await.unwrap();
+        let plan = df.clone().create_physical_plan().await.unwrap();
+        let task = limited.task_ctx();
+        let batches = datafusion::physical_plan::collect(plan.clone(), task)
+            .await
+            .unwrap();
+        let (b, _) = run(&off, sql).await;
+        assert_eq!(
+            rounded(&pretty_format_batches(&batches).unwrap().to_string()),
+            rounded(&b)
+        );
+        let mut fallbacks = 0;
+        let _ = datafusion::common::tree_node::TreeNode::apply(&plan, |node| {
+            if node.name() == "GpuAggregateExec" {
+                fallbacks += node
+                    .metrics()
+                    .and_then(|m| m.sum_by_name("gpu_fallbacks"))
+                    .map_or(0, |v| v.as_usize());
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        });
+        let expected = usize::from(contango_gpu_kernels::Gpu::shared().is_some());
+        assert_eq!(fallbacks, expected, "device fallbacks");
+
+        // Window functions of the series kind.
+        let sql = "SELECT commodity, ts, log_return(price) OVER w AS r, zscore(price, 20) OVER w AS z, \
+                   mad_zscore(price, 15) OVER w AS m FROM ticks \
+                   WINDOW w AS (PARTITION BY commodity ORDER BY ts) ORDER BY commodity, ts";
+        let (a, plan_on) = run(&on, sql).await;
+        let (b, plan_off) = run(&off, sql).await;
+        assert!(plan_on.contains("GpuWindowExec: device="), "{plan_on}");
+        assert!(!plan_off.contains("GpuWindowExec"), "{plan_off}");
+        assert_eq!(a.lines().count(), 15_004);
+        assert_eq!(rounded(&a), rounded(&b), "{sql}");
+        // Mixed with a DataFusion window function: stays on DataFusion.
+        let (_, plan) = run(
+            &on,
+            "SELECT zscore(price, 5) OVER w, row_number() OVER w FROM ticks WINDOW w AS (PARTITION BY commodity ORDER BY ts)",
+        )
+        .await;
+        assert!(!plan.contains("GpuWindowExec"), "{plan}");
         // Ineligible: DISTINCT and integer sums stay on DataFusion's operators.
         let (_, plan) = run(
             &on,

@@ -17,6 +17,10 @@ extensions_options! {
         pub gpu_min_rows: u64, default = 1_000_000
         /// Rows per chunk sent to the device (bounds device memory).
         pub gpu_chunk_rows: u64, default = 4_194_304
+        /// Most bytes of device memory one aggregation's accumulators may
+        /// take (0: whatever the device has free); beyond it the operator
+        /// finishes on the CPU.
+        pub gpu_memory_limit: u64, default = 0
     }
 }
 
@@ -63,6 +67,7 @@ impl GpuOptions {
             gpu: mode.name().to_string(),
             gpu_min_rows: min_rows,
             gpu_chunk_rows: chunk_rows.max(1024),
+            gpu_memory_limit: 0,
         }
     }
 

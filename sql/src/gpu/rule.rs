@@ -49,6 +49,7 @@ pub fn placement(config: &ConfigOptions) -> Option<Placement> {
         min_rows: opts.gpu_min_rows,
         chunk_rows: opts.gpu_chunk_rows.max(1024) as usize,
         gpu,
+        memory_limit: opts.gpu_memory_limit,
     })
 }
 
@@ -62,10 +63,12 @@ impl PhysicalOptimizerRule for GpuPlacementRule {
             return Ok(plan);
         };
         plan.transform_up(|node| {
-            let Some(agg) = node.as_any().downcast_ref::<AggregateExec>() else {
-                return Ok(Transformed::no(node));
+            let new = if let Some(agg) = node.as_any().downcast_ref::<AggregateExec>() {
+                replace(agg, &placement)?
+            } else {
+                replace_window(&node, &placement)?
             };
-            match replace(agg, &placement)? {
+            match new {
                 Some(new) => Ok(Transformed::yes(new)),
                 None => Ok(Transformed::no(node)),
             }
@@ -246,4 +249,86 @@ fn replace(top: &AggregateExec, placement: &Placement) -> DFResult<Option<Arc<dy
         )?)));
     }
     Ok(Some(node))
+}
+
+/// A window operator whose functions are all series functions with one
+/// PARTITION BY → `GpuWindowExec`.
+fn replace_window(
+    node: &Arc<dyn ExecutionPlan>,
+    placement: &Placement,
+) -> DFResult<Option<Arc<dyn ExecutionPlan>>> {
+    use datafusion::physical_expr::window::{StandardWindowExpr, WindowExpr};
+    use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowUDFExpr};
+
+    use super::window::{GpuWindowExec, GpuWindowFn, SeriesFn};
+
+    let (input, exprs): (&Arc<dyn ExecutionPlan>, &[Arc<dyn WindowExpr>]) =
+        if let Some(w) = node.as_any().downcast_ref::<BoundedWindowAggExec>() {
+            (w.input(), w.window_expr())
+        } else if let Some(w) = node.as_any().downcast_ref::<WindowAggExec>() {
+            (w.input(), w.window_expr())
+        } else {
+            return Ok(None);
+        };
+    let Some(first) = exprs.first() else {
+        return Ok(None);
+    };
+    let partition_by = first.partition_by().to_vec();
+    let key = |e: &[Arc<dyn PhysicalExpr>]| e.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut functions = Vec::new();
+    for e in exprs {
+        if key(e.partition_by()) != key(&partition_by) {
+            return Ok(None);
+        }
+        let Some(udf) = e
+            .as_any()
+            .downcast_ref::<StandardWindowExpr>()
+            .and_then(|s| {
+                s.get_standard_func_expr()
+                    .as_any()
+                    .downcast_ref::<WindowUDFExpr>()
+            })
+        else {
+            return Ok(None);
+        };
+        let args = e.expressions();
+        let window = || {
+            args.get(1)
+                .and_then(|a| a.as_any().downcast_ref::<Literal>())
+                .and_then(|l| l.value().cast_to(&DataType::Int64).ok())
+                .and_then(|v| match v {
+                    datafusion::common::ScalarValue::Int64(Some(n)) if n >= 2 => Some(n as usize),
+                    _ => None,
+                })
+        };
+        let kind = match udf.fun().name() {
+            "log_return" => SeriesFn::LogReturn,
+            "zscore" => match window() {
+                Some(n) => SeriesFn::ZScore(n),
+                None => return Ok(None),
+            },
+            "mad_zscore" => match window() {
+                Some(n) if n <= contango_gpu_kernels::MAX_MAD_WINDOW => SeriesFn::Mad(n),
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let Some(arg) = args.first() else {
+            return Ok(None);
+        };
+        functions.push(GpuWindowFn {
+            kind,
+            arg: arg.clone(),
+            name: e.name().to_string(),
+        });
+    }
+    Ok(Some(Arc::new(GpuWindowExec::new(
+        input.clone(),
+        partition_by,
+        functions,
+        placement.clone(),
+        node.schema(),
+        node.required_input_ordering(),
+        node.required_input_distribution(),
+    ))))
 }

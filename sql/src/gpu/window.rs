@@ -1,0 +1,358 @@
+//! `GpuWindowExec`: window operators whose functions are all `zscore`,
+//! `mad_zscore` or `log_return` (the series functions of `commodity.rs`)
+//! with one PARTITION BY, computed by the GPU scan kernels (or their CPU
+//! references). Input rows arrive sorted by partition then order keys, as
+//! for the DataFusion operator it replaces; whole partitions are gathered into
+//! segments of about `gpu_chunk_rows` rows and scanned; rows keep their order
+//! and gain one DOUBLE column per function.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use contango_gpu_kernels::cpu::CpuScanner;
+use contango_gpu_kernels::{GpuError, ScanColumn, Scanner, Series};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{
+    Distribution, EquivalenceProperties, OrderingRequirements, PhysicalExpr,
+};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures::StreamExt;
+
+use super::aggregate::Placement;
+use super::options::GpuMode;
+
+/// One series function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesFn {
+    /// `log_return(x)`.
+    LogReturn,
+    /// `zscore(x, n)`.
+    ZScore(usize),
+    /// `mad_zscore(x, n)`.
+    Mad(usize),
+}
+
+/// A window function of the node: what, over which argument, named how.
+#[derive(Debug, Clone)]
+pub struct GpuWindowFn {
+    /// The function.
+    pub kind: SeriesFn,
+    /// Its argument.
+    pub arg: Arc<dyn PhysicalExpr>,
+    /// Display name.
+    pub name: String,
+}
+
+/// The window operator on the GPU kernels (see the module docs).
+#[derive(Debug)]
+pub struct GpuWindowExec {
+    input: Arc<dyn ExecutionPlan>,
+    partition_by: Vec<Arc<dyn PhysicalExpr>>,
+    functions: Vec<GpuWindowFn>,
+    placement: Placement,
+    schema: SchemaRef,
+    required_ordering: Vec<Option<OrderingRequirements>>,
+    required_distribution: Vec<Distribution>,
+    props: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl GpuWindowExec {
+    /// Replaces a window operator: same input, requirements and schema.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        partition_by: Vec<Arc<dyn PhysicalExpr>>,
+        functions: Vec<GpuWindowFn>,
+        placement: Placement,
+        schema: SchemaRef,
+        required_ordering: Vec<Option<OrderingRequirements>>,
+        required_distribution: Vec<Distribution>,
+    ) -> Self {
+        // Rows keep the input's order; the new columns come last.
+        let eq = match input.output_ordering() {
+            Some(o) => EquivalenceProperties::new_with_orderings(schema.clone(), [o.clone()]),
+            None => EquivalenceProperties::new(schema.clone()),
+        };
+        let props = Arc::new(PlanProperties::new(
+            eq,
+            input.output_partitioning().clone(),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            input,
+            partition_by,
+            functions,
+            placement,
+            schema,
+            required_ordering,
+            required_distribution,
+            props,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for GpuWindowExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.functions.iter().map(|w| w.name.as_str()).collect();
+        write!(
+            f,
+            "GpuWindowExec: device={}, gpu={}, partition_by=[{}], wdw=[{}]",
+            self.placement.device_label(),
+            self.placement.mode.name(),
+            self.partition_by
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            names.join(", ")
+        )
+    }
+}
+
+impl ExecutionPlan for GpuWindowExec {
+    fn name(&self) -> &str {
+        "GpuWindowExec"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        self.required_distribution.clone()
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        self.required_ordering.clone()
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(GpuWindowExec::new(
+            children.remove(0),
+            self.partition_by.clone(),
+            self.functions.clone(),
+            self.placement.clone(),
+            self.schema.clone(),
+            self.required_ordering.clone(),
+            self.required_distribution.clone(),
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DFResult<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let scan = Arc::new(Segmenter {
+            partition_by: self.partition_by.clone(),
+            functions: self.functions.clone(),
+            placement: self.placement.clone(),
+            schema: self.schema.clone(),
+            baseline: BaselineMetrics::new(&self.metrics, partition),
+            gpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_gpu", partition),
+            cpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_cpu", partition),
+            fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+        });
+        let chunk_rows = self.placement.chunk_rows;
+        let in_schema = self.input.schema();
+        let state = (input, Vec::<RecordBatch>::new(), 0usize, false);
+        let stream =
+            futures::stream::unfold(state, move |(mut input, mut pending, mut rows, done)| {
+                let scan = scan.clone();
+                let in_schema = in_schema.clone();
+                async move {
+                    if done {
+                        return None;
+                    }
+                    loop {
+                        match input.next().await {
+                            Some(Ok(b)) => {
+                                rows += b.num_rows();
+                                pending.push(b);
+                                if rows < chunk_rows {
+                                    continue;
+                                }
+                                let all = match concat_batches(&in_schema, &pending) {
+                                    Ok(a) => a,
+                                    Err(e) => {
+                                        return Some((Err(e.into()), (input, vec![], 0, true)));
+                                    }
+                                };
+                                let cut = match scan.heads(&all) {
+                                    Ok(h) => h.iter().rposition(|x| *x).unwrap_or(0),
+                                    Err(e) => return Some((Err(e), (input, vec![], 0, true))),
+                                };
+                                if cut == 0 {
+                                    pending = vec![all];
+                                    continue;
+                                }
+                                let rest = all.slice(cut, all.num_rows() - cut);
+                                let out = scan.segment(&all.slice(0, cut));
+                                let n = rest.num_rows();
+                                return Some((out, (input, vec![rest], n, false)));
+                            }
+                            Some(Err(e)) => return Some((Err(e), (input, vec![], 0, true))),
+                            None => {
+                                let out = concat_batches(&in_schema, &pending)
+                                    .map_err(DataFusionError::from)
+                                    .and_then(|all| scan.segment(&all));
+                                scan.baseline.done();
+                                return Some((out, (input, vec![], 0, true)));
+                            }
+                        }
+                    }
+                }
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
+    }
+}
+
+struct Segmenter {
+    partition_by: Vec<Arc<dyn PhysicalExpr>>,
+    functions: Vec<GpuWindowFn>,
+    placement: Placement,
+    schema: SchemaRef,
+    baseline: BaselineMetrics,
+    gpu_rows: Count,
+    cpu_rows: Count,
+    fallbacks: Count,
+}
+
+impl Segmenter {
+    /// Per row: does a new partition start here?
+    fn heads(&self, batch: &RecordBatch) -> DFResult<Vec<bool>> {
+        let n = batch.num_rows();
+        if self.partition_by.is_empty() {
+            return Ok((0..n).map(|i| i == 0).collect());
+        }
+        let keys = self
+            .partition_by
+            .iter()
+            .map(|e| e.evaluate(batch)?.into_array(n))
+            .collect::<DFResult<Vec<ArrayRef>>>()?;
+        let converter = RowConverter::new(
+            keys.iter()
+                .map(|k| SortField::new(k.data_type().clone()))
+                .collect(),
+        )?;
+        let rows = converter.convert_columns(&keys)?;
+        Ok((0..n)
+            .map(|i| i == 0 || rows.row(i) != rows.row(i - 1))
+            .collect())
+    }
+
+    fn run<S: Scanner + ?Sized>(
+        &self,
+        scanner: &S,
+        batch: &RecordBatch,
+        s: Series<'_>,
+    ) -> Result<Vec<ScanColumn>, GpuError> {
+        let n = batch.num_rows();
+        let mut out = Vec::with_capacity(self.functions.len());
+        for f in &self.functions {
+            let arg = f
+                .arg
+                .evaluate(batch)
+                .and_then(|v| v.into_array(n))
+                .and_then(|a| Ok(cast(&a, &DataType::Float64)?))
+                .map_err(|e| GpuError::Unsupported(e.to_string()))?;
+            let x = arg.as_primitive::<Float64Type>();
+            let valid: Vec<u8> = match x.logical_nulls() {
+                Some(nb) => nb.iter().map(|v| v as u8).collect(),
+                None => vec![1; n],
+            };
+            let v = x.values();
+            out.push(match f.kind {
+                SeriesFn::LogReturn => scanner.log_return(v, &valid, s)?,
+                SeriesFn::ZScore(w) => scanner.zscore(v, &valid, s, w)?,
+                SeriesFn::Mad(w) => scanner.mad_zscore(v, &valid, s, w)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
+        let _timer = self.baseline.elapsed_compute().timer();
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        }
+        let (ids, starts) = Series::from_heads(&self.heads(batch)?);
+        let series = Series {
+            ids: &ids,
+            starts: &starts,
+        };
+        let gpu = match &self.placement.gpu {
+            Some(g)
+                if self.placement.mode == GpuMode::On || n as u64 >= self.placement.min_rows =>
+            {
+                Some(g.clone())
+            }
+            _ => None,
+        };
+        let columns = match gpu.as_ref().map(|g| self.run(g, batch, series)) {
+            Some(Ok(c)) => {
+                self.gpu_rows.add(n);
+                c
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    tracing::warn!("GPU window scan failed ({e}); scanning on the CPU");
+                    self.fallbacks.add(1);
+                }
+                self.cpu_rows.add(n);
+                self.run(&CpuScanner, batch, series)
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?
+            }
+        };
+        let mut arrays: Vec<ArrayRef> = batch.columns().to_vec();
+        for c in columns {
+            arrays.push(Arc::new(Float64Array::from(
+                (0..n).map(|i| c.get(i)).collect::<Vec<_>>(),
+            )));
+        }
+        let out = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        self.baseline.record_output(n);
+        Ok(out)
+    }
+}
