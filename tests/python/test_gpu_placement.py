@@ -74,6 +74,30 @@ def test_gpu_operators_return_what_datafusion_returns(trino_server, sql):
     same(on, off, sql.split()[1])
 
 
+WINDOW = """
+SELECT commodity, source, ts, log_return(price) OVER w AS r, zscore(price, 20) OVER w AS z,
+       mad_zscore(price, 20) OVER w AS m
+FROM ticks WINDOW w AS (PARTITION BY commodity, source ORDER BY ts)
+"""
+
+
+def test_series_window_functions_on_gpu_operators(trino_server):
+    assert "GpuWindowExec: device=" in explain(trino_server, WINDOW, "on")
+    assert "GpuWindowExec" not in explain(trino_server, WINDOW, "off")
+    on, off = run(trino_server, WINDOW, gpu="on"), run(trino_server, WINDOW, gpu="off")
+    assert len(on) > 1000
+    same(on, off, "series windows")
+
+
+def test_memory_limit_falls_back_to_the_cpu(trino_server):
+    """Over `gpu_memory_limit` the aggregation finishes on the CPU: same rows."""
+    conn = trino_connect(trino_server, session_properties={"gpu": "on", "gpu_memory_limit": "1"})
+    cur = conn.cursor()
+    cur.execute(OHLCV)
+    limited = [tuple(r) for r in cur.fetchall()]
+    same(limited, run(trino_server, OHLCV, gpu="off"), "memory-limited")
+
+
 def test_gpu_over_flight_sql_session_header(trino_server):
     rows = {}
     for mode in ("on", "off"):
