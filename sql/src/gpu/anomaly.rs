@@ -15,7 +15,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::TaskContext;
@@ -28,11 +28,9 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
-use futures::StreamExt;
 
 use super::aggregate::Placement;
 use super::options::GpuMode;
@@ -166,59 +164,12 @@ impl ExecutionPlan for GpuAnomalyScanExec {
             cpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_cpu", partition),
             fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
         });
-        let chunk_rows = self.placement.chunk_rows;
-        let in_schema = self.input.schema();
-        // State: pending rows (whole series not yet scanned), end of input.
-        let state = (input, Vec::<RecordBatch>::new(), 0usize, false);
-        let stream =
-            futures::stream::unfold(state, move |(mut input, mut pending, mut rows, done)| {
-                let scan = scan.clone();
-                let in_schema = in_schema.clone();
-                async move {
-                    if done {
-                        return None;
-                    }
-                    loop {
-                        match input.next().await {
-                            Some(Ok(b)) => {
-                                rows += b.num_rows();
-                                pending.push(b);
-                                if rows < chunk_rows {
-                                    continue;
-                                }
-                                let all = match concat_batches(&in_schema, &pending) {
-                                    Ok(a) => a,
-                                    Err(e) => {
-                                        return Some((Err(e.into()), (input, vec![], 0, true)));
-                                    }
-                                };
-                                // Scan whole series; keep the last one (it may go on).
-                                let cut = last_series_start(&all);
-                                if cut == 0 {
-                                    pending = vec![all];
-                                    continue;
-                                }
-                                let rest = all.slice(cut, all.num_rows() - cut);
-                                let out = scan.segment(&all.slice(0, cut));
-                                let n = rest.num_rows();
-                                return Some((out, (input, vec![rest], n, false)));
-                            }
-                            Some(Err(e)) => return Some((Err(e), (input, vec![], 0, true))),
-                            None => {
-                                let out = concat_batches(&in_schema, &pending)
-                                    .map_err(DataFusionError::from)
-                                    .and_then(|all| scan.segment(&all));
-                                scan.baseline.done();
-                                return Some((out, (input, vec![], 0, true)));
-                            }
-                        }
-                    }
-                }
-            });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
+        Ok(super::segments::segmented(
+            input,
             self.schema.clone(),
-            stream,
-        )))
+            self.placement.chunk_rows,
+            scan,
+        ))
     }
 }
 
@@ -252,16 +203,22 @@ fn heads(batch: &RecordBatch) -> DFResult<Vec<bool>> {
         .collect())
 }
 
-/// The first row of the last series (0 when there is one series).
-fn last_series_start(batch: &RecordBatch) -> usize {
-    match heads(batch) {
-        Ok(h) => h.iter().rposition(|x| *x).unwrap_or(0),
-        Err(_) => 0,
+impl super::segments::Segmenter for Scan {
+    fn heads(&self, batch: &RecordBatch) -> DFResult<Vec<bool>> {
+        heads(batch)
+    }
+
+    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
+        self.scan_segment(batch)
+    }
+
+    fn done(&self) {
+        self.baseline.done();
     }
 }
 
 impl Scan {
-    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
+    fn scan_segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
         let _timer = self.baseline.elapsed_compute().timer();
         let n = batch.num_rows();
         if n == 0 {

@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod anomaly;
 pub mod options;
 pub mod rule;
+pub mod segments;
 pub mod window;
 
 pub use options::{GpuMode, GpuOptions};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use contango_gpu_kernels::cpu::CpuScanner;
 use contango_gpu_kernels::{GpuError, ScanColumn, Scanner, Series};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
-use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::error::{DataFusionError, Result as DFResult};
@@ -25,12 +25,10 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
     SendableRecordBatchStream,
 };
-use futures::StreamExt;
 
 use super::aggregate::Placement;
 use super::options::GpuMode;
@@ -180,7 +178,7 @@ impl ExecutionPlan for GpuWindowExec {
         context: Arc<TaskContext>,
     ) -> DFResult<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
-        let scan = Arc::new(Segmenter {
+        let scan = Arc::new(WindowScan {
             partition_by: self.partition_by.clone(),
             functions: self.functions.clone(),
             placement: self.placement.clone(),
@@ -190,64 +188,16 @@ impl ExecutionPlan for GpuWindowExec {
             cpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_cpu", partition),
             fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
         });
-        let chunk_rows = self.placement.chunk_rows;
-        let in_schema = self.input.schema();
-        let state = (input, Vec::<RecordBatch>::new(), 0usize, false);
-        let stream =
-            futures::stream::unfold(state, move |(mut input, mut pending, mut rows, done)| {
-                let scan = scan.clone();
-                let in_schema = in_schema.clone();
-                async move {
-                    if done {
-                        return None;
-                    }
-                    loop {
-                        match input.next().await {
-                            Some(Ok(b)) => {
-                                rows += b.num_rows();
-                                pending.push(b);
-                                if rows < chunk_rows {
-                                    continue;
-                                }
-                                let all = match concat_batches(&in_schema, &pending) {
-                                    Ok(a) => a,
-                                    Err(e) => {
-                                        return Some((Err(e.into()), (input, vec![], 0, true)));
-                                    }
-                                };
-                                let cut = match scan.heads(&all) {
-                                    Ok(h) => h.iter().rposition(|x| *x).unwrap_or(0),
-                                    Err(e) => return Some((Err(e), (input, vec![], 0, true))),
-                                };
-                                if cut == 0 {
-                                    pending = vec![all];
-                                    continue;
-                                }
-                                let rest = all.slice(cut, all.num_rows() - cut);
-                                let out = scan.segment(&all.slice(0, cut));
-                                let n = rest.num_rows();
-                                return Some((out, (input, vec![rest], n, false)));
-                            }
-                            Some(Err(e)) => return Some((Err(e), (input, vec![], 0, true))),
-                            None => {
-                                let out = concat_batches(&in_schema, &pending)
-                                    .map_err(DataFusionError::from)
-                                    .and_then(|all| scan.segment(&all));
-                                scan.baseline.done();
-                                return Some((out, (input, vec![], 0, true)));
-                            }
-                        }
-                    }
-                }
-            });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
+        Ok(super::segments::segmented(
+            input,
             self.schema.clone(),
-            stream,
-        )))
+            self.placement.chunk_rows,
+            scan,
+        ))
     }
 }
 
-struct Segmenter {
+struct WindowScan {
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
     functions: Vec<GpuWindowFn>,
     placement: Placement,
@@ -258,9 +208,23 @@ struct Segmenter {
     fallbacks: Count,
 }
 
-impl Segmenter {
-    /// Per row: does a new partition start here?
+impl super::segments::Segmenter for WindowScan {
     fn heads(&self, batch: &RecordBatch) -> DFResult<Vec<bool>> {
+        self.series_heads(batch)
+    }
+
+    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
+        self.scan_segment(batch)
+    }
+
+    fn done(&self) {
+        self.baseline.done();
+    }
+}
+
+impl WindowScan {
+    /// Per row: does a new partition start here?
+    fn series_heads(&self, batch: &RecordBatch) -> DFResult<Vec<bool>> {
         let n = batch.num_rows();
         if self.partition_by.is_empty() {
             return Ok((0..n).map(|i| i == 0).collect());
@@ -311,13 +275,13 @@ impl Segmenter {
         Ok(out)
     }
 
-    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
+    fn scan_segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
         let _timer = self.baseline.elapsed_compute().timer();
         let n = batch.num_rows();
         if n == 0 {
             return Ok(RecordBatch::new_empty(self.schema.clone()));
         }
-        let (ids, starts) = Series::from_heads(&self.heads(batch)?);
+        let (ids, starts) = Series::from_heads(&self.series_heads(batch)?);
         let series = Series {
             ids: &ids,
             starts: &starts,
