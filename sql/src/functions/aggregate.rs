@@ -53,21 +53,6 @@ pub fn functions() -> Vec<AggregateUDF> {
         ),
         rewritten("max_by", 2, |t| Ok(t[0].clone()), true, |f, _| by(f, false)),
         rewritten("min_by", 2, |t| Ok(t[0].clone()), true, |f, _| by(f, true)),
-        // OHLC: the price at the first / last timestamp of the group.
-        rewritten(
-            "open_price",
-            2,
-            |t| Ok(t[0].clone()),
-            true,
-            |f, _| by(f, true),
-        ),
-        rewritten(
-            "close_price",
-            2,
-            |t| Ok(t[0].clone()),
-            true,
-            |f, _| by(f, false),
-        ),
         rewritten(
             "approx_distinct",
             1,

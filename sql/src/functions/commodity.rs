@@ -60,11 +60,15 @@ pub fn scalars() -> Vec<ScalarUDF> {
     )]
 }
 
-/// `vwap` plus `open_price` / `close_price` (rewritten to ordered `first_value`).
+/// `vwap`, `open_price` and `close_price`.
 pub fn aggregates() -> Vec<AggregateUDF> {
-    vec![AggregateUDF::new_from_impl(Vwap {
-        signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
-    })]
+    vec![
+        AggregateUDF::new_from_impl(Vwap {
+            signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
+        }),
+        AggregateUDF::new_from_impl(super::open_close::OpenClose::new(false)),
+        AggregateUDF::new_from_impl(super::open_close::OpenClose::new(true)),
+    ]
 }
 
 /// `log_return` and `zscore`.

@@ -14,6 +14,7 @@ mod commodity;
 mod datetime;
 mod formats;
 mod misc;
+pub mod open_close;
 mod window;
 
 use std::any::Any;

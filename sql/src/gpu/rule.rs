@@ -2,8 +2,8 @@
 //!
 //! Eligible: a grouped (or global) aggregation without grouping sets,
 //! DISTINCT or a row limit, whose aggregates are all `count`,
-//! `sum`/`avg`/`min`/`max` of DOUBLE, `vwap`, `first_value`/`last_value` of
-//! DOUBLE ordered by one timestamp or integer (`open_price`/`close_price`),
+//! `sum`/`avg`/`min`/`max` of DOUBLE, `vwap`, `open_price`/`close_price` and
+//! `first_value`/`last_value` of DOUBLE ordered by one timestamp or integer,
 //! or `stddev`/`variance` (sample and population) of DOUBLE, with any FILTER.
 //! Anything else keeps DataFusion's operators. The rule replaces the
 //! Final (+ Partial) pair with one `GpuAggregateExec` reading every input
@@ -192,6 +192,22 @@ fn replace(top: &AggregateExec, placement: &Placement) -> DFResult<Option<Arc<dy
             "vwap" if args.len() == 2 && numeric(0)? && numeric(1)? => {
                 weight = Some(args[1].clone());
                 AggOp::Vwap
+            }
+            "open_price" | "close_price"
+                if args.len() == 2
+                    && float(0)?
+                    && matches!(
+                        arg_type(1)?,
+                        Some(DataType::Timestamp(_, _) | DataType::Int64 | DataType::Int32)
+                    ) =>
+            {
+                // Rows with a NULL time never count, as in the kernels.
+                key = Some(args[1].clone());
+                if name == "open_price" {
+                    AggOp::First
+                } else {
+                    AggOp::Last
+                }
             }
             "first_value" | "last_value"
                 if args.len() == 1 && float(0)? && a.order_bys().len() == 1 =>
