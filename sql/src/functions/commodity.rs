@@ -16,7 +16,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::ScalarValue;
@@ -26,8 +26,8 @@ use datafusion::logical_expr::function::{
     AccumulatorArgs, PartitionEvaluatorArgs, StateFieldsArgs, WindowUDFFieldArgs,
 };
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, PartitionEvaluator, ScalarUDF, Signature,
-    TypeSignature, Volatility, WindowUDF, WindowUDFImpl,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator,
+    PartitionEvaluator, ScalarUDF, Signature, TypeSignature, Volatility, WindowUDF, WindowUDFImpl,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
@@ -129,6 +129,113 @@ impl AggregateUDFImpl for Vwap {
 
     fn accumulator(&self, _args: AccumulatorArgs) -> DFResult<Box<dyn Accumulator>> {
         Ok(Box::new(VwapAcc::default()))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> DFResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(VwapGroups::default()))
+    }
+}
+
+/// Vectorized VWAP state: compensated Σ price·volume and Σ volume per group.
+#[derive(Debug, Default)]
+struct VwapGroups {
+    pv: Vec<Sum>,
+    v: Vec<Sum>,
+}
+
+impl VwapGroups {
+    fn resize(&mut self, n: usize) {
+        self.pv.resize(n, Sum::default());
+        self.v.resize(n, Sum::default());
+    }
+}
+
+fn included(filter: Option<&BooleanArray>, i: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(i) && f.value(i))
+}
+
+impl GroupsAccumulator for VwapGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DFResult<()> {
+        self.resize(total_num_groups);
+        let p = floats(&values[0])?;
+        let v = floats(&values[1])?;
+        let (p, v) = (
+            p.as_primitive::<Float64Type>(),
+            v.as_primitive::<Float64Type>(),
+        );
+        let (pv, vv) = (p.values(), v.values());
+        for (i, &g) in group_indices.iter().enumerate() {
+            if p.is_valid(i) && v.is_valid(i) && pv[i].is_finite() && included(opt_filter, i) {
+                self.pv[g].add(pv[i] * vv[i]);
+                self.v[g].add(vv[i]);
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DFResult<()> {
+        self.resize(total_num_groups);
+        let s: Vec<&Float64Array> = values
+            .iter()
+            .map(|a| a.as_primitive::<Float64Type>())
+            .collect();
+        for (i, &g) in group_indices.iter().enumerate() {
+            if s[0].is_valid(i) && included(opt_filter, i) {
+                self.pv[g].add(s[0].value(i));
+                self.pv[g].add(s[1].value(i));
+                self.v[g].add(s[2].value(i));
+                self.v[g].add(s[3].value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DFResult<ArrayRef> {
+        let pv = emit_to.take_needed(&mut self.pv);
+        let v = emit_to.take_needed(&mut self.v);
+        Ok(Arc::new(Float64Array::from_iter(pv.iter().zip(&v).map(
+            |(pv, v)| {
+                let v = v.value();
+                (v != 0.0).then(|| pv.value() / v)
+            },
+        ))))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DFResult<Vec<ArrayRef>> {
+        let pv = emit_to.take_needed(&mut self.pv);
+        let v = emit_to.take_needed(&mut self.v);
+        let col = |f: &dyn Fn(&Sum) -> f64, xs: &[Sum]| -> ArrayRef {
+            Arc::new(Float64Array::from_iter_values(xs.iter().map(f)))
+        };
+        Ok(vec![
+            col(&|s| s.sum, &pv),
+            col(&|s| s.compensation, &pv),
+            col(&|s| s.sum, &v),
+            col(&|s| s.compensation, &v),
+        ])
+    }
+
+    fn size(&self) -> usize {
+        (self.pv.capacity() + self.v.capacity()) * std::mem::size_of::<Sum>()
     }
 }
 
