@@ -406,10 +406,45 @@ fn date_trunc() -> ScalarUDF {
                     )));
                     call(args)
                 }
+                // In UTC (or without a zone) second..day truncation is plain
+                // arithmetic: date_bin from the epoch, far cheaper than the
+                // per-row calendar conversion of date_trunc on zoned values.
+                DataType::Timestamp(_, ref tz)
+                    if tz
+                        .as_deref()
+                        .is_none_or(|z| matches!(z, "UTC" | "+00:00" | "Z"))
+                        && fixed_unit(&args[0]).is_some() =>
+                {
+                    let step = fixed_unit(&args[0]).expect("checked");
+                    let x = args.pop().expect("two arguments");
+                    Expr::ScalarFunction(ScalarFunction::new_udf(
+                        datafusion::functions::datetime::date_bin(),
+                        vec![
+                            Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(step)), None),
+                            x,
+                        ],
+                    ))
+                }
                 _ => call(args),
             })
         },
     )
+}
+
+/// The fixed-length step of a `date_trunc` unit literal (second to day).
+fn fixed_unit(unit: &Expr) -> Option<datafusion::arrow::datatypes::IntervalMonthDayNano> {
+    use datafusion::arrow::datatypes::IntervalMonthDayNano;
+    let Expr::Literal(ScalarValue::Utf8(Some(u)) | ScalarValue::Utf8View(Some(u)), _) = unit else {
+        return None;
+    };
+    let second = 1_000_000_000i64;
+    match u.to_ascii_lowercase().as_str() {
+        "second" => Some(IntervalMonthDayNano::new(0, 0, second)),
+        "minute" => Some(IntervalMonthDayNano::new(0, 0, 60 * second)),
+        "hour" => Some(IntervalMonthDayNano::new(0, 0, 3600 * second)),
+        "day" => Some(IntervalMonthDayNano::new(0, 1, 0)),
+        _ => None,
+    }
 }
 
 /// Fields extracted as bigint, by Trino name.
@@ -913,6 +948,35 @@ mod tests {
         .await;
         assert_eq!(v, ["2020", "2", "7", "366", "3", "4", "5", "53", "2020"]);
         assert!(t.iter().all(|t| t == "bigint"));
+        // Second..day in UTC or without a zone go through date_bin: the same
+        // values, before the epoch too.
+        for (unit, want) in [
+            ("day", "1969-12-31T00:00:00"),
+            ("hour", "1969-12-31T23:00:00"),
+            ("minute", "1969-12-31T23:59:00"),
+            ("second", "1969-12-31T23:59:59"),
+        ] {
+            assert_eq!(
+                value(&format!(
+                    "SELECT date_trunc('{unit}', TIMESTAMP '1969-12-31 23:59:59.250')"
+                ))
+                .await,
+                want,
+                "{unit}"
+            );
+            let zoned = value(&format!(
+                "SELECT date_trunc('{unit}', TIMESTAMP '1969-12-31 23:59:59.250 UTC')"
+            ))
+            .await;
+            assert!(
+                zoned.starts_with(want) && !zoned.contains(".25"),
+                "{unit} UTC: {zoned}"
+            );
+        }
+        let ny =
+            value("SELECT date_trunc('day', TIMESTAMP '2024-03-10 12:30:00 America/New_York')")
+                .await;
+        assert!(ny.starts_with("2024-03-10T00:00:00"), "{ny}");
     }
 
     #[tokio::test]
