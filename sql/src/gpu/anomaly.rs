@@ -9,7 +9,6 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use contango_gpu_kernels::cpu::CpuScanner;
 use contango_gpu_kernels::{GpuError, Scanner, Series};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
@@ -17,7 +16,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
-use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{
@@ -25,15 +24,13 @@ use datafusion::physical_expr::{
     PhysicalSortExpr,
 };
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{
-    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
-};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 
 use super::aggregate::Placement;
-use super::options::GpuMode;
+use super::segments::DeviceMetrics;
 
 /// What to look for.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,10 +156,7 @@ impl ExecutionPlan for GpuAnomalyScanExec {
             method: self.method.clone(),
             placement: self.placement.clone(),
             schema: self.schema.clone(),
-            baseline: BaselineMetrics::new(&self.metrics, partition),
-            gpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_gpu", partition),
-            cpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_cpu", partition),
-            fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+            metrics: DeviceMetrics::new(&self.metrics, partition),
         });
         Ok(super::segments::segmented(
             input,
@@ -177,10 +171,7 @@ struct Scan {
     method: AnomalyMethod,
     placement: Placement,
     schema: SchemaRef,
-    baseline: BaselineMetrics,
-    gpu_rows: Count,
-    cpu_rows: Count,
-    fallbacks: Count,
+    metrics: DeviceMetrics,
 }
 
 fn strings(a: &ArrayRef) -> DFResult<ArrayRef> {
@@ -213,13 +204,13 @@ impl super::segments::Segmenter for Scan {
     }
 
     fn done(&self) {
-        self.baseline.done();
+        self.metrics.baseline.done();
     }
 }
 
 impl Scan {
     fn scan_segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
-        let _timer = self.baseline.elapsed_compute().timer();
+        let _timer = self.metrics.baseline.elapsed_compute().timer();
         let n = batch.num_rows();
         if n == 0 {
             return Ok(RecordBatch::new_empty(self.schema.clone()));
@@ -236,29 +227,13 @@ impl Scan {
             ids: &ids,
             starts: &starts,
         };
-        let gpu = match &self.placement.gpu {
-            Some(g)
-                if self.placement.mode == GpuMode::On || n as u64 >= self.placement.min_rows =>
-            {
-                Some(g.clone())
-            }
-            _ => None,
-        };
-        let (scores, reasons) = match gpu.as_ref().map(|g| self.score(g, x, &valid, series)) {
-            Some(Ok(r)) => {
-                self.gpu_rows.add(n);
-                r
-            }
-            other => {
-                if let Some(Err(e)) = other {
-                    tracing::warn!("GPU anomaly scan failed ({e}); scanning on the CPU");
-                    self.fallbacks.add(1);
-                }
-                self.cpu_rows.add(n);
-                self.score(&CpuScanner, x, &valid, series)
-                    .map_err(|e| DataFusionError::Execution(e.to_string()))?
-            }
-        };
+        let (scores, reasons) = super::segments::scan_on_device_or_cpu(
+            &self.placement,
+            n,
+            &self.metrics,
+            "anomaly scan",
+            |scanner| self.score(scanner, x, &valid, series),
+        )?;
         let keep: Vec<u32> = (0..n as u32)
             .filter(|i| scores[*i as usize].is_some())
             .collect();
@@ -285,7 +260,7 @@ impl Scan {
             .map(|(a, f)| Ok(cast(&a, f.data_type())?))
             .collect::<DFResult<Vec<_>>>()?;
         let out = RecordBatch::try_new(self.schema.clone(), columns)?;
-        self.baseline.record_output(out.num_rows());
+        self.metrics.baseline.record_output(out.num_rows());
         Ok(out)
     }
 

@@ -5,11 +5,19 @@
 
 use std::sync::Arc;
 
+use contango_gpu_kernels::cpu::CpuScanner;
+use contango_gpu_kernels::{GpuError, Scanner};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder,
+};
+
+use super::aggregate::Placement;
+use super::options::GpuMode;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 
@@ -77,4 +85,55 @@ pub fn segmented(
         }
     });
     Box::pin(RecordBatchStreamAdapter::new(out_schema, stream))
+}
+
+/// Rows and fallbacks of a GPU scan operator, for EXPLAIN ANALYZE.
+pub struct DeviceMetrics {
+    /// Output rows and compute time.
+    pub baseline: BaselineMetrics,
+    gpu_rows: Count,
+    cpu_rows: Count,
+    fallbacks: Count,
+}
+
+impl DeviceMetrics {
+    /// The metrics of `partition` in `set`.
+    pub fn new(set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        Self {
+            baseline: BaselineMetrics::new(set, partition),
+            gpu_rows: MetricBuilder::new(set).counter("rows_on_gpu", partition),
+            cpu_rows: MetricBuilder::new(set).counter("rows_on_cpu", partition),
+            fallbacks: MetricBuilder::new(set).counter("gpu_fallbacks", partition),
+        }
+    }
+}
+
+/// Runs `work` over `n` rows with the placement's GPU when it applies
+/// (`on`, or at least `min_rows` rows), else — or when the device fails — with
+/// the CPU references.
+pub fn scan_on_device_or_cpu<T>(
+    placement: &Placement,
+    n: usize,
+    metrics: &DeviceMetrics,
+    what: &str,
+    work: impl Fn(&dyn Scanner) -> Result<T, GpuError>,
+) -> DFResult<T> {
+    let gpu = placement
+        .gpu
+        .as_ref()
+        .filter(|_| placement.mode == GpuMode::On || n as u64 >= placement.min_rows);
+    if let Some(g) = gpu {
+        match work(g) {
+            Ok(r) => {
+                metrics.gpu_rows.add(n);
+                return Ok(r);
+            }
+            Err(e) => {
+                tracing::warn!("GPU {what} failed ({e}); running it on the CPU");
+                metrics.fallbacks.add(1);
+            }
+        }
+    }
+    metrics.cpu_rows.add(n);
+    work(&CpuScanner).map_err(|e| DataFusionError::Execution(e.to_string()))
 }

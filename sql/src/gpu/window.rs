@@ -10,28 +10,25 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use contango_gpu_kernels::cpu::CpuScanner;
 use contango_gpu_kernels::{GpuError, ScanColumn, Scanner, Series};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{
     Distribution, EquivalenceProperties, OrderingRequirements, PhysicalExpr,
 };
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{
-    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
-};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
     SendableRecordBatchStream,
 };
 
 use super::aggregate::Placement;
-use super::options::GpuMode;
+use super::segments::DeviceMetrics;
 
 /// One series function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,10 +180,7 @@ impl ExecutionPlan for GpuWindowExec {
             functions: self.functions.clone(),
             placement: self.placement.clone(),
             schema: self.schema.clone(),
-            baseline: BaselineMetrics::new(&self.metrics, partition),
-            gpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_gpu", partition),
-            cpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_cpu", partition),
-            fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+            metrics: DeviceMetrics::new(&self.metrics, partition),
         });
         Ok(super::segments::segmented(
             input,
@@ -202,10 +196,7 @@ struct WindowScan {
     functions: Vec<GpuWindowFn>,
     placement: Placement,
     schema: SchemaRef,
-    baseline: BaselineMetrics,
-    gpu_rows: Count,
-    cpu_rows: Count,
-    fallbacks: Count,
+    metrics: DeviceMetrics,
 }
 
 impl super::segments::Segmenter for WindowScan {
@@ -218,7 +209,7 @@ impl super::segments::Segmenter for WindowScan {
     }
 
     fn done(&self) {
-        self.baseline.done();
+        self.metrics.baseline.done();
     }
 }
 
@@ -276,7 +267,7 @@ impl WindowScan {
     }
 
     fn scan_segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
-        let _timer = self.baseline.elapsed_compute().timer();
+        let _timer = self.metrics.baseline.elapsed_compute().timer();
         let n = batch.num_rows();
         if n == 0 {
             return Ok(RecordBatch::new_empty(self.schema.clone()));
@@ -286,29 +277,13 @@ impl WindowScan {
             ids: &ids,
             starts: &starts,
         };
-        let gpu = match &self.placement.gpu {
-            Some(g)
-                if self.placement.mode == GpuMode::On || n as u64 >= self.placement.min_rows =>
-            {
-                Some(g.clone())
-            }
-            _ => None,
-        };
-        let columns = match gpu.as_ref().map(|g| self.run(g, batch, series)) {
-            Some(Ok(c)) => {
-                self.gpu_rows.add(n);
-                c
-            }
-            other => {
-                if let Some(Err(e)) = other {
-                    tracing::warn!("GPU window scan failed ({e}); scanning on the CPU");
-                    self.fallbacks.add(1);
-                }
-                self.cpu_rows.add(n);
-                self.run(&CpuScanner, batch, series)
-                    .map_err(|e| DataFusionError::Execution(e.to_string()))?
-            }
-        };
+        let columns = super::segments::scan_on_device_or_cpu(
+            &self.placement,
+            n,
+            &self.metrics,
+            "window scan",
+            |scanner| self.run(scanner, batch, series),
+        )?;
         let mut arrays: Vec<ArrayRef> = batch.columns().to_vec();
         for c in columns {
             arrays.push(Arc::new(Float64Array::from(
@@ -316,7 +291,7 @@ impl WindowScan {
             )));
         }
         let out = RecordBatch::try_new(self.schema.clone(), arrays)?;
-        self.baseline.record_output(n);
+        self.metrics.baseline.record_output(n);
         Ok(out)
     }
 }
