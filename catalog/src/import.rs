@@ -95,7 +95,7 @@ pub async fn import_files(
     for (source, path) in sources.iter().zip(&paths) {
         ensure_object_exists(s3, source, path).await?;
     }
-    let frame = read(&ctx, format, paths).await?;
+    let frame = iceberg_types(read(&ctx, format, paths).await?)?;
     let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
     let created = !catalog.table_exists(&ident).await?;
     let table = ensure_table(catalog, &ident, &schema, &[]).await?;
@@ -187,6 +187,37 @@ async fn ensure_object_exists(s3: &S3Settings, source: &str, url: &str) -> Resul
             "cannot read '{source}': {e}"
         ))),
     }
+}
+
+/// Inferred types Iceberg has no type for, cast to the nearest it has:
+/// timestamps in seconds or milliseconds (CSV inference gives seconds for
+/// `2025-03-03T09:00:00Z`) become microseconds.
+fn iceberg_types(frame: DataFrame) -> Result<DataFrame> {
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    use datafusion::common::Column;
+    use datafusion::logical_expr::{Expr, cast};
+    let fields = frame.schema().as_arrow().fields().clone();
+    if !fields.iter().any(|f| {
+        matches!(
+            f.data_type(),
+            DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _)
+        )
+    }) {
+        return Ok(frame);
+    }
+    let exprs: Vec<Expr> = fields
+        .iter()
+        .map(|f| {
+            let c = Expr::Column(Column::new_unqualified(f.name()));
+            match f.data_type() {
+                DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, tz) => {
+                    cast(c, DataType::Timestamp(TimeUnit::Microsecond, tz.clone())).alias(f.name())
+                }
+                _ => c,
+            }
+        })
+        .collect();
+    Ok(frame.select(exprs)?)
 }
 
 async fn read(ctx: &SessionContext, format: FileFormat, paths: Vec<String>) -> Result<DataFrame> {

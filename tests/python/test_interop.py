@@ -131,6 +131,20 @@ def test_contango_ndjson_import_read_by_pyiceberg(market_server, tmp_path: Path)
     assert got == records
 
 
+def test_csv_with_whole_second_timestamps_imports(market_server, conn, tmp_path: Path):
+    """CSV inference types `2025-03-03T09:00:00Z` as seconds, which Iceberg has no
+    type for: the import stores microseconds."""
+    path = tmp_path / "seconds.csv"
+    path.write_text("commodity,ts,price\nWTI,2025-03-03T09:00:00Z,71.5\nWTI,2025-03-03T09:00:01Z,71.25\n")
+    r = market_server.import_files("iceberg.interop.seconds", path)
+    assert "imported 2 rows" in r.stderr, r.stderr
+    read = helpers.sqlite_catalog(market_server.data_dir).load_table("interop.seconds").scan().to_arrow()
+    # As for fractional-second CSV timestamps: UTC values, no zone in the type.
+    assert str(read.schema.field("ts").type) == "timestamp[us]"
+    assert [v.isoformat() for v in read.column("ts").to_pylist()] == [
+        "2025-03-03T09:00:00", "2025-03-03T09:00:01"]
+
+
 def test_contango_append_to_pyiceberg_table(market_server, conn, catalog, tmp_path: Path):
     """contango import appends to a table pyiceberg created; both readers see both writes."""
     first = batch(0, 20).select(["id", "commodity", "price", "day"])
