@@ -191,14 +191,6 @@ impl Gpu {
         .cloned()
     }
 
-    /// Why [`Gpu::shared`] is `None` (or `None` when there is a GPU).
-    pub fn unavailable_reason() -> Option<String> {
-        match Gpu::shared() {
-            Some(_) => None,
-            None => Gpu::open(0).err().map(|e| e.to_string()),
-        }
-    }
-
     /// The device's name, e.g. "NVIDIA H200".
     pub fn name(&self) -> &str {
         &self.name

@@ -139,8 +139,8 @@ fn output_schema() -> SchemaRef {
 }
 
 impl Request {
-    /// The table's ticks sorted by series then time (the GPU scan's input).
-    fn sorted_input_sql(&self, has_source: bool) -> String {
+    /// The table's ticks as (commodity, source, ts, price).
+    fn base_sql(&self, has_source: bool) -> String {
         let source = if has_source {
             "CAST(source AS VARCHAR)"
         } else {
@@ -148,28 +148,23 @@ impl Request {
         };
         format!(
             "SELECT CAST(commodity AS VARCHAR) AS commodity, {source} AS source, \
-             CAST(ts AS TIMESTAMP(6) WITH TIME ZONE) AS ts, CAST(price AS DOUBLE) AS price FROM {} \
-             ORDER BY 1, 2, 3",
+             CAST(ts AS TIMESTAMP(6) WITH TIME ZONE) AS ts, CAST(price AS DOUBLE) AS price FROM {}",
             self.table
         )
     }
 
+    /// The ticks sorted by series then time (the GPU scan's input).
+    fn sorted_input_sql(&self, has_source: bool) -> String {
+        format!("{} ORDER BY 1, 2, 3", self.base_sql(has_source))
+    }
+
     fn sql(&self, has_source: bool) -> String {
         let Request {
-            table,
             window: w,
             threshold: th,
             ..
         } = self;
-        let source = if has_source {
-            "CAST(source AS VARCHAR)"
-        } else {
-            "CAST(NULL AS VARCHAR)"
-        };
-        let base = format!(
-            "SELECT CAST(commodity AS VARCHAR) AS commodity, {source} AS source, \
-             CAST(ts AS TIMESTAMP(6) WITH TIME ZONE) AS ts, CAST(price AS DOUBLE) AS price FROM {table}"
-        );
+        let base = self.base_sql(has_source);
         let series = "PARTITION BY commodity, source ORDER BY ts";
         let body = match self.method.as_str() {
             "zscore" => format!(
@@ -310,30 +305,6 @@ impl TableProvider for PlanTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        match projection {
-            Some(p) if p.len() != self.0.schema().fields().len() => {
-                let exprs = p
-                    .iter()
-                    .map(|i| {
-                        let f = self.0.schema().field(*i).clone();
-                        (
-                            Arc::new(datafusion::physical_expr::expressions::Column::new(
-                                f.name(),
-                                *i,
-                            ))
-                                as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
-                            f.name().clone(),
-                        )
-                    })
-                    .collect::<Vec<_>>();
-                Ok(Arc::new(
-                    datafusion::physical_plan::projection::ProjectionExec::try_new(
-                        exprs,
-                        self.0.clone(),
-                    )?,
-                ))
-            }
-            _ => Ok(self.0.clone()),
-        }
+        crate::columns::project(self.0.clone(), projection)
     }
 }

@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch, take};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::catalog::{Session, TableFunctionImpl};
 use datafusion::common::ScalarValue;
@@ -318,26 +318,7 @@ impl TableProvider for AsofTable {
         let (left, right, layout) = self.inputs(state).await?;
         let exec: Arc<dyn ExecutionPlan> =
             Arc::new(AsofJoinExec::new(left, right, layout, self.spec.clone()));
-        let schema = exec.schema();
-        match projection {
-            Some(p) => Ok(Arc::new(
-                datafusion::physical_plan::projection::ProjectionExec::try_new(
-                    p.iter().map(|i| {
-                        let f = schema.field(*i).clone();
-                        (
-                            Arc::new(datafusion::physical_expr::expressions::Column::new(
-                                f.name(),
-                                *i,
-                            ))
-                                as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
-                            f.name().clone(),
-                        )
-                    }),
-                    exec,
-                )?,
-            )),
-            None => Ok(exec),
-        }
+        crate::columns::project(exec, projection)
     }
 }
 
@@ -453,15 +434,6 @@ impl ExecutionPlan for AsofJoinExec {
     }
 }
 
-/// Time values as comparable integers (timestamps in microseconds).
-fn times(a: &ArrayRef) -> DFResult<ArrayRef> {
-    let a = match a.data_type() {
-        DataType::Timestamp(_, _) => cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
-        _ => a.clone(),
-    };
-    Ok(cast(&a, &DataType::Int64)?)
-}
-
 /// Right rows of one key: their times (sorted) and row indexes.
 type Group = (Vec<i64>, Vec<u32>);
 
@@ -493,7 +465,7 @@ impl Build {
             .map(|i| rows.column(*i).clone())
             .collect();
         let converted = converter.convert_columns(&keys)?;
-        let t = times(rows.column(layout.right_ts))?;
+        let t = crate::columns::time_micros(rows.column(layout.right_ts))?;
         let t = t.as_primitive::<Int64Type>();
         let mut groups: HashMap<Box<[u8]>, Group> = HashMap::new();
         for i in 0..rows.num_rows() {
@@ -530,7 +502,7 @@ impl Build {
             .map(|i| batch.column(*i).clone())
             .collect();
         let converted = self.converter.convert_columns(&keys)?;
-        let t = times(batch.column(layout.left_ts))?;
+        let t = crate::columns::time_micros(batch.column(layout.left_ts))?;
         let t = t.as_primitive::<Int64Type>();
         let key_nulls: Vec<Option<datafusion::arrow::buffer::NullBuffer>> =
             keys.iter().map(|k| k.logical_nulls()).collect();
@@ -549,18 +521,7 @@ impl Build {
         for &c in &layout.right_out {
             columns.push(take(self.rows.column(c), &matched, None)?);
         }
-        let columns = columns
-            .into_iter()
-            .zip(layout.schema.fields())
-            .map(|(a, f)| {
-                if a.data_type() == f.data_type() {
-                    Ok(a)
-                } else {
-                    Ok(cast(&a, f.data_type())?)
-                }
-            })
-            .collect::<DFResult<Vec<_>>>()?;
-        let out = RecordBatch::try_new(layout.schema.clone(), columns)?;
+        let out = crate::columns::batch_of(&layout.schema, columns)?;
         if outer {
             return Ok(out);
         }

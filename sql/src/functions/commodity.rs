@@ -379,10 +379,7 @@ impl PartitionEvaluator for SeriesEvaluator {
         use contango_gpu_kernels::{Scanner, Series};
         let x = floats(&values[0])?;
         let x = x.as_primitive::<Float64Type>();
-        let valid: Vec<u8> = match x.logical_nulls() {
-            Some(n) => n.iter().map(|v| v as u8).collect(),
-            None => vec![1; num_rows],
-        };
+        let valid = crate::columns::validity_bytes(x);
         // One partition is one series: the CPU reference of the GPU scans.
         let ids = vec![0u32; num_rows];
         let starts = [0u64, num_rows as u64];

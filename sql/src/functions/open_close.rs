@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -35,18 +35,6 @@ impl OpenClose {
             signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
         }
     }
-}
-
-/// Times as comparable integers (timestamps in microseconds).
-fn times(a: &ArrayRef) -> DFResult<ArrayRef> {
-    let a = match a.data_type() {
-        DataType::Timestamp(_, _) => cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
-        DataType::Date32 | DataType::Date64 => {
-            cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?
-        }
-        _ => a.clone(),
-    };
-    Ok(cast(&a, &DataType::Int64)?)
 }
 
 impl AggregateUDFImpl for OpenClose {
@@ -137,7 +125,7 @@ impl Groups {
         self.has.resize(total, false);
         let p = cast(price, &DataType::Float64)?;
         let p = p.as_primitive::<Float64Type>();
-        let t = times(ts)?;
+        let t = crate::columns::time_micros(ts)?;
         let t = t.as_primitive::<Int64Type>();
         let values = p.values();
         let tv = t.values();
@@ -245,7 +233,7 @@ struct RowAcc {
 
 impl RowAcc {
     fn offer(&mut self, price: &ArrayRef, ts: &ArrayRef) -> DFResult<()> {
-        let t = times(ts)?;
+        let t = crate::columns::time_micros(ts)?;
         let t = t.as_primitive::<Int64Type>();
         for i in 0..t.len() {
             if t.is_null(i) {

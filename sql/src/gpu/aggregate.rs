@@ -95,6 +95,30 @@ impl Placement {
     }
 }
 
+/// Rows and fallbacks of a GPU operator, for EXPLAIN ANALYZE.
+pub struct DeviceMetrics {
+    /// Output rows and compute time.
+    pub baseline: BaselineMetrics,
+    /// Rows the device processed.
+    pub gpu_rows: Count,
+    /// Rows the CPU references processed.
+    pub cpu_rows: Count,
+    /// Times the device failed and the CPU took over.
+    pub fallbacks: Count,
+}
+
+impl DeviceMetrics {
+    /// The metrics of `partition` in `set`.
+    pub fn new(set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        Self {
+            baseline: BaselineMetrics::new(set, partition),
+            gpu_rows: MetricBuilder::new(set).counter("rows_on_gpu", partition),
+            cpu_rows: MetricBuilder::new(set).counter("rows_on_cpu", partition),
+            fallbacks: MetricBuilder::new(set).counter("gpu_fallbacks", partition),
+        }
+    }
+}
+
 /// Grouped aggregation on the GPU (see the module docs).
 #[derive(Debug)]
 pub struct GpuAggregateExec {
@@ -209,10 +233,7 @@ impl ExecutionPlan for GpuAggregateExec {
             spec: self.spec.clone(),
             placement: self.placement.clone(),
             schema: self.schema.clone(),
-            baseline: BaselineMetrics::new(&self.metrics, partition),
-            gpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_gpu", partition),
-            cpu_rows: MetricBuilder::new(&self.metrics).counter("rows_on_cpu", partition),
-            fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+            metrics: DeviceMetrics::new(&self.metrics, partition),
         };
         let stream = futures::stream::once(async move { run.execute(context).await });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
@@ -227,10 +248,7 @@ struct Run {
     spec: Arc<GpuAggSpec>,
     placement: Placement,
     schema: SchemaRef,
-    baseline: BaselineMetrics,
-    gpu_rows: Count,
-    cpu_rows: Count,
-    fallbacks: Count,
+    metrics: DeviceMetrics,
 }
 
 /// Host buffers of one chunk.
@@ -270,13 +288,6 @@ impl Chunk {
     }
 }
 
-fn validity(a: &dyn Array, out: &mut Vec<u8>) {
-    match a.logical_nulls() {
-        Some(n) => out.extend(n.iter().map(|v| v as u8)),
-        None => out.extend(std::iter::repeat_n(1u8, a.len())),
-    }
-}
-
 fn and(a: &[u8], b: &[u8]) -> Vec<u8> {
     a.iter().zip(b).map(|(x, y)| x & y).collect()
 }
@@ -295,15 +306,15 @@ impl Run {
             Outcome::Done(b) => b,
             Outcome::DeviceFailed(reason) => {
                 tracing::warn!("GPU aggregation failed ({reason}); running it on the CPU");
-                self.fallbacks.add(1);
+                self.metrics.fallbacks.add(1);
                 match self.attempt(context, false).await? {
                     Outcome::Done(b) => b,
                     Outcome::DeviceFailed(r) => return Err(DataFusionError::Execution(r)),
                 }
             }
         };
-        self.baseline.record_output(batch.num_rows());
-        self.baseline.done();
+        self.metrics.baseline.record_output(batch.num_rows());
+        self.metrics.baseline.done();
         Ok(batch)
     }
 
@@ -343,7 +354,7 @@ impl Run {
             let batch = stream.next().await.transpose()?;
             let done = batch.is_none();
             if let Some(batch) = batch {
-                let timer = self.baseline.elapsed_compute().timer();
+                let timer = self.metrics.baseline.elapsed_compute().timer();
                 let n = batch.num_rows();
                 total += n as u64;
                 match groups.as_mut() {
@@ -368,20 +379,13 @@ impl Run {
                     let a = cast(&e.evaluate(&batch)?.into_array(n)?, &DataType::Float64)?;
                     let a = a.as_primitive::<Float64Type>();
                     vals.extend_from_slice(a.values());
-                    validity(a, valid);
+                    crate::columns::extend_validity(a, valid);
                 }
                 for (e, (vals, valid)) in spec.keys.iter().zip(chunk.keys.iter_mut()) {
-                    let a = e.evaluate(&batch)?.into_array(n)?;
-                    let a = match a.data_type() {
-                        DataType::Timestamp(_, _) => cast(
-                            &cast(&a, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
-                            &DataType::Int64,
-                        )?,
-                        _ => cast(&a, &DataType::Int64)?,
-                    };
+                    let a = crate::columns::time_micros(&e.evaluate(&batch)?.into_array(n)?)?;
                     let a = a.as_primitive::<Int64Type>();
                     vals.extend_from_slice(a.values());
-                    validity(a, valid);
+                    crate::columns::extend_validity(a, valid);
                 }
                 for (e, out) in spec.filters.iter().zip(chunk.filters.iter_mut()) {
                     let a = e.evaluate(&batch)?.into_array(n)?;
@@ -405,7 +409,7 @@ impl Run {
             if (full || done)
                 && let Some(a) = agg.as_mut()
             {
-                let timer = self.baseline.elapsed_compute().timer();
+                let timer = self.metrics.baseline.elapsed_compute().timer();
                 let on_gpu = a.device_name() != "cpu";
                 if let Err(e) = push(a.as_mut(), spec, &chunk, num_groups) {
                     if on_gpu {
@@ -414,9 +418,9 @@ impl Run {
                     return Err(DataFusionError::Execution(e.to_string()));
                 }
                 if on_gpu {
-                    self.gpu_rows.add(chunk.len());
+                    self.metrics.gpu_rows.add(chunk.len());
                 } else {
-                    self.cpu_rows.add(chunk.len());
+                    self.metrics.cpu_rows.add(chunk.len());
                 }
                 chunk.clear();
                 drop(timer);
@@ -461,19 +465,8 @@ impl Run {
         }
         // Group key arrays come back with their interned types; align them
         // with the declared output (e.g. dictionary or view strings).
-        let arrays = arrays
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(a, f)| {
-                if a.data_type() == f.data_type() {
-                    Ok(a)
-                } else {
-                    Ok(cast(&a, f.data_type())?)
-                }
-            })
-            .collect::<DFResult<Vec<_>>>()?;
-        Ok(Outcome::Done(RecordBatch::try_new(
-            self.schema.clone(),
+        Ok(Outcome::Done(crate::columns::batch_of(
+            &self.schema,
             arrays,
         )?))
     }

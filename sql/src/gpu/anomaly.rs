@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use contango_gpu_kernels::{GpuError, Scanner, Series};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
+    ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::{cast, take};
@@ -29,8 +29,8 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 
+use super::aggregate::DeviceMetrics;
 use super::aggregate::Placement;
-use super::segments::DeviceMetrics;
 
 /// What to look for.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,33 +174,14 @@ struct Scan {
     metrics: DeviceMetrics,
 }
 
-fn strings(a: &ArrayRef) -> DFResult<ArrayRef> {
-    Ok(cast(a, &DataType::Utf8)?)
-}
-
-/// Per-row "a new series starts here" for sorted (commodity, source) columns.
-fn heads(batch: &RecordBatch) -> DFResult<Vec<bool>> {
-    let c = strings(batch.column(0))?;
-    let s = strings(batch.column(1))?;
-    let (c, s) = (c.as_string::<i32>(), s.as_string::<i32>());
-    let key = |i: usize| {
-        (
-            c.is_valid(i).then(|| c.value(i)),
-            s.is_valid(i).then(|| s.value(i)),
-        )
-    };
-    Ok((0..batch.num_rows())
-        .map(|i| i == 0 || key(i) != key(i - 1))
-        .collect())
-}
-
 impl super::segments::Segmenter for Scan {
-    fn heads(&self, batch: &RecordBatch) -> DFResult<Vec<bool>> {
-        heads(batch)
+    /// (commodity, source).
+    fn series_keys(&self, batch: &RecordBatch) -> DFResult<Vec<ArrayRef>> {
+        Ok(batch.columns()[..2].to_vec())
     }
 
-    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
-        self.scan_segment(batch)
+    fn segment(&self, batch: &RecordBatch, heads: &[bool]) -> DFResult<RecordBatch> {
+        self.scan_segment(batch, heads)
     }
 
     fn done(&self) {
@@ -209,7 +190,7 @@ impl super::segments::Segmenter for Scan {
 }
 
 impl Scan {
-    fn scan_segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
+    fn scan_segment(&self, batch: &RecordBatch, heads: &[bool]) -> DFResult<RecordBatch> {
         let _timer = self.metrics.baseline.elapsed_compute().timer();
         let n = batch.num_rows();
         if n == 0 {
@@ -218,11 +199,8 @@ impl Scan {
         let price = cast(batch.column(3), &DataType::Float64)?;
         let price = price.as_primitive::<Float64Type>();
         let x = price.values();
-        let valid: Vec<u8> = match price.logical_nulls() {
-            Some(nulls) => nulls.iter().map(|v| v as u8).collect(),
-            None => vec![1; n],
-        };
-        let (ids, starts) = Series::from_heads(&heads(batch)?);
+        let valid = crate::columns::validity_bytes(price);
+        let (ids, starts) = Series::from_heads(heads);
         let series = Series {
             ids: &ids,
             starts: &starts,
@@ -254,12 +232,7 @@ impl Scan {
         let mut columns = picked;
         columns.push(Arc::new(score));
         columns.push(Arc::new(reason));
-        let columns = columns
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(a, f)| Ok(cast(&a, f.data_type())?))
-            .collect::<DFResult<Vec<_>>>()?;
-        let out = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let out = crate::columns::batch_of(&self.schema, columns)?;
         self.metrics.baseline.record_output(out.num_rows());
         Ok(out)
     }

@@ -7,28 +7,47 @@ use std::sync::Arc;
 
 use contango_gpu_kernels::cpu::CpuScanner;
 use contango_gpu_kernels::{GpuError, Scanner};
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::physical_plan::metrics::{
-    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder,
-};
 
-use super::aggregate::Placement;
+use super::aggregate::{DeviceMetrics, Placement};
 use super::options::GpuMode;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 
 /// An operator that scans whole series.
 pub trait Segmenter: Send + Sync + 'static {
-    /// Per row: does a new series start here?
-    fn heads(&self, batch: &RecordBatch) -> DFResult<Vec<bool>>;
-    /// The output of a segment of whole series.
-    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch>;
+    /// The columns whose change of value starts a new series.
+    fn series_keys(&self, batch: &RecordBatch) -> DFResult<Vec<ArrayRef>>;
+    /// The output of a segment of whole series (`heads`: where each starts).
+    fn segment(&self, batch: &RecordBatch, heads: &[bool]) -> DFResult<RecordBatch>;
     /// The input has ended.
     fn done(&self);
+}
+
+/// Per row: does a new series start here (row 0, or other `keys` values
+/// than the row before; NULLs equal NULLs)?
+pub fn series_heads(keys: &[ArrayRef], rows: usize) -> DFResult<Vec<bool>> {
+    if keys.is_empty() {
+        return Ok((0..rows).map(|i| i == 0).collect());
+    }
+    let converter = RowConverter::new(
+        keys.iter()
+            .map(|k| SortField::new(k.data_type().clone()))
+            .collect(),
+    )?;
+    let r = converter.convert_columns(keys)?;
+    Ok((0..rows)
+        .map(|i| i == 0 || r.row(i) != r.row(i - 1))
+        .collect())
+}
+
+fn heads_of(op: &dyn Segmenter, batch: &RecordBatch) -> DFResult<Vec<bool>> {
+    series_heads(&op.series_keys(batch)?, batch.num_rows())
 }
 
 /// `input` (sorted by series) scanned segment by segment.
@@ -59,16 +78,17 @@ pub fn segmented(
                             Ok(a) => a,
                             Err(e) => return Some((Err(e.into()), (input, vec![], 0, true))),
                         };
-                        let cut = match op.heads(&all) {
-                            Ok(h) => h.iter().rposition(|x| *x).unwrap_or(0),
+                        let heads = match heads_of(op.as_ref(), &all) {
+                            Ok(h) => h,
                             Err(e) => return Some((Err(e), (input, vec![], 0, true))),
                         };
+                        let cut = heads.iter().rposition(|x| *x).unwrap_or(0);
                         if cut == 0 {
                             pending = vec![all];
                             continue;
                         }
                         let rest = all.slice(cut, all.num_rows() - cut);
-                        let out = op.segment(&all.slice(0, cut));
+                        let out = op.segment(&all.slice(0, cut), &heads[..cut]);
                         let n = rest.num_rows();
                         return Some((out, (input, vec![rest], n, false)));
                     }
@@ -76,7 +96,7 @@ pub fn segmented(
                     None => {
                         let out = concat_batches(&in_schema, &pending)
                             .map_err(DataFusionError::from)
-                            .and_then(|all| op.segment(&all));
+                            .and_then(|all| op.segment(&all, &heads_of(op.as_ref(), &all)?));
                         op.done();
                         return Some((out, (input, vec![], 0, true)));
                     }
@@ -85,27 +105,6 @@ pub fn segmented(
         }
     });
     Box::pin(RecordBatchStreamAdapter::new(out_schema, stream))
-}
-
-/// Rows and fallbacks of a GPU scan operator, for EXPLAIN ANALYZE.
-pub struct DeviceMetrics {
-    /// Output rows and compute time.
-    pub baseline: BaselineMetrics,
-    gpu_rows: Count,
-    cpu_rows: Count,
-    fallbacks: Count,
-}
-
-impl DeviceMetrics {
-    /// The metrics of `partition` in `set`.
-    pub fn new(set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
-        Self {
-            baseline: BaselineMetrics::new(set, partition),
-            gpu_rows: MetricBuilder::new(set).counter("rows_on_gpu", partition),
-            cpu_rows: MetricBuilder::new(set).counter("rows_on_cpu", partition),
-            fallbacks: MetricBuilder::new(set).counter("gpu_fallbacks", partition),
-        }
-    }
 }
 
 /// Runs `work` over `n` rows with the placement's GPU when it applies

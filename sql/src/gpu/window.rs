@@ -11,10 +11,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use contango_gpu_kernels::{GpuError, ScanColumn, Scanner, Series};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
-use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{
@@ -27,8 +26,8 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 
+use super::aggregate::DeviceMetrics;
 use super::aggregate::Placement;
-use super::segments::DeviceMetrics;
 
 /// One series function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,12 +199,16 @@ struct WindowScan {
 }
 
 impl super::segments::Segmenter for WindowScan {
-    fn heads(&self, batch: &RecordBatch) -> DFResult<Vec<bool>> {
-        self.series_heads(batch)
+    /// The PARTITION BY values.
+    fn series_keys(&self, batch: &RecordBatch) -> DFResult<Vec<ArrayRef>> {
+        self.partition_by
+            .iter()
+            .map(|e| e.evaluate(batch)?.into_array(batch.num_rows()))
+            .collect()
     }
 
-    fn segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
-        self.scan_segment(batch)
+    fn segment(&self, batch: &RecordBatch, heads: &[bool]) -> DFResult<RecordBatch> {
+        self.scan_segment(batch, heads)
     }
 
     fn done(&self) {
@@ -214,28 +217,6 @@ impl super::segments::Segmenter for WindowScan {
 }
 
 impl WindowScan {
-    /// Per row: does a new partition start here?
-    fn series_heads(&self, batch: &RecordBatch) -> DFResult<Vec<bool>> {
-        let n = batch.num_rows();
-        if self.partition_by.is_empty() {
-            return Ok((0..n).map(|i| i == 0).collect());
-        }
-        let keys = self
-            .partition_by
-            .iter()
-            .map(|e| e.evaluate(batch)?.into_array(n))
-            .collect::<DFResult<Vec<ArrayRef>>>()?;
-        let converter = RowConverter::new(
-            keys.iter()
-                .map(|k| SortField::new(k.data_type().clone()))
-                .collect(),
-        )?;
-        let rows = converter.convert_columns(&keys)?;
-        Ok((0..n)
-            .map(|i| i == 0 || rows.row(i) != rows.row(i - 1))
-            .collect())
-    }
-
     fn run<S: Scanner + ?Sized>(
         &self,
         scanner: &S,
@@ -252,10 +233,7 @@ impl WindowScan {
                 .and_then(|a| Ok(cast(&a, &DataType::Float64)?))
                 .map_err(|e| GpuError::Unsupported(e.to_string()))?;
             let x = arg.as_primitive::<Float64Type>();
-            let valid: Vec<u8> = match x.logical_nulls() {
-                Some(nb) => nb.iter().map(|v| v as u8).collect(),
-                None => vec![1; n],
-            };
+            let valid = crate::columns::validity_bytes(x);
             let v = x.values();
             out.push(match f.kind {
                 SeriesFn::LogReturn => scanner.log_return(v, &valid, s)?,
@@ -266,13 +244,13 @@ impl WindowScan {
         Ok(out)
     }
 
-    fn scan_segment(&self, batch: &RecordBatch) -> DFResult<RecordBatch> {
+    fn scan_segment(&self, batch: &RecordBatch, heads: &[bool]) -> DFResult<RecordBatch> {
         let _timer = self.metrics.baseline.elapsed_compute().timer();
         let n = batch.num_rows();
         if n == 0 {
             return Ok(RecordBatch::new_empty(self.schema.clone()));
         }
-        let (ids, starts) = Series::from_heads(&self.series_heads(batch)?);
+        let (ids, starts) = Series::from_heads(heads);
         let series = Series {
             ids: &ids,
             starts: &starts,

@@ -1,0 +1,80 @@
+//! Small Arrow helpers the operators and functions share: time columns as
+//! comparable integers, validity as bytes, batches in a declared schema, and
+//! a projection over a planned operator.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::error::Result as DFResult;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::projection::ProjectionExec;
+
+/// Times as comparable `Int64`: timestamps (any unit or zone) and dates in
+/// microseconds since the epoch; integers as they are.
+pub fn time_micros(a: &ArrayRef) -> DFResult<ArrayRef> {
+    let a = match a.data_type() {
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
+            cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?
+        }
+        _ => a.clone(),
+    };
+    Ok(cast(&a, &DataType::Int64)?)
+}
+
+/// Appends 1 for every valid row of `a`, 0 for every NULL.
+pub fn extend_validity(a: &dyn Array, out: &mut Vec<u8>) {
+    match a.logical_nulls() {
+        Some(n) => out.extend(n.iter().map(|v| v as u8)),
+        None => out.extend(std::iter::repeat_n(1u8, a.len())),
+    }
+}
+
+/// 1 for every valid row of `a`, 0 for every NULL.
+pub fn validity_bytes(a: &dyn Array) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len());
+    extend_validity(a, &mut out);
+    out
+}
+
+/// `columns` as a batch of `schema`, cast where their types differ.
+pub fn batch_of(schema: &SchemaRef, columns: Vec<ArrayRef>) -> DFResult<RecordBatch> {
+    let columns = columns
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(a, f)| {
+            if a.data_type() == f.data_type() {
+                Ok(a)
+            } else {
+                Ok(cast(&a, f.data_type())?)
+            }
+        })
+        .collect::<DFResult<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `plan` with only the `projection` columns (a table provider's scan).
+pub fn project(
+    plan: Arc<dyn ExecutionPlan>,
+    projection: Option<&Vec<usize>>,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    let schema = plan.schema();
+    match projection {
+        Some(p)
+            if p.len() != schema.fields().len() || p.iter().enumerate().any(|(i, c)| i != *c) =>
+        {
+            let exprs = p.iter().map(|i| {
+                let name = schema.field(*i).name().clone();
+                (
+                    Arc::new(Column::new(&name, *i)) as Arc<dyn PhysicalExpr>,
+                    name,
+                )
+            });
+            Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
+        }
+        _ => Ok(plan),
+    }
+}
