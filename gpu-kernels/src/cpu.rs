@@ -3,7 +3,9 @@
 //! window functions `zscore`, `mad_zscore` and `log_return`.
 
 use crate::ordered::{f2o, i2o, o2f, o2i};
-use crate::{AggChunk, AggColumn, AggOp, Aggregator, GpuError, Runs, ScanColumn, Scanner, Series};
+use crate::{
+    AggChunk, AggColumn, AggOp, Aggregator, GpuError, Runs, ScanColumn, Scanner, Series, Times,
+};
 
 /// A compensated (Neumaier) running sum.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -307,15 +309,25 @@ fn prior(x: &[f64], valid: &[u8], from: usize, to: usize, out: &mut Vec<f64>) {
 
 /// (x − mean) / sample sd of `prior` (two compensated passes), or `None`.
 pub fn zscore_of(x: f64, prior: &[f64]) -> Option<f64> {
-    if prior.len() < 2 {
+    zscore_over(x, prior.iter().copied())
+}
+
+/// [`zscore_of`] over the values an iterator yields (twice), in the order the
+/// GPU kernel adds them, so both give the same bits.
+fn zscore_over<I: Iterator<Item = f64> + Clone>(x: f64, prior: I) -> Option<f64> {
+    let mut s = Neumaier::default();
+    let mut k = 0usize;
+    prior.clone().for_each(|v| {
+        s.add(v);
+        k += 1;
+    });
+    if k < 2 {
         return None;
     }
-    let mut s = Neumaier::default();
-    prior.iter().for_each(|v| s.add(*v));
-    let mean = s.value() / prior.len() as f64;
+    let mean = s.value() / k as f64;
     let mut q = Neumaier::default();
-    prior.iter().for_each(|v| q.add((v - mean) * (v - mean)));
-    let sd = (q.value() / (prior.len() - 1) as f64).sqrt();
+    prior.for_each(|v| q.add((v - mean) * (v - mean)));
+    let sd = (q.value() / (k - 1) as f64).sqrt();
     (sd > 0.0).then(|| (x - mean) / sd)
 }
 
@@ -343,31 +355,92 @@ pub fn mad_score(x: f64, prior: &[f64]) -> Option<f64> {
     (mad > 0.0).then(|| 0.6745 * (x - m) / mad)
 }
 
+/// Rows per thread below which a scan stays on the calling thread.
+const PARALLEL_ROWS: usize = 1 << 16;
+
+/// Scores every row with `score` (`None`: no score), on several threads when
+/// there are many rows: rows are independent, so the result is the same.
+fn per_row(n: usize, score: impl Fn(usize) -> Option<f64> + Sync) -> ScanColumn {
+    let mut out = ScanColumn {
+        values: vec![0.0; n],
+        valid: vec![0; n],
+    };
+    let fill = |from: usize, values: &mut [f64], valid: &mut [u8]| {
+        for (k, (v, ok)) in values.iter_mut().zip(valid.iter_mut()).enumerate() {
+            if let Some(z) = score(from + k) {
+                *v = z;
+                *ok = 1;
+            }
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n / PARALLEL_ROWS);
+    if threads <= 1 {
+        fill(0, &mut out.values, &mut out.valid);
+        return out;
+    }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (c, (values, valid)) in out
+            .values
+            .chunks_mut(chunk)
+            .zip(out.valid.chunks_mut(chunk))
+            .enumerate()
+        {
+            let fill = &fill;
+            scope.spawn(move || fill(c * chunk, values, valid));
+        }
+    });
+    out
+}
+
+/// Start row of row `i`'s series.
+fn series_start(s: Series<'_>, i: usize) -> usize {
+    s.starts[s.ids[i] as usize] as usize
+}
+
+/// The rows `from..to` holding row `i`'s time window [tsᵢ − width, tsᵢ)
+/// (rows without a time inside it are skipped by the caller), or `None` when
+/// row i has no time or its series does not reach back to tsᵢ − width.
+fn time_window(t: Times<'_>, start: usize, i: usize, width: i64) -> Option<(usize, usize)> {
+    let (ts, tv) = (t.ts, t.valid);
+    if tv[i] == 0 {
+        return None;
+    }
+    let lo = ts[i].saturating_sub(width);
+    let first = (start..i).find(|&j| tv[j] != 0)?;
+    if ts[first] > lo {
+        return None;
+    }
+    let mut to = i;
+    while to > start && !(tv[to - 1] != 0 && ts[to - 1] < ts[i]) {
+        to -= 1;
+    }
+    let mut from = to;
+    while from > start && !(tv[from - 1] != 0 && ts[from - 1] < lo) {
+        from -= 1;
+    }
+    Some((from, to))
+}
+
 fn windowed(
     x: &[f64],
     valid: &[u8],
     s: Series<'_>,
     window: usize,
-    score: impl Fn(f64, &[f64]) -> Option<f64>,
+    score: impl Fn(f64, &[f64]) -> Option<f64> + Sync,
 ) -> ScanColumn {
-    let n = x.len();
-    let mut out = ScanColumn {
-        values: vec![0.0; n],
-        valid: vec![0; n],
-    };
-    let mut buf = Vec::with_capacity(window);
-    for i in 0..n {
-        let start = s.starts[s.ids[i] as usize] as usize;
-        if i - start < window || valid[i] == 0 {
-            continue;
+    thread_local!(static BUF: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) });
+    per_row(x.len(), |i| {
+        if i - series_start(s, i) < window || valid[i] == 0 {
+            return None;
         }
-        prior(x, valid, i - window, i, &mut buf);
-        if let Some(z) = score(x[i], &buf) {
-            out.values[i] = z;
-            out.valid[i] = 1;
-        }
-    }
-    out
+        BUF.with_borrow_mut(|buf| {
+            prior(x, valid, i - window, i, buf);
+            score(x[i], buf)
+        })
+    })
 }
 
 impl Scanner for CpuScanner {
@@ -394,7 +467,35 @@ impl Scanner for CpuScanner {
         s: Series<'_>,
         window: usize,
     ) -> Result<ScanColumn, GpuError> {
-        Ok(windowed(x, valid, s, window, zscore_of))
+        Ok(per_row(x.len(), |i| {
+            if i - series_start(s, i) < window || valid[i] == 0 {
+                return None;
+            }
+            let prior = (i - window..i)
+                .filter(|&j| valid[j] != 0 && x[j].is_finite())
+                .map(|j| x[j]);
+            zscore_over(x[i], prior)
+        }))
+    }
+
+    fn zscore_time(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        t: Times<'_>,
+        s: Series<'_>,
+        width: i64,
+    ) -> Result<ScanColumn, GpuError> {
+        Ok(per_row(x.len(), |i| {
+            if valid[i] == 0 {
+                return None;
+            }
+            let (from, to) = time_window(t, series_start(s, i), i, width)?;
+            let prior = (from..to)
+                .filter(|&j| valid[j] != 0 && t.valid[j] != 0 && x[j].is_finite())
+                .map(|j| x[j]);
+            zscore_over(x[i], prior)
+        }))
     }
 
     fn mad_zscore(
@@ -537,6 +638,71 @@ mod tests {
         // Series 1 starts at row 5: 5.0 of row 4 is another series.
         let m = CpuScanner.mad_zscore(&x, &v, s, 3).unwrap();
         assert_eq!(m.get(3), Some(0.6745 * 98.0));
+    }
+
+    #[test]
+    fn time_window_zscore_by_hand() {
+        // One series, times in seconds (as µs); a null time, a tie and a gap.
+        let sec = 1_000_000i64;
+        let ts = [0, 10, 20, 30, 30, 35, 0, 40, 100];
+        let tv = [1u8, 1, 1, 1, 1, 1, 0, 1, 1];
+        let x = [1.0, 2.0, 3.0, 100.0, 7.0, 4.0, 9.0, 6.0, 5.0];
+        let v = [1u8; 9];
+        let ts: Vec<i64> = ts.iter().map(|t| t * sec).collect();
+        let heads = [true, false, false, false, false, false, false, false, false];
+        let (ids, starts) = Series::from_heads(&heads);
+        let s = Series {
+            ids: &ids,
+            starts: &starts,
+        };
+        let t = Times {
+            ts: &ts,
+            valid: &tv,
+        };
+        let z = CpuScanner.zscore_time(&x, &v, t, s, 20 * sec).unwrap();
+        // Rows before t = 20 s do not have a full 20 s of history.
+        assert_eq!((z.get(0), z.get(1)), (None, None));
+        // t = 20: [0, 20) → 1, 2.
+        assert_eq!(z.get(2), zscore_of(3.0, &[1.0, 2.0]));
+        // t = 30 (both rows): [10, 30) → 2, 3; the tie is not in the window.
+        assert_eq!(z.get(3), zscore_of(100.0, &[2.0, 3.0]));
+        assert_eq!(z.get(4), zscore_of(7.0, &[2.0, 3.0]));
+        // t = 35: [15, 35) → 3, 100, 7.
+        assert_eq!(z.get(5), zscore_of(4.0, &[3.0, 100.0, 7.0]));
+        // No time: no score, and in no window.
+        assert_eq!(z.get(6), None);
+        // t = 40: [20, 40) → 3, 100, 7, 4.
+        assert_eq!(z.get(7), zscore_of(6.0, &[3.0, 100.0, 7.0, 4.0]));
+        // t = 100: [80, 100) is empty.
+        assert_eq!(z.get(8), None);
+    }
+
+    #[test]
+    fn parallel_scans_match_one_thread() {
+        // Enough rows to split across threads; the same bits as row by row.
+        let n = 3 * PARALLEL_ROWS + 17;
+        let x: Vec<f64> = (0..n)
+            .map(|i| (i as f64 * 0.37).sin() * 10.0 + 50.0)
+            .collect();
+        let v: Vec<u8> = (0..n).map(|i| u8::from(i % 97 != 0)).collect();
+        let heads: Vec<bool> = (0..n).map(|i| i % 50_000 == 0).collect();
+        let (ids, starts) = Series::from_heads(&heads);
+        let s = Series {
+            ids: &ids,
+            starts: &starts,
+        };
+        let z = CpuScanner.zscore(&x, &v, s, 20).unwrap();
+        let mut buf = Vec::new();
+        for i in (0..n).step_by(101) {
+            let start = starts[ids[i] as usize] as usize;
+            let expected = if i - start < 20 || v[i] == 0 {
+                None
+            } else {
+                prior(&x, &v, i - 20, i, &mut buf);
+                zscore_of(x[i], &buf)
+            };
+            assert_eq!(z.get(i), expected, "row {i}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::CompileOptions;
 
 use crate::cpu::finalize;
-use crate::{AggChunk, AggColumn, AggOp, Aggregator, Runs, ScanColumn, Scanner, Series};
+use crate::{AggChunk, AggColumn, AggOp, Aggregator, Runs, ScanColumn, Scanner, Series, Times};
 
 /// Why the device could not do something. Every caller falls back to the CPU.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,7 +52,8 @@ const BLOCK: u32 = 256;
 /// Rows per thread in the aggregation kernels (`RUN` in kernels.cu).
 const RUN: u64 = 16;
 
-const KERNELS: &[&str] = &[
+/// Every kernel's entry point.
+pub const KERNELS: &[&str] = &[
     "fill_u64",
     "agg_count",
     "agg_sum",
@@ -67,6 +68,7 @@ const KERNELS: &[&str] = &[
     "mask_range",
     "scan_log_return",
     "scan_zscore",
+    "scan_zscore_time",
     "scan_mad",
     "scan_stale",
 ];
@@ -349,6 +351,37 @@ impl Gpu {
         Ok(DeviceScan { values, valid })
     }
 
+    /// The time-window z-score on device-resident series (`width` > 0 µs);
+    /// the result stays on the device.
+    pub fn scan_time(
+        &self,
+        d: &DeviceSeries,
+        ts: &CudaSlice<i64>,
+        ts_valid: &CudaSlice<u8>,
+        width: i64,
+    ) -> R<DeviceScan> {
+        if width <= 0 {
+            return Err(GpuError::Unsupported(format!("time window {width} µs")));
+        }
+        let n = d.x.len() as u64;
+        let mut values = self.zeros::<f64>(n as usize)?;
+        let mut valid = self.zeros::<u8>(n as usize)?;
+        let mut b = self.stream.launch_builder(self.f("scan_zscore_time"));
+        b.arg(&n)
+            .arg(&d.x)
+            .arg(&d.valid)
+            .arg(ts)
+            .arg(ts_valid)
+            .arg(&d.ids)
+            .arg(&d.starts)
+            .arg(&width)
+            .arg(&mut values)
+            .arg(&mut valid);
+        // SAFETY: all buffers hold `n` rows; `starts` holds every series.
+        unsafe { b.launch(grid(n)) }?;
+        Ok(DeviceScan { values, valid })
+    }
+
     /// Stale runs on device-resident series.
     pub fn stale(&self, d: &DeviceSeries) -> R<(CudaSlice<u32>, CudaSlice<u32>)> {
         let n = d.x.len() as u64;
@@ -404,6 +437,19 @@ impl Scanner for Arc<Gpu> {
     fn zscore(&self, x: &[f64], valid: &[u8], s: Series<'_>, window: usize) -> R<ScanColumn> {
         let d = self.upload_series(x, valid, s)?;
         self.download_scan(self.scan(ScanKind::ZScore, &d, window)?)
+    }
+
+    fn zscore_time(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        t: Times<'_>,
+        s: Series<'_>,
+        width: i64,
+    ) -> R<ScanColumn> {
+        let d = self.upload_series(x, valid, s)?;
+        let (ts, tv) = (self.upload(t.ts)?, self.upload(t.valid)?);
+        self.download_scan(self.scan_time(&d, &ts, &tv, width)?)
     }
 
     fn mad_zscore(&self, x: &[f64], valid: &[u8], s: Series<'_>, window: usize) -> R<ScanColumn> {

@@ -11,6 +11,7 @@ typedef unsigned int u32;
 typedef unsigned char u8;
 
 #define RUN 16
+#define I64_MIN (-9223372036854775807LL - 1)
 
 __device__ __forceinline__ u64 f2o(double x) {
     u64 b = (u64)__double_as_longlong(x);
@@ -269,6 +270,37 @@ extern "C" __global__ void scan_zscore(u64 n, const double *x, const u8 *v, cons
     double q = 0.0, qc = 0.0;
     for (u64 j = i - window; j < i; j++)
         if (v[j] && isfinite(x[j])) { double d = x[j] - mean; nadd(q, qc, d * d); }
+    double sd = sqrt((q + qc) / (double)(k - 1));
+    if (sd > 0.0) { out[i] = (x[i] - mean) / sd; ov[i] = 1; }
+}
+
+// Time window [ts_i - width, ts_i) of row i's series (the CPU reference's
+// time_window): rows from..to, skipping rows without a time; the series must
+// reach back to ts_i - width. Same operations, same order as the CPU.
+extern "C" __global__ void scan_zscore_time(u64 n, const double *x, const u8 *v, const i64 *ts, const u8 *tv,
+                                            const u32 *sid, const u64 *starts, i64 width, double *out, u8 *ov) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    out[i] = 0.0; ov[i] = 0;
+    if (!v[i] || !tv[i]) return;
+    u64 start = starts[sid[i]];
+    i64 t = ts[i];
+    i64 lo = (t < I64_MIN + width) ? I64_MIN : t - width;  // width > 0
+    u64 first = start;
+    while (first < i && !tv[first]) first++;
+    if (first >= i || ts[first] > lo) return;
+    u64 to = i;
+    while (to > start && !(tv[to - 1] && ts[to - 1] < t)) to--;
+    u64 from = to;
+    while (from > start && !(tv[from - 1] && ts[from - 1] < lo)) from--;
+    double s = 0.0, c = 0.0; u64 k = 0;
+    for (u64 j = from; j < to; j++)
+        if (v[j] && tv[j] && isfinite(x[j])) { nadd(s, c, x[j]); k++; }
+    if (k < 2) return;
+    double mean = (s + c) / (double)k;
+    double q = 0.0, qc = 0.0;
+    for (u64 j = from; j < to; j++)
+        if (v[j] && tv[j] && isfinite(x[j])) { double d = x[j] - mean; nadd(q, qc, d * d); }
     double sd = sqrt((q + qc) / (double)(k - 1));
     if (sd > 0.0) { out[i] = (x[i] - mean) / sd; ov[i] = 1; }
 }

@@ -168,6 +168,16 @@ impl<'a> Series<'a> {
     }
 }
 
+/// Event times of rows sorted by series then time: microseconds, with
+/// validity (rows without a time are in no time window).
+#[derive(Debug, Clone, Copy)]
+pub struct Times<'a> {
+    /// Microseconds since the epoch (meaningless where not valid).
+    pub ts: &'a [i64],
+    /// 1 where the time is valid.
+    pub valid: &'a [u8],
+}
+
 /// A per-row float result with validity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanColumn {
@@ -205,6 +215,17 @@ pub trait Scanner {
         valid: &[u8],
         s: Series<'_>,
         window: usize,
+    ) -> Result<ScanColumn, GpuError>;
+    /// (xᵢ − mean) / sample sd of the valid values of row i's series at times
+    /// in [tsᵢ − width, tsᵢ) (rows at tsᵢ itself excluded), once the series
+    /// reaches back to tsᵢ − width; `width` in microseconds.
+    fn zscore_time(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        t: Times<'_>,
+        s: Series<'_>,
+        width: i64,
     ) -> Result<ScanColumn, GpuError>;
     /// 0.6745 · (xᵢ − median) / MAD of the `window` rows before row i.
     fn mad_zscore(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use contango_gpu_kernels::cpu::{CpuAggregator, CpuScanner, bucket_ids};
 use contango_gpu_kernels::{
     AggChunk, AggColumn, AggInput, AggOp, Aggregator, Gpu, GpuError, LOG_TOLERANCE, SUM_TOLERANCE,
-    Scanner, Series, close,
+    Scanner, Series, Times, close,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -273,6 +273,32 @@ fn scans_match_the_cpu() {
         CpuScanner.stale_runs(&t.price, &t.valid, s).unwrap(),
         gpu.stale_runs(&t.price, &t.valid, s).unwrap()
     );
+    // Time windows of 10 s, 1 min and 10 min, some rows without a time.
+    let ts_valid: Vec<u8> = (0..t.ts.len()).map(|i| u8::from(i % 211 != 5)).collect();
+    let times = Times {
+        ts: &t.ts,
+        valid: &ts_valid,
+    };
+    for width in [10_000_000i64, 60_000_000, 600_000_000] {
+        let (c, g) = (
+            CpuScanner
+                .zscore_time(&t.price, &t.valid, times, s, width)
+                .unwrap(),
+            gpu.zscore_time(&t.price, &t.valid, times, s, width)
+                .unwrap(),
+        );
+        assert!(c.valid.iter().any(|v| *v != 0), "width {width}: no scores");
+        assert_eq!(c.valid, g.valid, "zscore_time({width}) validity");
+        for i in 0..c.values.len() {
+            if c.valid[i] != 0 {
+                assert_eq!(
+                    c.values[i].to_bits(),
+                    g.values[i].to_bits(),
+                    "zscore_time row {i}"
+                );
+            }
+        }
+    }
     // A window beyond the MAD kernel's limit is refused, not miscomputed.
     assert!(matches!(
         gpu.mad_zscore(&t.price, &t.valid, s, 500),
@@ -317,7 +343,7 @@ fn kernels_compile_with_nvrtc() {
         match contango_gpu_kernels::device::compile(arch) {
             Ok(ptx) => {
                 let text = ptx.to_src();
-                for kernel in ["agg_sum", "agg_best_key", "scan_zscore", "scan_stale"] {
+                for kernel in contango_gpu_kernels::device::KERNELS {
                     assert!(
                         text.contains(kernel),
                         "{arch}: {kernel} missing from the PTX"

@@ -113,11 +113,82 @@ def test_real_eia_events_are_flagged(trino_server, gpu, eia_ticks):
     assert [datetime.date(2020, 3, 9)] in jumps, jumps
 
 
+def duckdb_time_zscores(eia_dir, days):
+    """Oracle: the z-score of each EIA price against the prices of the `days`
+    days before it (same day excluded), once the series reaches back that far."""
+    import duckdb
+
+    con = duckdb.connect()
+    parts = " UNION ALL ".join(
+        f"SELECT '{c}' AS commodity, CAST(Date AS TIMESTAMP) AS ts, CAST(Price AS DOUBLE) AS price "
+        f"FROM read_csv('{eia_dir / name}', header = true, all_varchar = true) WHERE Price <> ''"
+        for name, c in [("wti-daily.csv", "WTI"), ("henry-hub-daily.csv", "HENRY_HUB")]
+    )
+    rows = con.execute(
+        f"""WITH t AS ({parts}),
+        w AS (SELECT commodity, ts, price, avg(price) OVER r AS m, stddev_samp(price) OVER r AS sd,
+                     count(price) OVER r AS k, min(ts) OVER (PARTITION BY commodity) AS first_ts
+              FROM t WINDOW r AS (PARTITION BY commodity ORDER BY ts
+                  RANGE BETWEEN INTERVAL {days} DAY PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING))
+        SELECT commodity, ts, (price - m) / sd FROM w
+        WHERE first_ts <= ts - INTERVAL {days} DAY AND k >= 2 AND sd > 0"""
+    ).fetchall()
+    return {(c, ts.date()): z for c, ts, z in rows}
+
+
+def close(a, b):
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
+
+
+@pytest.mark.parametrize("gpu", ["off", "on"])
+def test_time_window_zscore_matches_duckdb(trino_server, gpu, eia_ticks, eia_dir):
+    """`zscore(price, INTERVAL '30' DAY, ts)` and `anomalies(window => INTERVAL ...)`
+    against DuckDB's RANGE-frame window over the same EIA series."""
+    oracle = duckdb_time_zscores(eia_dir, 30)
+    assert len(oracle) > 10_000
+    ours = {
+        (c, ts.date()): z
+        for c, ts, z in q(
+            trino_server,
+            f"SELECT commodity, ts, zscore(price, INTERVAL '30' DAY, ts) OVER (PARTITION BY commodity ORDER BY ts) "
+            f"FROM {eia_ticks}",
+            gpu=gpu,
+        )
+        if z is not None
+    }
+    assert ours.keys() == oracle.keys()
+    assert all(close(ours[k], oracle[k]) for k in oracle), [k for k in oracle if not close(ours[k], oracle[k])][:5]
+    flagged = {
+        (c, ts.date()): z
+        for c, ts, z in q(
+            trino_server,
+            f"SELECT commodity, ts, score FROM anomalies(table => '{eia_ticks}', method => 'zscore', "
+            "window => INTERVAL '30' DAY, threshold => 4)",
+            gpu=gpu,
+        )
+    }
+    expected = {k for k, z in oracle.items() if abs(z) > 4}
+    assert flagged.keys() == expected and expected
+    assert all(close(flagged[k], oracle[k]) for k in expected)
+    # The February 2021 Henry Hub spike, on a 30-day time window too.
+    assert any(c == "HENRY_HUB" and datetime.date(2021, 2, 10) <= d <= datetime.date(2021, 2, 28) for c, d in expected)
+    jumps = q(
+        trino_server,
+        f"SELECT CAST(ts AS DATE) FROM anomalies(table => '{eia_ticks}', method => 'jump', window => INTERVAL '30' DAY, "
+        "threshold => 4) WHERE commodity = 'WTI' AND ts BETWEEN TIMESTAMP '2020-03-01 00:00:00 UTC' AND TIMESTAMP '2020-03-31 00:00:00 UTC'",
+        gpu=gpu,
+    )
+    assert [datetime.date(2020, 3, 9)] in jumps, jumps
+
+
 @pytest.mark.parametrize(
     "sql,message",
     [
         ("SELECT * FROM anomalies('iceberg.market.ticks', 'astrology')", "unknown method"),
         ("SELECT * FROM anomalies('iceberg.market.ticks', 'zscore', 1)", "window must be"),
+        ("SELECT * FROM anomalies('iceberg.market.ticks', 'mad', INTERVAL '1' HOUR)", "needs a window in rows"),
+        ("SELECT * FROM anomalies('iceberg.market.ticks', 'zscore', INTERVAL '1' MONTH)", "without months"),
+        ("SELECT zscore(price, INTERVAL '1' HOUR) OVER (ORDER BY ts) FROM iceberg.market.ticks", "third argument"),
         ("SELECT * FROM anomalies('iceberg.market.defects; DROP', 'zscore')", "invalid table name"),
         ("SELECT * FROM anomalies('iceberg.market.nope', 'zscore')", "No table named 'nope'"),
     ],

@@ -7,6 +7,9 @@
 //! Methods:
 //! - `zscore`: |price − mean| / sd of the `window` previous prices > threshold;
 //! - `jump`: the log return's z-score against the `window` previous returns > threshold;
+//!
+//!   for these two, `window` may also be a time span (`window => INTERVAL '1' HOUR`):
+//!   the prices (returns) of the hour before each tick;
 //! - `mad`: the robust (median / MAD) z-score against the `window` previous prices > threshold;
 //! - `stale`: the repeats of a price unchanged for at least `window` ticks (score = run length);
 //! - `negative`: price < 0 (score = price).
@@ -39,9 +42,11 @@ pub struct Anomalies;
 struct Request {
     table: String,
     method: String,
-    window: i64,
+    window: RollingWindow,
     threshold: f64,
 }
+
+use super::commodity::{RollingWindow, interval_micros};
 
 fn literal(e: &Expr) -> Option<ScalarValue> {
     match e {
@@ -94,10 +99,33 @@ impl TableFunctionImpl for Anomalies {
                 "anomalies: unknown method '{method}' (zscore, mad, jump, stale, negative)"
             )));
         }
-        let window = number(2)?.unwrap_or(20.0);
-        if window < 2.0 || window.fract() != 0.0 {
-            return Err(bad("anomalies: window must be an integer >= 2"));
-        }
+        let window_arg = args.get(2).and_then(literal);
+        let is_interval = window_arg
+            .as_ref()
+            .is_some_and(|v| matches!(v.data_type(), DataType::Interval(_)));
+        let span = window_arg.as_ref().and_then(interval_micros);
+        let window = match (is_interval, span) {
+            (true, _) if !us_allowed(&method) => {
+                return Err(bad(format!(
+                    "anomalies: method '{method}' needs a window in rows (an integer >= 2)"
+                )));
+            }
+            (true, Some(us)) if us > 0 => RollingWindow::Micros(us),
+            (true, _) => {
+                return Err(bad(
+                    "anomalies: a window interval must be positive and without months",
+                ));
+            }
+            (false, _) => {
+                let n = number(2)?.unwrap_or(20.0);
+                if n < 2.0 || n.fract() != 0.0 {
+                    return Err(bad(
+                        "anomalies: window must be an integer >= 2 or an interval (zscore, jump)",
+                    ));
+                }
+                RollingWindow::Rows(n as usize)
+            }
+        };
         let threshold = number(3)?.unwrap_or(4.0);
         // The table name is spliced into SQL: allow only a (quoted) dotted name.
         let safe = !table.is_empty()
@@ -111,7 +139,7 @@ impl TableFunctionImpl for Anomalies {
             request: Request {
                 table,
                 method,
-                window: window as i64,
+                window,
                 threshold,
             },
         }))
@@ -138,7 +166,20 @@ fn output_schema() -> SchemaRef {
     ]))
 }
 
+/// Whether `method` takes a time window.
+fn us_allowed(method: &str) -> bool {
+    matches!(method, "zscore" | "jump")
+}
+
 impl Request {
+    /// The window arguments of `zscore(x, ...)`.
+    fn window_args(&self) -> String {
+        match self.window {
+            RollingWindow::Rows(n) => n.to_string(),
+            RollingWindow::Micros(us) => format!("INTERVAL '{us} microseconds', ts"),
+        }
+    }
+
     /// The table's ticks as (commodity, source, ts, price).
     fn base_sql(&self, has_source: bool) -> String {
         let source = if has_source {
@@ -159,17 +200,18 @@ impl Request {
     }
 
     fn sql(&self, has_source: bool) -> String {
-        let Request {
-            window: w,
-            threshold: th,
-            ..
-        } = self;
+        let th = self.threshold;
+        let w = match self.window {
+            RollingWindow::Rows(n) => n,
+            RollingWindow::Micros(_) => 0,
+        };
+        let zw = self.window_args();
         let base = self.base_sql(has_source);
         let series = "PARTITION BY commodity, source ORDER BY ts";
         let body = match self.method.as_str() {
             "zscore" => format!(
                 "SELECT commodity, source, ts, price, z AS score, 'price z-score beyond {th}' AS reason \
-                 FROM (SELECT *, zscore(price, {w}) OVER ({series}) AS z FROM b) WHERE abs(z) > {th}"
+                 FROM (SELECT *, zscore(price, {zw}) OVER ({series}) AS z FROM b) WHERE abs(z) > {th}"
             ),
             "mad" => format!(
                 "SELECT commodity, source, ts, price, z AS score, 'robust (MAD) z-score beyond {th}' AS reason \
@@ -177,7 +219,7 @@ impl Request {
             ),
             "jump" => format!(
                 "SELECT commodity, source, ts, price, z AS score, 'log-return jump beyond {th} sigma' AS reason \
-                 FROM (SELECT *, zscore(r, {w}) OVER ({series}) AS z \
+                 FROM (SELECT *, zscore(r, {zw}) OVER ({series}) AS z \
                        FROM (SELECT *, log_return(price) OVER ({series}) AS r FROM b)) WHERE abs(z) > {th}"
             ),
             "stale" => format!(
@@ -245,7 +287,7 @@ impl TableProvider for AnomaliesTable {
                     sorted,
                     crate::gpu::anomaly::AnomalyMethod {
                         method: self.request.method.clone(),
-                        window: self.request.window as usize,
+                        window: self.request.window,
                         threshold: self.request.threshold,
                     },
                     placement,

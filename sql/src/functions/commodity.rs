@@ -10,6 +10,9 @@
 //! - `zscore(price, n) OVER (PARTITION BY .. ORDER BY ..)`: (pᵢ − mean) / stddev
 //!   of the n rows before row i (sample stddev; NULL until n rows precede, or
 //!   when they do not vary);
+//! - `zscore(price, INTERVAL '1' HOUR, ts) OVER (...)`: the same over the prices
+//!   of the hour before row i's `ts` (rows at the same `ts` excluded; NULL
+//!   until the series reaches back a whole hour, or with fewer than 2 prices);
 //! - `mad_zscore(price, n) OVER (...)`: the robust z-score 0.6745 · (pᵢ − median) / MAD
 //!   of the n rows before row i (MAD: median absolute deviation; NULL when it is 0).
 
@@ -80,7 +83,10 @@ pub fn windows() -> Vec<WindowUDF> {
         }),
         WindowUDF::new_from_impl(Series {
             kind: SeriesKind::ZScore,
-            signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+                Volatility::Immutable,
+            ),
         }),
         WindowUDF::new_from_impl(Series {
             kind: SeriesKind::MadZScore,
@@ -340,10 +346,29 @@ impl WindowUDFImpl for Series {
         &self,
         args: PartitionEvaluatorArgs,
     ) -> DFResult<Box<dyn PartitionEvaluator>> {
+        let exprs = args.input_exprs();
         let window = match self.kind {
-            SeriesKind::LogReturn => 0,
-            SeriesKind::ZScore | SeriesKind::MadZScore => window_length(args.input_exprs().get(1))?,
+            SeriesKind::LogReturn => RollingWindow::Rows(0),
+            SeriesKind::ZScore | SeriesKind::MadZScore => rolling_window(exprs.get(1))
+                .filter(|w| self.kind == SeriesKind::ZScore || matches!(w, RollingWindow::Rows(_)))
+                .ok_or_else(|| {
+                    DataFusionError::Plan(match self.kind {
+                        SeriesKind::ZScore => "zscore(x, n) needs a constant window n >= 2 \
+                             (or zscore(x, INTERVAL '..', ts) a positive interval of days or less)"
+                            .into(),
+                        _ => format!("{}(x, n) needs a constant window n >= 2", self.name()),
+                    })
+                })?,
         };
+        let timed = matches!(window, RollingWindow::Micros(_));
+        if timed != (exprs.len() == 3) {
+            return Err(DataFusionError::Plan(if timed {
+                "zscore(x, INTERVAL '..', ts): the time column is the third argument".into()
+            } else {
+                "zscore(x, n) takes two arguments (zscore(x, INTERVAL '..', ts) for a time window)"
+                    .into()
+            }));
+        }
         Ok(Box::new(SeriesEvaluator {
             kind: self.kind,
             window,
@@ -355,28 +380,65 @@ impl WindowUDFImpl for Series {
     }
 }
 
-/// The constant window length of `zscore(x, n)`.
-fn window_length(e: Option<&Arc<dyn PhysicalExpr>>) -> DFResult<usize> {
-    let n = e
-        .and_then(|e| e.as_any().downcast_ref::<Literal>())
-        .and_then(|l| l.value().cast_to(&DataType::Int64).ok())
-        .and_then(|v| match v {
-            ScalarValue::Int64(Some(n)) if n >= 2 => Some(n as usize),
-            _ => None,
-        });
-    n.ok_or_else(|| DataFusionError::Plan("zscore(x, n) needs a constant window n >= 2".into()))
+/// The window of a rolling scan: the n rows before each row, or the
+/// microseconds before its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollingWindow {
+    /// The n rows before.
+    Rows(usize),
+    /// The span [ts − µs, ts).
+    Micros(i64),
+}
+
+impl std::fmt::Display for RollingWindow {
+    /// `20` (rows) or `3600s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RollingWindow::Rows(n) => write!(f, "{n}"),
+            RollingWindow::Micros(us) => write!(f, "{}s", *us as f64 / 1e6),
+        }
+    }
+}
+
+/// The window of `zscore(x, n)` or `zscore(x, INTERVAL .., ts)` from its
+/// second argument: a constant n >= 2, or a positive interval without months.
+pub fn rolling_window(e: Option<&Arc<dyn PhysicalExpr>>) -> Option<RollingWindow> {
+    let value = e?.as_any().downcast_ref::<Literal>()?.value();
+    if let Some(us) = interval_micros(value) {
+        return (us > 0).then_some(RollingWindow::Micros(us));
+    }
+    match value.cast_to(&DataType::Int64).ok()? {
+        ScalarValue::Int64(Some(n)) if n >= 2 => Some(RollingWindow::Rows(n as usize)),
+        _ => None,
+    }
+}
+
+/// An interval of fixed length in microseconds (`None`: not an interval, or
+/// one with months, whose length varies).
+pub fn interval_micros(v: &ScalarValue) -> Option<i64> {
+    const DAY: i64 = 86_400_000_000;
+    match v {
+        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => (i.days as i64)
+            .checked_mul(DAY)?
+            .checked_add(i.nanoseconds / 1000),
+        ScalarValue::IntervalDayTime(Some(i)) => {
+            (i.days as i64 * DAY).checked_add(i.milliseconds as i64 * 1000)
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug)]
 struct SeriesEvaluator {
     kind: SeriesKind,
-    window: usize,
+    window: RollingWindow,
 }
 
 impl PartitionEvaluator for SeriesEvaluator {
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> DFResult<ArrayRef> {
         use contango_gpu_kernels::cpu::CpuScanner;
-        use contango_gpu_kernels::{Scanner, Series};
+        use contango_gpu_kernels::{Scanner, Series, Times};
+        use datafusion::arrow::datatypes::Int64Type;
         let x = floats(&values[0])?;
         let x = x.as_primitive::<Float64Type>();
         let valid = crate::columns::validity_bytes(x);
@@ -388,10 +450,26 @@ impl PartitionEvaluator for SeriesEvaluator {
             starts: &starts,
         };
         let v = &x.values()[..num_rows];
-        let out = match self.kind {
-            SeriesKind::LogReturn => CpuScanner.log_return(v, &valid, series),
-            SeriesKind::ZScore => CpuScanner.zscore(v, &valid, series, self.window),
-            SeriesKind::MadZScore => CpuScanner.mad_zscore(v, &valid, series, self.window),
+        let out = match (self.kind, self.window) {
+            (SeriesKind::LogReturn, _) => CpuScanner.log_return(v, &valid, series),
+            (SeriesKind::ZScore, RollingWindow::Rows(w)) => CpuScanner.zscore(v, &valid, series, w),
+            (SeriesKind::ZScore, RollingWindow::Micros(width)) => {
+                let ts = crate::columns::time_micros(&values[2])?;
+                let ts = ts.as_primitive::<Int64Type>();
+                let times = Times {
+                    ts: &ts.values()[..num_rows],
+                    valid: &crate::columns::validity_bytes(ts),
+                };
+                CpuScanner.zscore_time(v, &valid, times, series, width)
+            }
+            (SeriesKind::MadZScore, RollingWindow::Rows(w)) => {
+                CpuScanner.mad_zscore(v, &valid, series, w)
+            }
+            (SeriesKind::MadZScore, RollingWindow::Micros(_)) => {
+                return Err(DataFusionError::Plan(
+                    "mad_zscore(x, n) needs a constant window n >= 2".into(),
+                ));
+            }
         }
         .map_err(|e| DataFusionError::Execution(e.to_string()))?;
         Ok(Arc::new(Float64Array::from(
@@ -455,5 +533,53 @@ mod tests {
             "{}",
             v[1]
         );
+    }
+
+    #[tokio::test]
+    async fn zscore_over_a_time_window() {
+        // Ticks at 0, 10, 20, 30, 30, 45 s; window 20 s.
+        let (v, _) = one_row(
+            "SELECT array_agg(z ORDER BY s, p) FROM (SELECT s, p, \
+             zscore(p, INTERVAL '20' SECOND, ts) OVER (ORDER BY ts) AS z FROM (SELECT s, p, \
+             to_timestamp_seconds(1577836800 + s) AS ts FROM (VALUES \
+             (0, CAST(1 AS DOUBLE)), (10, 2), (20, 3), (30, 100), (30, 7), (45, 4)) t(s, p)))",
+            "UTC",
+        )
+        .await;
+        // t=20: prior 1, 2 → (3 − 1.5) / 0.7071.. = 2.1213..; t=30 (both rows):
+        // prior 2, 3 → z(7) = 6.3639.., z(100) = 137.8858..; t=45: prior
+        // [25, 45) = 100, 7 → (4 − 53.5) / 65.7609.. = −0.7527..
+        assert!(
+            v[0].starts_with("[NULL, NULL, 2.1213203435")
+                && v[0].contains("6.363961030")
+                && v[0].contains("137.885822")
+                && v[0].contains("-0.752726"),
+            "{}",
+            v[0]
+        );
+        for (sql, message) in [
+            (
+                "zscore(p, INTERVAL '20' SECOND) OVER (ORDER BY p)",
+                "third argument",
+            ),
+            ("zscore(p, 5, p) OVER (ORDER BY p)", "two arguments"),
+            (
+                "zscore(p, INTERVAL '1' MONTH, p) OVER (ORDER BY p)",
+                "constant window",
+            ),
+            (
+                "mad_zscore(p, INTERVAL '1' HOUR) OVER (ORDER BY p)",
+                "constant window",
+            ),
+        ] {
+            let ctx = datafusion::prelude::SessionContext::new();
+            super::super::register(&ctx, "UTC");
+            let query = format!("SELECT {sql} FROM (VALUES (CAST(1 AS DOUBLE))) t(p)");
+            let err = match ctx.sql(&query).await {
+                Ok(df) => df.collect().await.expect_err(sql),
+                Err(e) => e,
+            };
+            assert!(err.to_string().contains(message), "{sql}: {err}");
+        }
     }
 }

@@ -10,7 +10,7 @@
 mod aggregate;
 pub mod anomalies;
 pub mod asof;
-mod commodity;
+pub(crate) mod commodity;
 mod datetime;
 mod formats;
 mod misc;

@@ -9,13 +9,13 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use contango_gpu_kernels::{GpuError, Scanner, Series};
+use contango_gpu_kernels::{GpuError, Scanner, Series, Times};
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::expressions::Column;
@@ -31,14 +31,15 @@ use datafusion::physical_plan::{
 
 use super::aggregate::DeviceMetrics;
 use super::aggregate::Placement;
+use crate::functions::commodity::RollingWindow;
 
 /// What to look for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnomalyMethod {
     /// `zscore`, `mad`, `jump`, `stale` or `negative`.
     pub method: String,
-    /// Window (rows).
-    pub window: usize,
+    /// Window (rows, or a time span for `zscore` and `jump`).
+    pub window: RollingWindow,
     /// Threshold.
     pub threshold: f64,
 }
@@ -200,6 +201,12 @@ impl Scan {
         let price = price.as_primitive::<Float64Type>();
         let x = price.values();
         let valid = crate::columns::validity_bytes(price);
+        let ts = crate::columns::time_micros(batch.column(2))?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let times = Times {
+            ts: ts.values(),
+            valid: &crate::columns::validity_bytes(ts),
+        };
         let (ids, starts) = Series::from_heads(heads);
         let series = Series {
             ids: &ids,
@@ -210,7 +217,7 @@ impl Scan {
             n,
             &self.metrics,
             "anomaly scan",
-            |scanner| self.score(scanner, x, &valid, series),
+            |scanner| self.score(scanner, x, &valid, times, series),
         )?;
         let keep: Vec<u32> = (0..n as u32)
             .filter(|i| scores[*i as usize].is_some())
@@ -244,9 +251,18 @@ impl Scan {
         scanner: &S,
         x: &[f64],
         valid: &[u8],
+        t: Times<'_>,
         s: Series<'_>,
     ) -> Result<(Vec<Option<f64>>, Box<dyn Fn(usize) -> String + '_>), GpuError> {
-        let (w, th) = (self.method.window, self.method.threshold);
+        let (window, th) = (self.method.window, self.method.threshold);
+        let w = match window {
+            RollingWindow::Rows(n) => n,
+            RollingWindow::Micros(_) => 0,
+        };
+        let zscore = |x: &[f64], valid: &[u8]| match window {
+            RollingWindow::Rows(n) => scanner.zscore(x, valid, s, n),
+            RollingWindow::Micros(us) => scanner.zscore_time(x, valid, t, s, us),
+        };
         let over = |c: &contango_gpu_kernels::ScanColumn| -> Vec<Option<f64>> {
             (0..x.len())
                 .map(|i| c.get(i).filter(|z| z.abs() > th))
@@ -255,7 +271,7 @@ impl Scan {
         let th_text = format_threshold(th);
         Ok(match self.method.method.as_str() {
             "zscore" => {
-                let z = scanner.zscore(x, valid, s, w)?;
+                let z = zscore(x, valid)?;
                 let t = format!("price z-score beyond {th_text}");
                 (over(&z), Box::new(move |_| t.clone()))
             }
@@ -266,7 +282,7 @@ impl Scan {
             }
             "jump" => {
                 let r = scanner.log_return(x, valid, s)?;
-                let z = scanner.zscore(&r.values, &r.valid, s, w)?;
+                let z = zscore(&r.values, &r.valid)?;
                 let t = format!("log-return jump beyond {th_text} sigma");
                 (over(&z), Box::new(move |_| t.clone()))
             }

@@ -194,14 +194,21 @@ mod tests {
 
         // Window functions of the series kind.
         let sql = "SELECT commodity, ts, log_return(price) OVER w AS r, zscore(price, 20) OVER w AS z, \
-                   mad_zscore(price, 15) OVER w AS m FROM ticks \
-                   WINDOW w AS (PARTITION BY commodity ORDER BY ts) ORDER BY commodity, ts";
+                   mad_zscore(price, 15) OVER w AS m, zscore(price, INTERVAL '30' MINUTE, ts) OVER w AS zt \
+                   FROM ticks WINDOW w AS (PARTITION BY commodity ORDER BY ts) ORDER BY commodity, ts";
         let (a, plan_on) = run(&on, sql).await;
         let (b, plan_off) = run(&off, sql).await;
         assert!(plan_on.contains("GpuWindowExec: device="), "{plan_on}");
         assert!(!plan_off.contains("GpuWindowExec"), "{plan_off}");
         assert_eq!(a.lines().count(), 15_004);
         assert_eq!(rounded(&a), rounded(&b), "{sql}");
+        let (scored, _) = run(
+            &on,
+            "SELECT count(zt) > 1000 AS enough, count(*) > count(zt) AS some_null FROM (SELECT \
+             zscore(price, INTERVAL '30' MINUTE, ts) OVER (PARTITION BY commodity ORDER BY ts) AS zt FROM ticks)",
+        )
+        .await;
+        assert!(scored.contains("| true   | true      |"), "{scored}");
         // Mixed with a DataFusion window function: stays on DataFusion.
         let (_, plan) = run(
             &on,

@@ -308,25 +308,19 @@ fn replace_window(
             return Ok(None);
         };
         let args = e.expressions();
-        let window = || {
-            args.get(1)
-                .and_then(|a| a.as_any().downcast_ref::<Literal>())
-                .and_then(|l| l.value().cast_to(&DataType::Int64).ok())
-                .and_then(|v| match v {
-                    datafusion::common::ScalarValue::Int64(Some(n)) if n >= 2 => Some(n as usize),
-                    _ => None,
-                })
-        };
-        let kind = match udf.fun().name() {
-            "log_return" => SeriesFn::LogReturn,
-            "zscore" => match window() {
-                Some(n) => SeriesFn::ZScore(n),
-                None => return Ok(None),
-            },
-            "mad_zscore" => match window() {
-                Some(n) if n <= contango_gpu_kernels::MAX_MAD_WINDOW => SeriesFn::Mad(n),
-                _ => return Ok(None),
-            },
+        use crate::functions::commodity::{RollingWindow, rolling_window};
+        let window = rolling_window(args.get(1));
+        let kind = match (udf.fun().name(), window) {
+            ("log_return", _) => SeriesFn::LogReturn,
+            ("zscore", Some(RollingWindow::Rows(n))) => SeriesFn::ZScore(n),
+            ("zscore", Some(RollingWindow::Micros(us))) if args.len() == 3 => {
+                SeriesFn::ZScoreTime(us)
+            }
+            ("mad_zscore", Some(RollingWindow::Rows(n)))
+                if n <= contango_gpu_kernels::MAX_MAD_WINDOW =>
+            {
+                SeriesFn::Mad(n)
+            }
             _ => return Ok(None),
         };
         let Some(arg) = args.first() else {
@@ -335,6 +329,7 @@ fn replace_window(
         functions.push(GpuWindowFn {
             kind,
             arg: arg.clone(),
+            ts: args.get(2).cloned(),
             name: e.name().to_string(),
         });
     }

@@ -10,10 +10,10 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use contango_gpu_kernels::{GpuError, ScanColumn, Scanner, Series};
+use contango_gpu_kernels::{GpuError, ScanColumn, Scanner, Series, Times};
 use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{
@@ -36,6 +36,8 @@ pub enum SeriesFn {
     LogReturn,
     /// `zscore(x, n)`.
     ZScore(usize),
+    /// `zscore(x, INTERVAL .., ts)`: a window of this many microseconds.
+    ZScoreTime(i64),
     /// `mad_zscore(x, n)`.
     Mad(usize),
 }
@@ -47,6 +49,8 @@ pub struct GpuWindowFn {
     pub kind: SeriesFn,
     /// Its argument.
     pub arg: Arc<dyn PhysicalExpr>,
+    /// The time column of a time window.
+    pub ts: Option<Arc<dyn PhysicalExpr>>,
     /// Display name.
     pub name: String,
 }
@@ -239,6 +243,22 @@ impl WindowScan {
                 SeriesFn::LogReturn => scanner.log_return(v, &valid, s)?,
                 SeriesFn::ZScore(w) => scanner.zscore(v, &valid, s, w)?,
                 SeriesFn::Mad(w) => scanner.mad_zscore(v, &valid, s, w)?,
+                SeriesFn::ZScoreTime(width) => {
+                    let ts = f
+                        .ts
+                        .as_ref()
+                        .ok_or_else(|| GpuError::Unsupported("time window without a time".into()))?
+                        .evaluate(batch)
+                        .and_then(|v| v.into_array(n))
+                        .and_then(|a| crate::columns::time_micros(&a))
+                        .map_err(|e| GpuError::Unsupported(e.to_string()))?;
+                    let ts = ts.as_primitive::<Int64Type>();
+                    let times = Times {
+                        ts: ts.values(),
+                        valid: &crate::columns::validity_bytes(ts),
+                    };
+                    scanner.zscore_time(v, &valid, times, s, width)?
+                }
             });
         }
         Ok(out)
