@@ -115,3 +115,20 @@ mod tests {
         assert_eq!(encode_ranges(&r), r#"{"t:1":[5,9]}"#);
     }
 }
+
+/// A stream commit, announced to watchers of the table (data quality
+/// computes its metrics incrementally from it).
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The ticks table.
+    pub table: iceberg::TableIdent,
+    /// The snapshot the commit made.
+    pub snapshot_id: i64,
+    /// Offsets the table held before the commit (rows below them were committed earlier).
+    pub before: Offsets,
+    /// `[first, last]` offsets the commit added.
+    pub ranges: BTreeMap<TopicPartition, (i64, i64)>,
+}
+
+/// Where stream commits are announced.
+pub type CommitSink = tokio::sync::mpsc::UnboundedSender<Committed>;

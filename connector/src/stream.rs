@@ -62,6 +62,8 @@ pub struct StreamEnv {
     pub live: Arc<LiveTails>,
     /// Metrics of every stream.
     pub registry: Arc<StreamRegistry>,
+    /// Where each commit of a ticks table is announced (data quality).
+    pub commits: Option<contango_catalog::stream_offsets::CommitSink>,
 }
 
 /// The running streams of a server.
@@ -397,6 +399,17 @@ impl<'a> Committer<'a> {
         };
 
         // 4. bookkeeping, then rollups.
+        if let (Some(sink), Some(snapshot)) =
+            (&self.env.commits, table.metadata().current_snapshot())
+        {
+            // A closed receiver only means nobody watches any more.
+            let _ = sink.send(contango_catalog::stream_offsets::Committed {
+                table: self.ident.clone(),
+                snapshot_id: snapshot.snapshot_id(),
+                before: self.base.clone(),
+                ranges: ranges.clone(),
+            });
+        }
         self.base = next.clone();
         self.tail.drop_front(chunks);
         self.metrics.tail_rows(self.tail.rows());

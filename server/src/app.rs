@@ -10,7 +10,10 @@ use contango_sql::{CatalogSource, QueryEngine, Session};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use contango_catalog::stream_offsets::{CommitSink, Committed};
 use contango_connector::{StreamEnv, StreamRegistry, Streams};
+use contango_quality::{QualityCatalog, QualityRunner, QualityShared};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -30,6 +33,12 @@ pub struct App {
     pub auth: Arc<Authenticator>,
     /// Metrics of the Kafka streams (`system.runtime.streams`, `/metrics`).
     pub streams: Arc<StreamRegistry>,
+    /// Quality metrics history (`[quality] history`), fed by stream commits.
+    pub quality: Option<Arc<QualityRunner>>,
+    /// Stream commits, announced to the quality runner.
+    commits: Option<CommitSink>,
+    /// The receiving end, taken by [`serve`].
+    commit_feed: Arc<parking_lot::Mutex<Option<UnboundedReceiver<Committed>>>>,
 }
 
 impl App {
@@ -41,9 +50,37 @@ impl App {
         let iceberg = contango_catalog::connect(&settings).await?;
         let catalog = IcebergCatalog::new(settings.name.clone(), iceberg);
         let streams = Arc::new(StreamRegistry::default());
-        let engine = QueryEngine::new(vec![Arc::new(catalog.clone()) as Arc<dyn CatalogSource>])
+        let source = Arc::new(catalog.clone()) as Arc<dyn CatalogSource>;
+        let shared = config
+            .quality
+            .enabled
+            .then(|| QualityShared::new(config.quality.clone(), source.clone()));
+        let served = match &shared {
+            Some(s) => QualityCatalog::new(s.clone()) as Arc<dyn CatalogSource>,
+            None => source,
+        };
+        let engine = QueryEngine::new(vec![served])
             .with_runtime_table("streams", streams.table())
             .with_gpu(config.gpu.options());
+        let (mut quality, mut commits, mut commit_feed) = (None, None, None);
+        if let Some(shared) = shared {
+            // Rules naming columns that do not exist are refused at start.
+            engine.refresh().await?;
+            shared
+                .monitored()
+                .await
+                .map_err(|e| ContangoError::invalid(e.to_string()))?;
+            if config.quality.history {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                quality = Some(QualityRunner::new(
+                    shared,
+                    engine.clone(),
+                    catalog.catalog().clone(),
+                ));
+                commits = Some(tx);
+                commit_feed = Some(rx);
+            }
+        }
         let auth = Arc::new(Authenticator::new(
             config.auth.enabled,
             config.auth.users.clone(),
@@ -56,6 +93,9 @@ impl App {
             engine,
             auth,
             streams,
+            quality,
+            commits,
+            commit_feed: Arc::new(parking_lot::Mutex::new(commit_feed)),
         })
     }
 
@@ -67,6 +107,7 @@ impl App {
             catalog_settings: self.catalog_settings.clone(),
             live: self.catalog.live_tails().clone(),
             registry: self.streams.clone(),
+            commits: self.commits.clone(),
         }
     }
 
@@ -100,6 +141,12 @@ pub async fn serve(
     let flight = bind(&app.config.server.flight_addr).await?;
     let http = bind(&app.config.server.http_addr).await?;
     let streams = Streams::start(&app.config.streams, &app.stream_env())?;
+    let quality_task = match (&app.quality, app.commit_feed.lock().take()) {
+        (Some(runner), Some(feed)) => {
+            Some(tokio::spawn(runner.clone().run(feed, shutdown.clone())))
+        }
+        _ => None,
+    };
     let bound = Bound {
         flight: flight.local_addr().map_err(io_err)?,
         http: http.local_addr().map_err(io_err)?,
@@ -115,6 +162,9 @@ pub async fn serve(
     }));
     let (a, b) = tokio::join!(flight_task, http_task);
     streams.stop().await;
+    if let Some(t) = quality_task {
+        let _ = t.await;
+    }
     a.map_err(|e| ContangoError::internal(e.to_string()))??;
     b.map_err(|e| ContangoError::internal(e.to_string()))??;
     Ok(())

@@ -31,6 +31,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// GPU placement (`[gpu]`).
     pub gpu: GpuConfig,
+    /// Data quality: views, rules, history (`[quality]`).
+    pub quality: contango_quality::QualityConfig,
     /// Kafka → Iceberg streams (`[[streams]]`).
     pub streams: Vec<StreamConfig>,
 }
@@ -148,6 +150,7 @@ impl Default for Config {
             s3: S3Config::default(),
             auth: AuthConfig::default(),
             gpu: GpuConfig::default(),
+            quality: contango_quality::QualityConfig::default(),
             streams: Vec::new(),
         }
     }
@@ -210,6 +213,7 @@ impl fmt::Debug for Config {
             .field("auth.enabled", &self.auth.enabled)
             .field("auth.users", &self.auth.users.keys().collect::<Vec<_>>())
             .field("gpu", &self.gpu)
+            .field("quality", &self.quality)
             .field("streams", &self.streams)
             .finish()
     }
@@ -332,6 +336,7 @@ impl Config {
         for s in &self.streams {
             s.validate()?;
         }
+        self.quality.validate().map_err(ContangoError::invalid)?;
         Ok(())
     }
 }

@@ -70,6 +70,10 @@ async fn healthz(State(app): State<App>) -> (StatusCode, Json<Value>) {
 async fn metrics(State(app): State<App>) -> impl axum::response::IntoResponse {
     let mut body = app.engine.queries().metrics().prometheus();
     body.push_str(&app.streams.prometheus());
+    if let Some(q) = &app.quality {
+        body.push_str(&contango_quality::prometheus::render(q));
+    }
+    body.push_str(&contango_sql::gpu::stats::prometheus());
     body.push_str(&process_metrics());
     (
         [(

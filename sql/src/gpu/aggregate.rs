@@ -108,6 +108,24 @@ pub struct DeviceMetrics {
 }
 
 impl DeviceMetrics {
+    /// `rows` processed by the device in `seconds` (also counted process-wide).
+    pub fn on_gpu(&self, rows: usize, seconds: f64) {
+        self.gpu_rows.add(rows);
+        super::stats::record_gpu(rows, seconds);
+    }
+
+    /// `rows` processed by the CPU references.
+    pub fn on_cpu(&self, rows: usize) {
+        self.cpu_rows.add(rows);
+        super::stats::record_cpu(rows);
+    }
+
+    /// The device failed and the CPU takes over.
+    pub fn fallback(&self) {
+        self.fallbacks.add(1);
+        super::stats::record_fallback();
+    }
+
     /// The metrics of `partition` in `set`.
     pub fn new(set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
         Self {
@@ -306,7 +324,7 @@ impl Run {
             Outcome::Done(b) => b,
             Outcome::DeviceFailed(reason) => {
                 tracing::warn!("GPU aggregation failed ({reason}); running it on the CPU");
-                self.metrics.fallbacks.add(1);
+                self.metrics.fallback();
                 match self.attempt(context, false).await? {
                     Outcome::Done(b) => b,
                     Outcome::DeviceFailed(r) => return Err(DataFusionError::Execution(r)),
@@ -410,6 +428,7 @@ impl Run {
                 && let Some(a) = agg.as_mut()
             {
                 let timer = self.metrics.baseline.elapsed_compute().timer();
+                let started = std::time::Instant::now();
                 let on_gpu = a.device_name() != "cpu";
                 if let Err(e) = push(a.as_mut(), spec, &chunk, num_groups) {
                     if on_gpu {
@@ -418,9 +437,10 @@ impl Run {
                     return Err(DataFusionError::Execution(e.to_string()));
                 }
                 if on_gpu {
-                    self.metrics.gpu_rows.add(chunk.len());
+                    self.metrics
+                        .on_gpu(chunk.len(), started.elapsed().as_secs_f64());
                 } else {
-                    self.metrics.cpu_rows.add(chunk.len());
+                    self.metrics.on_cpu(chunk.len());
                 }
                 chunk.clear();
                 drop(timer);

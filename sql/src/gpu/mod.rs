@@ -8,6 +8,7 @@ pub mod anomaly;
 pub mod options;
 pub mod rule;
 pub mod segments;
+pub mod stats;
 pub mod window;
 
 pub use options::{GpuMode, GpuOptions};

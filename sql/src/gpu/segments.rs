@@ -122,17 +122,18 @@ pub fn scan_on_device_or_cpu<T>(
         .as_ref()
         .filter(|_| placement.mode == GpuMode::On || n as u64 >= placement.min_rows);
     if let Some(g) = gpu {
+        let started = std::time::Instant::now();
         match work(g) {
             Ok(r) => {
-                metrics.gpu_rows.add(n);
+                metrics.on_gpu(n, started.elapsed().as_secs_f64());
                 return Ok(r);
             }
             Err(e) => {
                 tracing::warn!("GPU {what} failed ({e}); running it on the CPU");
-                metrics.fallbacks.add(1);
+                metrics.fallback();
             }
         }
     }
-    metrics.cpu_rows.add(n);
+    metrics.on_cpu(n);
     work(&CpuScanner).map_err(|e| DataFusionError::Execution(e.to_string()))
 }

@@ -1,0 +1,530 @@
+//! Which tables are monitored, with their rules resolved against the
+//! tables' columns: the configured tables plus, with `discover`, every
+//! tick-shaped table (`commodity`, `ts`, `price`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::CatalogProvider;
+use datafusion::error::{DataFusionError, Result as DFResult};
+
+use crate::rules::{QualityConfig, RangeRule, TableRules};
+
+/// The schema the views live in.
+pub const QUALITY_SCHEMA: &str = "quality";
+/// Columns of streamed tables that carry Kafka lineage (not monitored).
+const LINEAGE_PREFIX: &str = "_kafka";
+/// Default freshness limit of streamed tables.
+const STREAMED_STALENESS_SECS: f64 = 300.0;
+/// Timestamps further than this in the future violate `not in the future`.
+pub const FUTURE_TOLERANCE_SECS: u64 = 60;
+
+/// What a validity rule checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleType {
+    /// Bounds on a number.
+    Range,
+    /// No NaN or ±Infinity.
+    Finite,
+    /// No event time beyond now + [`FUTURE_TOLERANCE_SECS`].
+    Future,
+    /// One of a set of values.
+    Allowed,
+    /// Matches a regular expression.
+    Pattern,
+}
+
+impl RuleType {
+    /// Name in `validity.rule_type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleType::Range => "range",
+            RuleType::Finite => "finite",
+            RuleType::Future => "future",
+            RuleType::Allowed => "allowed",
+            RuleType::Pattern => "pattern",
+        }
+    }
+}
+
+/// One resolved validity check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Column checked.
+    pub column: String,
+    /// Its type.
+    pub data_type: DataType,
+    /// Name shown in the views (`price > 0`).
+    pub name: String,
+    /// Kind.
+    pub rule: RuleType,
+    /// Bounds (range rules).
+    pub range: Option<RangeRule>,
+    /// Allowed values.
+    pub values: Vec<String>,
+    /// Pattern.
+    pub regex: Option<String>,
+}
+
+/// A monitored table and its resolved rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitored {
+    /// Namespace.
+    pub schema: String,
+    /// Table.
+    pub table: String,
+    /// Columns (lineage columns left out), with their least completeness.
+    pub columns: Vec<(String, DataType, f64)>,
+    /// Event-time column, when the table has one.
+    pub time_column: Option<String>,
+    /// Uniqueness key (empty: no uniqueness check).
+    pub keys: Vec<String>,
+    /// Validity checks.
+    pub checks: Vec<Check>,
+    /// Freshness limit.
+    pub max_staleness_secs: Option<f64>,
+    /// Volume floor.
+    pub expected_rows_per_hour: Option<f64>,
+    /// Bars table (same catalog, `schema.table`) and its interval in seconds.
+    pub bars: Option<(String, String, i64)>,
+    /// Late-records table of a stream (`<table>_late`), excluded from bar counts.
+    pub late: Option<String>,
+    /// Written by a Kafka stream (has `_kafka_offset`).
+    pub streamed: bool,
+    /// Has `_kafka_topic` (a stream of several topics).
+    pub multi_topic: bool,
+}
+
+impl Monitored {
+    /// `schema.table`.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
+/// A column of `schema` named `name` (exactly, else the one case-insensitive match).
+fn find<'a>(schema: &'a SchemaRef, name: &str) -> Option<&'a str> {
+    let fields = schema.fields();
+    if let Some(f) = fields.iter().find(|f| f.name() == name) {
+        return Some(f.name().as_str());
+    }
+    let mut matches = fields
+        .iter()
+        .filter(|f| f.name().eq_ignore_ascii_case(name));
+    match (matches.next(), matches.next()) {
+        (Some(f), None) => Some(f.name().as_str()),
+        _ => None,
+    }
+}
+
+/// Whether a table looks like ticks: `commodity`, `ts`, `price`.
+pub fn tick_shaped(schema: &SchemaRef) -> bool {
+    ["commodity", "ts", "price"]
+        .iter()
+        .all(|c| find(schema, c).is_some())
+}
+
+fn is_number(t: &DataType) -> bool {
+    t.is_numeric()
+}
+
+fn is_float(t: &DataType) -> bool {
+    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
+}
+
+fn is_time(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
+    )
+}
+
+fn plan_error(m: String) -> DataFusionError {
+    DataFusionError::Plan(m)
+}
+
+/// Parses the interval label of `<table>_bars_<label>` (`1m`, `5m`, `1h`, `30s`, `1d`).
+pub fn bar_seconds(name: &str) -> Option<i64> {
+    let label = name.rsplit_once("_bars_")?.1;
+    let (n, unit) = label.split_at(label.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = n.parse().ok()?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
+/// Resolves `rules` against a table's schema. `names` lists the tables of
+/// the same schema (to find bars and late tables).
+pub fn resolve(
+    rules: &TableRules,
+    schema_name: &str,
+    table_name: &str,
+    schema: &SchemaRef,
+    names: &[String],
+) -> DFResult<Monitored> {
+    let full = format!("{schema_name}.{table_name}");
+    let column = |c: &str, what: &str| -> DFResult<(String, DataType)> {
+        let name = find(schema, c).ok_or_else(|| {
+            plan_error(format!(
+                "quality rules of {full}: {what} column '{c}' does not exist (columns: {})",
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let dt = schema.field_with_name(name)?.data_type().clone();
+        Ok((name.to_string(), dt))
+    };
+    let ticks = rules.tick_defaults.unwrap_or(true) && tick_shaped(schema);
+    let time_column = match &rules.time_column {
+        Some(c) => Some(column(c, "time")?.0),
+        None => find(schema, "ts").map(str::to_string),
+    };
+    let keys: Vec<String> = match &rules.keys {
+        Some(k) => k
+            .iter()
+            .map(|c| column(c, "key").map(|(n, _)| n))
+            .collect::<DFResult<_>>()?,
+        None if ticks => ["commodity", "ts", "source"]
+            .iter()
+            .filter_map(|c| find(schema, c).map(str::to_string))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut checks = Vec::new();
+    let mut push = |c: Check| {
+        if !checks.contains(&c) {
+            checks.push(c);
+        }
+    };
+    if ticks {
+        let (price, pt) = column("price", "price")?;
+        if is_float(&pt) {
+            push(Check {
+                name: format!("{price} is finite"),
+                column: price.clone(),
+                data_type: pt.clone(),
+                rule: RuleType::Finite,
+                range: None,
+                values: vec![],
+                regex: None,
+            });
+        }
+        if !rules.allow_negative_prices && is_number(&pt) {
+            let range = RangeRule {
+                column: price.clone(),
+                greater_than: Some(0.0),
+                ..Default::default()
+            };
+            push(Check {
+                name: range.describe(),
+                column: price,
+                data_type: pt,
+                rule: RuleType::Range,
+                range: Some(range),
+                values: vec![],
+                regex: None,
+            });
+        }
+        if let Some(v) = find(schema, "volume") {
+            let vt = schema.field_with_name(v)?.data_type().clone();
+            if is_number(&vt) {
+                let range = RangeRule {
+                    column: v.to_string(),
+                    at_least: Some(0.0),
+                    ..Default::default()
+                };
+                push(Check {
+                    name: range.describe(),
+                    column: v.to_string(),
+                    data_type: vt,
+                    rule: RuleType::Range,
+                    range: Some(range),
+                    values: vec![],
+                    regex: None,
+                });
+            }
+        }
+    }
+    for r in &rules.ranges {
+        let (c, t) = column(&r.column, "range rule")?;
+        if !is_number(&t) {
+            return Err(plan_error(format!(
+                "quality rules of {full}: range rule on '{c}' needs a numeric column ({t})"
+            )));
+        }
+        let range = RangeRule {
+            column: c.clone(),
+            ..r.clone()
+        };
+        if is_float(&t) {
+            push(Check {
+                name: format!("{c} is finite"),
+                column: c.clone(),
+                data_type: t.clone(),
+                rule: RuleType::Finite,
+                range: None,
+                values: vec![],
+                regex: None,
+            });
+        }
+        push(Check {
+            name: range.describe(),
+            column: c,
+            data_type: t,
+            rule: RuleType::Range,
+            range: Some(range),
+            values: vec![],
+            regex: None,
+        });
+    }
+    for a in &rules.allowed {
+        let (c, t) = column(&a.column, "allowed rule")?;
+        push(Check {
+            name: format!("{c} in allowed set"),
+            column: c,
+            data_type: t,
+            rule: RuleType::Allowed,
+            range: None,
+            values: a.values.clone(),
+            regex: None,
+        });
+    }
+    for p in &rules.patterns {
+        let (c, t) = column(&p.column, "pattern rule")?;
+        push(Check {
+            name: format!("{c} matches {}", p.regex),
+            column: c,
+            data_type: t,
+            rule: RuleType::Pattern,
+            range: None,
+            values: vec![],
+            regex: Some(p.regex.clone()),
+        });
+    }
+    if let Some(tc) = &time_column {
+        let t = schema.field_with_name(tc)?.data_type().clone();
+        if is_time(&t) {
+            push(Check {
+                name: format!("{tc} not in the future"),
+                column: tc.clone(),
+                data_type: t,
+                rule: RuleType::Future,
+                range: None,
+                values: vec![],
+                regex: None,
+            });
+        }
+    }
+    for c in rules.min_completeness.keys() {
+        column(c, "min_completeness")?;
+    }
+    let streamed = schema.field_with_name("_kafka_offset").is_ok();
+    let multi_topic = schema.field_with_name("_kafka_topic").is_ok();
+    let columns = schema
+        .fields()
+        .iter()
+        .filter(|f| !f.name().starts_with(LINEAGE_PREFIX))
+        .map(|f| {
+            let name = f.name().clone();
+            let min = rules
+                .min_completeness
+                .iter()
+                .find(|(c, _)| c.eq_ignore_ascii_case(&name))
+                .map(|(_, v)| *v)
+                .unwrap_or(
+                    if keys.contains(&name) || time_column.as_deref() == Some(&name) {
+                        1.0
+                    } else {
+                        0.99
+                    },
+                );
+            (name, f.data_type().clone(), min)
+        })
+        .collect();
+    let bars = match &rules.bars {
+        Some(b) => {
+            let (s, t) = b.split_once('.').ok_or_else(|| {
+                plan_error(format!(
+                    "quality rules of {full}: bars '{b}' must be schema.table"
+                ))
+            })?;
+            let secs = bar_seconds(t).ok_or_else(|| {
+                plan_error(format!(
+                    "quality rules of {full}: bars table '{b}' must be named <table>_bars_<interval> (e.g. _bars_1m)"
+                ))
+            })?;
+            Some((s.to_string(), t.to_string(), secs))
+        }
+        None => {
+            let default = format!("{table_name}_bars_1m");
+            names
+                .contains(&default)
+                .then(|| (schema_name.to_string(), default, 60))
+        }
+    };
+    let late = format!("{table_name}_late");
+    let late = (streamed && names.contains(&late)).then_some(late);
+    Ok(Monitored {
+        schema: schema_name.to_string(),
+        table: table_name.to_string(),
+        columns,
+        time_column,
+        keys,
+        checks,
+        max_staleness_secs: rules
+            .max_staleness_secs
+            .map(|s| s as f64)
+            .or(streamed.then_some(STREAMED_STALENESS_SECS)),
+        expected_rows_per_hour: rules.expected_rows_per_hour,
+        bars,
+        late,
+        streamed,
+        multi_topic,
+    })
+}
+
+/// Tables a stream writes beside its ticks (never monitored by discovery).
+fn auxiliary(name: &str) -> bool {
+    name.ends_with("_rejected") || name.ends_with("_late") || name.contains("_bars_")
+}
+
+/// The monitored tables of `catalog`: configured ones that exist, then
+/// discovered tick-shaped ones. A configured table that does not exist (yet)
+/// is skipped; a rule naming a missing column is an error.
+pub async fn monitored(
+    config: &QualityConfig,
+    catalog: &Arc<dyn CatalogProvider>,
+) -> DFResult<Vec<Monitored>> {
+    let mut out = Vec::new();
+    let mut schemas = catalog.schema_names();
+    schemas.sort();
+    let configured: BTreeMap<&str, &TableRules> = config
+        .tables
+        .iter()
+        .map(|t| (t.table.as_str(), t))
+        .collect();
+    for s in schemas {
+        if s == QUALITY_SCHEMA || s == "information_schema" {
+            continue;
+        }
+        let Some(schema) = catalog.schema(&s) else {
+            continue;
+        };
+        let mut names = schema.table_names();
+        names.sort();
+        for t in &names {
+            let full = format!("{s}.{t}");
+            let rules = configured.get(full.as_str()).copied();
+            if rules.is_none() && (!config.discover || auxiliary(t)) {
+                continue;
+            }
+            let Some(provider) = schema.table(t).await? else {
+                continue;
+            };
+            let arrow = provider.schema();
+            let default_rules;
+            let rules = match rules {
+                Some(r) => r,
+                None if tick_shaped(&arrow) => {
+                    default_rules = TableRules {
+                        table: full.clone(),
+                        ..Default::default()
+                    };
+                    &default_rules
+                }
+                None => continue,
+            };
+            out.push(resolve(rules, &s, t, &arrow, &names)?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+
+    fn ticks() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("commodity", DataType::Utf8, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("price", DataType::Float64, true),
+            Field::new("volume", DataType::Int64, true),
+            Field::new("source", DataType::Utf8, false),
+            Field::new("_kafka_partition", DataType::Int32, false),
+            Field::new("_kafka_offset", DataType::Int64, false),
+        ]))
+    }
+
+    #[test]
+    fn tick_defaults() {
+        let names = vec![
+            "live".to_string(),
+            "live_bars_1m".into(),
+            "live_late".into(),
+        ];
+        let m = resolve(&TableRules::default(), "market", "live", &ticks(), &names).unwrap();
+        let checks: Vec<&str> = m.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            checks,
+            [
+                "price is finite",
+                "price > 0",
+                "volume >= 0",
+                "ts not in the future"
+            ]
+        );
+        assert_eq!(m.keys, ["commodity", "ts", "source"]);
+        assert_eq!(m.columns.len(), 5, "lineage columns are not monitored");
+        assert_eq!(m.columns[2].2, 0.99);
+        assert_eq!(m.columns[1].2, 1.0);
+        assert_eq!(m.bars, Some(("market".into(), "live_bars_1m".into(), 60)));
+        assert_eq!(m.late.as_deref(), Some("live_late"));
+        assert_eq!(m.max_staleness_secs, Some(300.0));
+        assert_eq!(bar_seconds("x_bars_5m"), Some(300));
+        assert_eq!(bar_seconds("x_bars_1h"), Some(3600));
+        assert_eq!(bar_seconds("x_bars"), None);
+    }
+
+    #[test]
+    fn configured_rules_name_real_columns() {
+        let rules = TableRules {
+            table: "market.live".into(),
+            ranges: vec![RangeRule {
+                column: "Prise".into(),
+                greater_than: Some(0.0),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let e = resolve(&rules, "market", "live", &ticks(), &[]).unwrap_err();
+        assert!(e.to_string().contains("'Prise' does not exist"), "{e}");
+        let rules = TableRules {
+            allow_negative_prices: true,
+            keys: Some(vec!["COMMODITY".into(), "ts".into()]),
+            ..Default::default()
+        };
+        let m = resolve(&rules, "market", "live", &ticks(), &[]).unwrap();
+        assert!(!m.checks.iter().any(|c| c.name == "price > 0"));
+        assert_eq!(
+            m.keys,
+            ["commodity", "ts"],
+            "names match case-insensitively"
+        );
+    }
+}
