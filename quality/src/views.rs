@@ -360,7 +360,11 @@ impl TableProvider for QualityView {
         if let Some(n) = limit {
             frame = frame.limit(0, Some(n))?;
         }
-        frame.create_physical_plan().await
+        let declared = match projection {
+            Some(p) => Arc::new(schema.project(p)?),
+            None => schema.clone(),
+        };
+        contango_sql::columns::with_schema(frame.create_physical_plan().await?, declared)
     }
 }
 

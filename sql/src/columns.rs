@@ -78,3 +78,109 @@ pub fn project(
         _ => Ok(plan),
     }
 }
+
+/// `plan` declaring exactly `schema` (same columns and types; field metadata
+/// such as Parquet field ids may differ): what a table provider's scan must
+/// return for its declared schema, or DataFusion rejects the plan above it.
+pub fn with_schema(
+    plan: Arc<dyn ExecutionPlan>,
+    schema: SchemaRef,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    if plan.schema() == schema {
+        return Ok(plan);
+    }
+    Ok(Arc::new(relabel::RelabelExec::new(plan, schema)))
+}
+
+mod relabel {
+    use std::any::Any;
+    use std::fmt;
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::datatypes::SchemaRef;
+    use datafusion::error::Result as DFResult;
+    use datafusion::execution::TaskContext;
+    use datafusion::physical_expr::EquivalenceProperties;
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use datafusion::physical_plan::{
+        DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+        SendableRecordBatchStream,
+    };
+    use futures::StreamExt;
+
+    /// Passes batches through under another (metadata-only different) schema.
+    #[derive(Debug)]
+    pub struct RelabelExec {
+        input: Arc<dyn ExecutionPlan>,
+        schema: SchemaRef,
+        props: Arc<PlanProperties>,
+    }
+
+    impl RelabelExec {
+        pub fn new(input: Arc<dyn ExecutionPlan>, schema: SchemaRef) -> Self {
+            let props = Arc::new(PlanProperties::new(
+                EquivalenceProperties::new(schema.clone()),
+                input.output_partitioning().clone(),
+                input.pipeline_behavior(),
+                input.boundedness(),
+            ));
+            Self {
+                input,
+                schema,
+                props,
+            }
+        }
+    }
+
+    impl DisplayAs for RelabelExec {
+        fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "RelabelExec")
+        }
+    }
+
+    impl ExecutionPlan for RelabelExec {
+        fn name(&self) -> &str {
+            "RelabelExec"
+        }
+
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+
+        fn properties(&self) -> &Arc<PlanProperties> {
+            &self.props
+        }
+
+        fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+            vec![&self.input]
+        }
+
+        fn with_new_children(
+            self: Arc<Self>,
+            children: Vec<Arc<dyn ExecutionPlan>>,
+        ) -> DFResult<Arc<dyn ExecutionPlan>> {
+            Ok(Arc::new(Self::new(
+                children[0].clone(),
+                self.schema.clone(),
+            )))
+        }
+
+        fn execute(
+            &self,
+            partition: usize,
+            context: Arc<TaskContext>,
+        ) -> DFResult<SendableRecordBatchStream> {
+            let schema = self.schema.clone();
+            let input = self.input.execute(partition, context)?;
+            let out = schema.clone();
+            Ok(Box::pin(RecordBatchStreamAdapter::new(
+                out,
+                input.map(move |b| {
+                    let b = b?;
+                    Ok(RecordBatch::try_new(schema.clone(), b.columns().to_vec())?)
+                }),
+            )))
+        }
+    }
+}

@@ -72,3 +72,22 @@ def test_log_return_and_rolling_zscore_match_duckdb(trino_server, oracle, endpoi
     assert len(got) == len(want)
     helpers.assert_rows_equal(got, want, rel_tol=1e-9, what="log returns and z-scores")
     assert sum(1 for r in got if r[3] is not None) > 50
+
+
+@pytest.mark.parametrize(
+    "bucket,duck_bucket",
+    [
+        ("time_bucket(INTERVAL '1' MINUTE, ts)", "time_bucket(INTERVAL '1 minute', ts)"),
+        ("date_trunc('minute', ts)", "date_trunc('minute', ts)"),
+    ],
+)
+@pytest.mark.parametrize("endpoint", [rows_trino, rows_flight], ids=["trino", "flight"])
+def test_buckets_aggregated_again_match_duckdb(trino_server, oracle, endpoint, bucket, duck_bucket):
+    """Bars re-aggregated into 15-minute groups, as Superset's time grains do over a
+    virtual dataset (the bucket's type survives a second aggregation)."""
+    inner = "SELECT commodity, {b} AS m, sum(volume) AS v FROM ticks WHERE volume IS NOT NULL GROUP BY 1, 2"
+    outer = "SELECT commodity, date_trunc('hour', m) AS h, sum(v), count(*) FROM ({}) GROUP BY 1, 2"
+    got = sorted(endpoint(trino_server, outer.format(inner.format(b=bucket))))
+    want = sorted(helpers.duck_rows(oracle, outer.format(inner.format(b=duck_bucket)), sort=False))
+    assert len(got) == len(want) > 10
+    helpers.assert_rows_equal(got, want, what=f"{bucket} re-aggregated")

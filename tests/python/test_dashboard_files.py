@@ -60,30 +60,10 @@ PROMETHEUS = "prometheus"
 
 
 def load_yaml(path: Path):
-    """PyYAML when installed (Superset's own loader), else strictyaml (a
-    pyiceberg dependency, always in the test venv) with YAML 1.1 scalars."""
-    text = path.read_text()
-    try:
-        import yaml
-    except ImportError:
-        import strictyaml
+    """PyYAML, the loader Superset itself uses."""
+    import yaml
 
-        return _yaml_scalars(strictyaml.dirty_load(text, allow_flow_style=True).data)
-    return yaml.safe_load(text)
-
-
-def _yaml_scalars(v):
-    if isinstance(v, dict):
-        return {k: _yaml_scalars(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_yaml_scalars(x) for x in v]
-    if v in ("null", "~"):
-        return None
-    if v in ("true", "false"):
-        return v == "true"
-    if re.fullmatch(r"-?\d+", v):
-        return int(v)
-    return v
+    return yaml.safe_load(path.read_text())
 
 
 def all_panels(panels):

@@ -403,6 +403,29 @@ def test_bars_match_duckdb_and_late_records_are_kept_apart(contango_bin, kafka, 
             actual = helpers.rows(sql(server, f"SELECT commodity, bucket_start, open, high, low, close, volume, vwap, trades "
                                               f"FROM iceberg.live.{table}"))
             helpers.assert_rows_equal(actual, expected, rel_tol=1e-9, what=table)
+
+        # Data quality: the bars agree with their ticks (the late tick excluded) ...
+        def consistency():
+            rows = sql(server, "SELECT check_name, checked, violations, passed FROM iceberg.quality.consistency "
+                               "WHERE table_name = 'live.ticks_bars'").to_pylist()
+            return {r["check_name"]: (r["checked"], r["violations"], r["passed"]) for r in rows}
+
+        assert consistency() == {
+            "bar trades = tick count": (36, 0, True),
+            "low <= open, close <= high": (36, 0, True),
+            "bar vwap = tick vwap": (36, 0, True),
+        }
+        # ... until a bar that contradicts them lands (written with pyiceberg): its trades,
+        # its low above its open and its VWAP are each one violation.
+        bars = helpers.sqlite_catalog(tmp / "data").load_table("live.ticks_bars_bars_1m")
+        bad = {"commodity": "WTI", "bucket_start": base + timedelta(minutes=30), "open": 60.0, "high": 62.0,
+               "low": 61.0, "close": 61.5, "volume": 10, "vwap": 99.0, "turnover": 990.0, "trades": 4}
+        bars.append(pa.Table.from_pylist([bad], schema=bars.schema().as_arrow()))
+        assert consistency() == {
+            "bar trades = tick count": (37, 1, False),
+            "low <= open, close <= high": (37, 1, False),
+            "bar vwap = tick vwap": (37, 1, False),
+        }
     finally:
         stop_process(server.proc)
 

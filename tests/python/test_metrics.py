@@ -78,6 +78,8 @@ def test_every_metric_in_the_alert_rules_is_exported(contango_bin, kafka, tmp_pa
     try:
         wait_for(lambda: scalar(server, "SELECT count(*) FROM iceberg.live.ticks_metrics") == 10, 60, "rows")
         wait_for(lambda: any(k.startswith("contango_stream_consumer_lag") for k in scrape(server)), 30, "lag metric")
+        # Quality gauges appear once the commit's incremental metrics are recorded.
+        wait_for(lambda: any(k.startswith("contango_quality_score") for k in scrape(server)), 60, "quality gauges")
         exported = {re.sub(r"\{.*", "", k) for k in scrape(server)}
     finally:
         stop_process(server.proc)

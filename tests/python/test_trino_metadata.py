@@ -68,7 +68,7 @@ def inspector(trino_server):
 
 def test_inspector_lists_what_pyiceberg_sees(inspector, market_catalog, commented):
     namespaces = {".".join(n) for n in market_catalog.list_namespaces()}
-    assert set(inspector.get_schema_names()) == namespaces | {"information_schema"}
+    assert set(inspector.get_schema_names()) == namespaces | {"information_schema", "quality"}
     tables = sorted(t[-1] for t in market_catalog.list_tables("market"))
     assert sorted(inspector.get_table_names("market")) == tables
     assert inspector.get_view_names("market") == []

@@ -317,7 +317,11 @@ impl TableProvider for AnomaliesTable {
         if let Some(n) = limit {
             frame = frame.limit(0, Some(n))?;
         }
-        frame.create_physical_plan().await
+        let declared = match projection {
+            Some(p) => Arc::new(output_schema().project(p)?),
+            None => output_schema(),
+        };
+        crate::columns::with_schema(frame.create_physical_plan().await?, declared)
     }
 }
 

@@ -346,6 +346,32 @@ fn date_diff(session: Arc<str>) -> ScalarUDF {
     )
 }
 
+/// DataFusion's `date_trunc` return type for a unit of `unit_type` (value
+/// `unit` when constant) and a value of type `t`.
+fn trunc_type(
+    inner: &ScalarUDF,
+    unit_type: &DataType,
+    unit: Option<&ScalarValue>,
+    t: DataType,
+) -> DFResult<DataType> {
+    let fields = [
+        Arc::new(datafusion::arrow::datatypes::Field::new(
+            "unit",
+            unit_type.clone(),
+            true,
+        )),
+        Arc::new(datafusion::arrow::datatypes::Field::new("x", t, true)),
+    ];
+    let scalars = [unit, None];
+    Ok(inner
+        .return_field_from_args(datafusion::logical_expr::ReturnFieldArgs {
+            arg_fields: &fields,
+            scalar_arguments: &scalars,
+        })?
+        .data_type()
+        .clone())
+}
+
 /// `date_trunc` that keeps a DATE a DATE (DataFusion's returns a timestamp).
 fn date_trunc() -> ScalarUDF {
     let inner = datafusion::functions::datetime::date_trunc();
@@ -355,22 +381,7 @@ fn date_trunc() -> ScalarUDF {
         any(2),
         move |types, scalars| {
             let inner_ret = |t: DataType| -> DFResult<DataType> {
-                let fields = [
-                    Arc::new(datafusion::arrow::datatypes::Field::new(
-                        "unit",
-                        types[0].clone(),
-                        true,
-                    )),
-                    Arc::new(datafusion::arrow::datatypes::Field::new("x", t, true)),
-                ];
-                let scalars = [scalars.first().copied().flatten(), None];
-                Ok(for_ret
-                    .return_field_from_args(datafusion::logical_expr::ReturnFieldArgs {
-                        arg_fields: &fields,
-                        scalar_arguments: &scalars,
-                    })?
-                    .data_type()
-                    .clone())
+                trunc_type(&for_ret, &types[0], scalars.first().copied().flatten(), t)
             };
             match &types[1] {
                 DataType::Date32 | DataType::Date64 => Ok(DataType::Date32),
@@ -416,13 +427,24 @@ fn date_trunc() -> ScalarUDF {
                         && fixed_unit(&args[0]).is_some() =>
                 {
                     let step = fixed_unit(&args[0]).expect("checked");
+                    let unit = match &args[0] {
+                        Expr::Literal(v, _) => Some(v.clone()),
+                        _ => None,
+                    };
+                    let unit_type = info.get_data_type(&args[0])?;
+                    let declared = trunc_type(&inner, &unit_type, unit.as_ref(), t.clone())?;
                     let x = args.pop().expect("two arguments");
-                    Expr::ScalarFunction(ScalarFunction::new_udf(
-                        datafusion::functions::datetime::date_bin(),
-                        vec![
-                            Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(step)), None),
-                            x,
-                        ],
+                    // The declared type, whatever date_bin reports once it
+                    // replaces the call after type coercion.
+                    Expr::Cast(datafusion::logical_expr::Cast::new(
+                        Box::new(Expr::ScalarFunction(ScalarFunction::new_udf(
+                            datafusion::functions::datetime::date_bin(),
+                            vec![
+                                Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(step)), None),
+                                x,
+                            ],
+                        ))),
+                        declared,
                     ))
                 }
                 _ => call(args),
