@@ -208,6 +208,7 @@ impl QualityRunner {
 
     /// Every check of every monitored table, appended as one `full` run.
     pub async fn run_full(&self) -> Result<usize> {
+        self.engine.refresh().await?;
         let sql = format!(
             "SELECT table_name, check_name, column_name, metric, value, passed FROM {}",
             sql::table_ref(self.shared.catalog_name(), QUALITY_SCHEMA, "checks")

@@ -2,7 +2,6 @@
 //! tables' columns: the configured tables plus, with `discover`, every
 //! tick-shaped table (`commodity`, `ts`, `price`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -408,11 +407,6 @@ pub async fn monitored(
     let mut out = Vec::new();
     let mut schemas = catalog.schema_names();
     schemas.sort();
-    let configured: BTreeMap<&str, &TableRules> = config
-        .tables
-        .iter()
-        .map(|t| (t.table.as_str(), t))
-        .collect();
     for s in schemas {
         if s == QUALITY_SCHEMA || s == "information_schema" {
             continue;
@@ -423,31 +417,57 @@ pub async fn monitored(
         let mut names = schema.table_names();
         names.sort();
         for t in &names {
-            let full = format!("{s}.{t}");
-            let rules = configured.get(full.as_str()).copied();
-            if rules.is_none() && (!config.discover || auxiliary(t)) {
-                continue;
+            if let Some(m) = resolve_listed(config, &schema, &s, t, &names).await? {
+                out.push(m);
             }
-            let Some(provider) = schema.table(t).await? else {
-                continue;
-            };
-            let arrow = provider.schema();
-            let default_rules;
-            let rules = match rules {
-                Some(r) => r,
-                None if tick_shaped(&arrow) => {
-                    default_rules = TableRules {
-                        table: full.clone(),
-                        ..Default::default()
-                    };
-                    &default_rules
-                }
-                None => continue,
-            };
-            out.push(resolve(rules, &s, t, &arrow, &names)?);
         }
     }
     Ok(out)
+}
+
+/// `schema.table` when it is monitored (see [`monitored`]).
+pub async fn monitored_table(
+    config: &QualityConfig,
+    catalog: &Arc<dyn CatalogProvider>,
+    schema_name: &str,
+    table: &str,
+) -> DFResult<Option<Monitored>> {
+    let Some(schema) = catalog.schema(schema_name) else {
+        return Ok(None);
+    };
+    let names = schema.table_names();
+    resolve_listed(config, &schema, schema_name, table, &names).await
+}
+
+async fn resolve_listed(
+    config: &QualityConfig,
+    schema: &Arc<dyn datafusion::catalog::SchemaProvider>,
+    s: &str,
+    t: &str,
+    names: &[String],
+) -> DFResult<Option<Monitored>> {
+    let full = format!("{s}.{t}");
+    let rules = config.tables.iter().find(|r| r.table == full);
+    if rules.is_none() && (!config.discover || auxiliary(t)) {
+        return Ok(None);
+    }
+    let Some(provider) = schema.table(t).await? else {
+        return Ok(None);
+    };
+    let arrow = provider.schema();
+    let default_rules;
+    let rules = match rules {
+        Some(r) => r,
+        None if tick_shaped(&arrow) => {
+            default_rules = TableRules {
+                table: full,
+                ..Default::default()
+            };
+            &default_rules
+        }
+        None => return Ok(None),
+    };
+    resolve(rules, s, t, &arrow, names).map(Some)
 }
 
 #[cfg(test)]

@@ -40,6 +40,11 @@ impl QualityShared {
         self.source.name()
     }
 
+    /// `schema.table` when it is monitored.
+    pub async fn monitored_table(&self, schema: &str, table: &str) -> DFResult<Option<Monitored>> {
+        crate::monitor::monitored_table(&self.config, &self.source.provider(), schema, table).await
+    }
+
     /// The monitored tables as the catalog lists them now.
     pub async fn monitored(&self) -> DFResult<Vec<Monitored>> {
         crate::monitor::monitored(&self.config, &self.source.provider()).await
