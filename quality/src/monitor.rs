@@ -66,6 +66,29 @@ pub struct Check {
     pub regex: Option<String>,
 }
 
+impl Check {
+    /// A check of `rule` named `name` on `column` (no bounds, values or pattern).
+    fn new(column: &str, data_type: &DataType, rule: RuleType, name: String) -> Self {
+        Self {
+            column: column.to_string(),
+            data_type: data_type.clone(),
+            name,
+            rule,
+            range: None,
+            values: vec![],
+            regex: None,
+        }
+    }
+
+    /// A range check (named as the rule reads).
+    fn range(data_type: &DataType, range: RangeRule) -> Self {
+        Self {
+            range: Some(range.clone()),
+            ..Self::new(&range.column, data_type, RuleType::Range, range.describe())
+        }
+    }
+}
+
 /// A monitored table and its resolved rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Monitored {
@@ -208,49 +231,34 @@ pub fn resolve(
     if ticks {
         let (price, pt) = column("price", "price")?;
         if is_float(&pt) {
-            push(Check {
-                name: format!("{price} is finite"),
-                column: price.clone(),
-                data_type: pt.clone(),
-                rule: RuleType::Finite,
-                range: None,
-                values: vec![],
-                regex: None,
-            });
+            push(Check::new(
+                &price,
+                &pt,
+                RuleType::Finite,
+                format!("{price} is finite"),
+            ));
         }
         if !rules.allow_negative_prices && is_number(&pt) {
-            let range = RangeRule {
-                column: price.clone(),
-                greater_than: Some(0.0),
-                ..Default::default()
-            };
-            push(Check {
-                name: range.describe(),
-                column: price,
-                data_type: pt,
-                rule: RuleType::Range,
-                range: Some(range),
-                values: vec![],
-                regex: None,
-            });
+            push(Check::range(
+                &pt,
+                RangeRule {
+                    column: price,
+                    greater_than: Some(0.0),
+                    ..Default::default()
+                },
+            ));
         }
         if let Some(v) = find(schema, "volume") {
             let vt = schema.field_with_name(v)?.data_type().clone();
             if is_number(&vt) {
-                let range = RangeRule {
-                    column: v.to_string(),
-                    at_least: Some(0.0),
-                    ..Default::default()
-                };
-                push(Check {
-                    name: range.describe(),
-                    column: v.to_string(),
-                    data_type: vt,
-                    rule: RuleType::Range,
-                    range: Some(range),
-                    values: vec![],
-                    regex: None,
-                });
+                push(Check::range(
+                    &vt,
+                    RangeRule {
+                        column: v.to_string(),
+                        at_least: Some(0.0),
+                        ..Default::default()
+                    },
+                ));
             }
         }
     }
@@ -261,67 +269,50 @@ pub fn resolve(
                 "quality rules of {full}: range rule on '{c}' needs a numeric column ({t})"
             )));
         }
-        let range = RangeRule {
-            column: c.clone(),
-            ..r.clone()
-        };
         if is_float(&t) {
-            push(Check {
-                name: format!("{c} is finite"),
-                column: c.clone(),
-                data_type: t.clone(),
-                rule: RuleType::Finite,
-                range: None,
-                values: vec![],
-                regex: None,
-            });
+            push(Check::new(
+                &c,
+                &t,
+                RuleType::Finite,
+                format!("{c} is finite"),
+            ));
         }
-        push(Check {
-            name: range.describe(),
-            column: c,
-            data_type: t,
-            rule: RuleType::Range,
-            range: Some(range),
-            values: vec![],
-            regex: None,
-        });
+        push(Check::range(
+            &t,
+            RangeRule {
+                column: c,
+                ..r.clone()
+            },
+        ));
     }
     for a in &rules.allowed {
         let (c, t) = column(&a.column, "allowed rule")?;
         push(Check {
-            name: format!("{c} in allowed set"),
-            column: c,
-            data_type: t,
-            rule: RuleType::Allowed,
-            range: None,
             values: a.values.clone(),
-            regex: None,
+            ..Check::new(&c, &t, RuleType::Allowed, format!("{c} in allowed set"))
         });
     }
     for p in &rules.patterns {
         let (c, t) = column(&p.column, "pattern rule")?;
         push(Check {
-            name: format!("{c} matches {}", p.regex),
-            column: c,
-            data_type: t,
-            rule: RuleType::Pattern,
-            range: None,
-            values: vec![],
             regex: Some(p.regex.clone()),
+            ..Check::new(
+                &c,
+                &t,
+                RuleType::Pattern,
+                format!("{c} matches {}", p.regex),
+            )
         });
     }
     if let Some(tc) = &time_column {
         let t = schema.field_with_name(tc)?.data_type().clone();
         if is_time(&t) {
-            push(Check {
-                name: format!("{tc} not in the future"),
-                column: tc.clone(),
-                data_type: t,
-                rule: RuleType::Future,
-                range: None,
-                values: vec![],
-                regex: None,
-            });
+            push(Check::new(
+                tc,
+                &t,
+                RuleType::Future,
+                format!("{tc} not in the future"),
+            ));
         }
     }
     for c in rules.min_completeness.keys() {

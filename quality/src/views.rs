@@ -11,11 +11,9 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::{DataFusionError, Result as DFResult};
-use datafusion::execution::SessionState;
+use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{SessionContext, cast, col};
 
 use crate::monitor::{Monitored, QUALITY_SCHEMA};
 use crate::rules::QualityConfig;
@@ -325,11 +323,7 @@ impl TableProvider for QualityView {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let state = state
-            .as_any()
-            .downcast_ref::<SessionState>()
-            .ok_or_else(|| DataFusionError::Internal("quality views need a SessionState".into()))?;
-        let ctx = SessionContext::new_with_state(state.clone());
+        let ctx = contango_sql::columns::context_of(state, "quality views")?;
         let schema = self.kind.schema();
         let catalog = self.shared.catalog_name();
         let monitored = match self.kind {
@@ -346,30 +340,10 @@ impl TableProvider for QualityView {
             .kind
             .sql(catalog, &monitored, &self.shared.config, has_history)
         {
-            Some(sql) => {
-                let frame = ctx.sql(&sql).await?;
-                let typed: Vec<Expr> = schema
-                    .fields()
-                    .iter()
-                    .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
-                    .collect();
-                frame.select(typed)?
-            }
+            Some(sql) => ctx.sql(&sql).await?,
             None => ctx.read_batch(RecordBatch::new_empty(schema.clone()))?,
         };
-        let mut frame = frame;
-        if let Some(p) = projection {
-            let names: Vec<&str> = p.iter().map(|i| schema.field(*i).name().as_str()).collect();
-            frame = frame.select_columns(&names)?;
-        }
-        if let Some(n) = limit {
-            frame = frame.limit(0, Some(n))?;
-        }
-        let declared = match projection {
-            Some(p) => Arc::new(schema.project(p)?),
-            None => schema.clone(),
-        };
-        contango_sql::columns::with_schema(frame.create_physical_plan().await?, declared)
+        contango_sql::columns::scan_of(frame, &schema, projection, limit).await
     }
 }
 

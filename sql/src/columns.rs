@@ -184,3 +184,50 @@ mod relabel {
         }
     }
 }
+
+/// A DataFusion context over the state of the session scanning a table
+/// provider (table functions and views plan their SQL with it).
+pub fn context_of(
+    state: &dyn datafusion::catalog::Session,
+    who: &str,
+) -> DFResult<datafusion::prelude::SessionContext> {
+    let state = state
+        .as_any()
+        .downcast_ref::<datafusion::execution::SessionState>()
+        .ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal(format!("{who} needs a SessionState"))
+        })?;
+    Ok(datafusion::prelude::SessionContext::new_with_state(
+        state.clone(),
+    ))
+}
+
+/// The physical plan of `frame` as the scan of a table provider declaring
+/// `schema`: columns cast to the declared types, then the scan's
+/// projection and limit.
+pub async fn scan_of(
+    frame: datafusion::prelude::DataFrame,
+    schema: &SchemaRef,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    use datafusion::prelude::{cast as cast_expr, col};
+    let typed: Vec<datafusion::prelude::Expr> = schema
+        .fields()
+        .iter()
+        .map(|f| cast_expr(col(f.name()), f.data_type().clone()).alias(f.name()))
+        .collect();
+    let mut frame = frame.select(typed)?;
+    if let Some(p) = projection {
+        let names: Vec<&str> = p.iter().map(|i| schema.field(*i).name().as_str()).collect();
+        frame = frame.select_columns(&names)?;
+    }
+    if let Some(n) = limit {
+        frame = frame.limit(0, Some(n))?;
+    }
+    let declared = match projection {
+        Some(p) => Arc::new(schema.project(p)?),
+        None => schema.clone(),
+    };
+    with_schema(frame.create_physical_plan().await?, declared)
+}

@@ -26,10 +26,8 @@ use datafusion::catalog::{Session, TableFunctionImpl};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
-use datafusion::execution::SessionState;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::SessionContext;
 
 /// Argument order of `anomalies(...)` (for named arguments).
 pub const ARGUMENTS: &[&str] = &["table", "method", "window", "threshold"];
@@ -260,11 +258,7 @@ impl TableProvider for AnomaliesTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let state = state
-            .as_any()
-            .downcast_ref::<SessionState>()
-            .ok_or_else(|| DataFusionError::Internal("anomalies needs a SessionState".into()))?;
-        let ctx = SessionContext::new_with_state(state.clone());
+        let ctx = crate::columns::context_of(state, "anomalies")?;
         let source = ctx.table_provider(self.request.table.as_str()).await?;
         let has_source = source.schema().field_with_name("source").is_ok();
         for needed in ["commodity", "ts", "price"] {
@@ -298,30 +292,7 @@ impl TableProvider for AnomaliesTable {
             None => ctx.sql(&self.request.sql(has_source)).await?,
         };
         // Exactly the declared schema (VARCHAR casts plan as Utf8View).
-        let typed: Vec<Expr> = output_schema()
-            .fields()
-            .iter()
-            .map(|f| {
-                datafusion::prelude::cast(datafusion::prelude::col(f.name()), f.data_type().clone())
-                    .alias(f.name())
-            })
-            .collect();
-        let mut frame = frame.select(typed)?;
-        if let Some(p) = projection {
-            let names: Vec<String> = p
-                .iter()
-                .map(|i| output_schema().field(*i).name().clone())
-                .collect();
-            frame = frame.select_columns(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
-        }
-        if let Some(n) = limit {
-            frame = frame.limit(0, Some(n))?;
-        }
-        let declared = match projection {
-            Some(p) => Arc::new(output_schema().project(p)?),
-            None => output_schema(),
-        };
-        crate::columns::with_schema(frame.create_physical_plan().await?, declared)
+        crate::columns::scan_of(frame, &output_schema(), projection, limit).await
     }
 }
 
