@@ -90,6 +90,8 @@ impl LastRun {
 #[derive(Debug, Clone, Default)]
 struct Totals {
     rows: u64,
+    /// Newest event time (µs), when known.
+    newest_event_us: Option<i64>,
     /// Non-null values per column.
     non_null: HashMap<String, u64>,
     /// (checked, violations) per check name.
@@ -99,6 +101,7 @@ struct Totals {
 impl Totals {
     fn add(&mut self, other: &Totals) {
         self.rows += other.rows;
+        self.newest_event_us = self.newest_event_us.max(other.newest_event_us);
         for (c, n) in &other.non_null {
             *self.non_null.entry(c.clone()).or_default() += n;
         }
@@ -130,6 +133,17 @@ impl Totals {
                 metric: "Completeness".into(),
                 value,
                 passed: value.map(|v| v >= *min),
+            });
+        }
+        if let Some(newest) = self.newest_event_us {
+            let lag = now_secs() - newest as f64 / 1e6;
+            out.push(CheckValue {
+                table: table.clone(),
+                check: "freshness".into(),
+                column: None,
+                metric: "Freshness".into(),
+                value: Some(lag),
+                passed: m.max_staleness_secs.map(|limit| lag <= limit),
             });
         }
         for c in &m.checks {
@@ -209,8 +223,24 @@ impl QualityRunner {
     /// Every check of every monitored table, appended as one `full` run.
     pub async fn run_full(&self) -> Result<usize> {
         self.engine.refresh().await?;
+        // Streamed tables get their history from their commits, never from a
+        // rescan (their branches of the views are planned away).
+        let streamed: Vec<String> = self
+            .shared
+            .monitored()
+            .await
+            .map_err(df)?
+            .iter()
+            .filter(|m| m.streamed)
+            .map(|m| sql::text(&m.name()))
+            .collect();
+        let skip = if streamed.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE table_name NOT IN ({})", streamed.join(", "))
+        };
         let sql = format!(
-            "SELECT table_name, check_name, column_name, metric, value, passed FROM {}",
+            "SELECT table_name, check_name, column_name, metric, value, passed FROM {}{skip}",
             sql::table_ref(self.shared.catalog_name(), QUALITY_SCHEMA, "checks")
         );
         let mut values = Vec::new();
@@ -328,6 +358,20 @@ impl QualityRunner {
                     col.value(i).to_string(),
                     (rows.value(i) - nulls.value(i)) as u64,
                 );
+            }
+        }
+        if let Some(tc) = &m.time_column {
+            let q = format!(
+                "SELECT CAST(max(CAST({} AS TIMESTAMP(6))) AS BIGINT) FROM {} WHERE {filter}",
+                sql::ident(tc),
+                sql::table_ref(catalog, &m.schema, &m.table)
+            );
+            for b in self.query(&q).await? {
+                let v = cast(b.column(0), &DataType::Int64)?;
+                let v = v.as_primitive::<Int64Type>();
+                if b.num_rows() > 0 && v.is_valid(0) {
+                    t.newest_event_us = Some(v.value(0));
+                }
             }
         }
         if let Some(q) = sql::validity(catalog, m, Some(filter)) {
@@ -515,6 +559,24 @@ async fn stats_delta(table: &Table, snapshot_id: i64, m: &Monitored) -> Result<O
             }
         }
         t.non_null.insert(c.clone(), t.rows - nulls);
+    }
+    if let Some(fid) = m.time_column.as_deref().and_then(id) {
+        for f in &files {
+            match f.upper_bounds().get(&fid) {
+                Some(hi)
+                    if matches!(
+                        hi.data_type(),
+                        PrimitiveType::Timestamp | PrimitiveType::Timestamptz
+                    ) =>
+                {
+                    if let PrimitiveLiteral::Long(h) = hi.literal() {
+                        t.newest_event_us = t.newest_event_us.max(Some(*h));
+                    }
+                }
+                // Without the bound the commit's freshness is not known exactly.
+                _ => return Ok(None),
+            }
+        }
     }
     let now_us =
         (now_secs() * 1e6) as i64 + crate::monitor::FUTURE_TOLERANCE_SECS as i64 * 1_000_000;
