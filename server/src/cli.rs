@@ -380,7 +380,9 @@ fn print_connect_help(b: Bound, auth: bool) {
          JDBC:            jdbc:arrow-flight-sql://{f}/?useEncryption=false\n\
          Grafana:         Flight SQL datasource, host {f}, TLS off\n\
          CLI:             contango sql --flight-addr {f} \"SELECT commodity, count(*) FROM iceberg.market.ticks GROUP BY 1\"\n\
-         Health:          http://{h}/healthz\n\nCtrl-C stops the server.",
+         Data quality:    contango sql --flight-addr {f} \"SELECT table_name, score, failing FROM iceberg.quality.summary\"\n\
+         Dashboards:      deploy/grafana/contango.json, deploy/superset/contango_dashboard/\n\
+         Health:          http://{h}/healthz   Metrics: http://{h}/metrics\n\nCtrl-C stops the server.",
         f = b.flight,
         h = b.http,
     );
