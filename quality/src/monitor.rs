@@ -442,8 +442,15 @@ async fn resolve_listed(
     if rules.is_none() && (!config.discover || auxiliary(t)) {
         return Ok(None);
     }
-    let Some(provider) = schema.table(t).await? else {
-        return Ok(None);
+    // A table that cannot be read now (missing metadata, unreachable
+    // storage) is left out, not an error for every other table.
+    let provider = match schema.table(t).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(table = %full, error = %e, "quality: table not readable; not monitored now");
+            return Ok(None);
+        }
     };
     let arrow = provider.schema();
     let default_rules;

@@ -64,12 +64,19 @@ impl App {
             .with_gpu(config.gpu.options());
         let (mut quality, mut commits, mut commit_feed) = (None, None, None);
         if let Some(shared) = shared {
-            // Rules naming columns that do not exist are refused at start.
-            engine.refresh().await?;
-            shared
-                .monitored()
-                .await
-                .map_err(|e| ContangoError::invalid(e.to_string()))?;
+            // Rules naming columns that do not exist are refused at start
+            // (an unreachable catalog is not: queries report it).
+            match engine.refresh().await {
+                Ok(()) => {
+                    shared
+                        .monitored()
+                        .await
+                        .map_err(|e| ContangoError::invalid(e.to_string()))?;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.message(), "quality rules not checked at start")
+                }
+            }
             if config.quality.history {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 quality = Some(QualityRunner::new(

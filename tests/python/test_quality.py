@@ -886,3 +886,33 @@ def test_stream_commits_write_incremental_history(contango_bin, kafka, tmp_path)
         print("stream Size history:", sizes, "alerts:", sorted({k[5] for k in got}))
     finally:
         stop_process(server.proc)
+
+
+# --------------------------------------------------------------------------- #
+# A table that cannot be read
+# --------------------------------------------------------------------------- #
+
+
+def test_unreadable_table_is_left_out_and_the_server_keeps_serving(contango_bin, tmp_path):
+    """A monitored table whose metadata is gone (deleted files, unreachable storage)
+    neither stops `serve` nor breaks the views for the other tables."""
+    from conftest import contango_import
+
+    data = tmp_path / "data"
+    data.mkdir()
+    config = write_config(tmp_path / "c.toml")
+    csv = tmp_path / "ticks.csv"
+    csv.write_text("commodity,ts,price,source\nWTI,2025-01-02T00:00:00Z,71.5,EIA\nWTI,2025-01-03T00:00:00Z,-1.0,EIA\n")
+    for t in ("iceberg.good.ticks", "iceberg.bad.ticks"):
+        contango_import(contango_bin, config, data, t, csv)
+    for f in (data / "warehouse" / "bad" / "ticks" / "metadata").glob("*.metadata.json"):
+        f.unlink()
+    server = start_contango(contango_bin, data, config, tmp_path, env={"CONTANGO_AUTH_ENABLED": "false"})
+    try:
+        summary = q(server, "SELECT table_name, failing FROM iceberg.quality.summary")
+        assert [r["table_name"] for r in summary] == ["good.ticks"], summary
+        assert "price > 0" in summary[0]["failing"], summary
+        assert "bad.ticks" in server.log_path.read_text() and "not monitored now" in server.log_path.read_text()
+        assert server.healthz()["status"] == "ok"
+    finally:
+        stop_process(server.proc)

@@ -17,6 +17,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::EmitTo;
@@ -29,9 +30,10 @@ use datafusion::physical_plan::metrics::{
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+    SendableRecordBatchStream,
 };
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::options::GpuMode;
 
@@ -292,17 +294,67 @@ impl Chunk {
         self.groups.len()
     }
 
-    fn clear(&mut self) {
-        self.groups.clear();
-        self.values.iter_mut().for_each(|(a, b)| {
-            a.clear();
-            b.clear()
-        });
-        self.keys.iter_mut().for_each(|(a, b)| {
-            a.clear();
-            b.clear()
-        });
-        self.filters.iter_mut().for_each(Vec::clear);
+    /// Adds `batch`: local group ids (`groups`; none for a global aggregate),
+    /// the keys of groups it saw first (pushed to `new_keys`), and every
+    /// argument column.
+    fn append(
+        &mut self,
+        spec: &GpuAggSpec,
+        batch: &RecordBatch,
+        groups: Option<
+            &mut Box<dyn datafusion::physical_plan::aggregates::group_values::GroupValues>,
+        >,
+        ids: &mut Vec<usize>,
+        new_keys: &mut Vec<Vec<ArrayRef>>,
+    ) -> DFResult<()> {
+        let n = batch.num_rows();
+        match groups {
+            Some(g) => {
+                let keys = spec
+                    .group_by
+                    .iter()
+                    .map(|(e, _)| e.evaluate(batch)?.into_array(n))
+                    .collect::<DFResult<Vec<ArrayRef>>>()?;
+                let before = g.len();
+                g.intern(&keys, ids)?;
+                let after = g.len();
+                if after > before {
+                    // New ids are handed out in order of first occurrence.
+                    let mut first = vec![u32::MAX; after - before];
+                    for (row, id) in ids.iter().enumerate() {
+                        if *id >= before && first[*id - before] == u32::MAX {
+                            first[*id - before] = row as u32;
+                        }
+                    }
+                    let idx = datafusion::arrow::array::UInt32Array::from(first);
+                    new_keys.push(
+                        keys.iter()
+                            .map(|k| Ok(datafusion::arrow::compute::take(k, &idx, None)?))
+                            .collect::<DFResult<_>>()?,
+                    );
+                }
+                self.groups.extend(ids.iter().map(|i| *i as u32));
+            }
+            None => self.groups.extend(std::iter::repeat_n(0u32, n)),
+        }
+        for (e, (vals, valid)) in spec.values.iter().zip(self.values.iter_mut()) {
+            let a = cast(&e.evaluate(batch)?.into_array(n)?, &DataType::Float64)?;
+            let a = a.as_primitive::<Float64Type>();
+            vals.extend_from_slice(a.values());
+            crate::columns::extend_validity(a, valid);
+        }
+        for (e, (vals, valid)) in spec.keys.iter().zip(self.keys.iter_mut()) {
+            let a = crate::columns::time_micros(&e.evaluate(batch)?.into_array(n)?)?;
+            let a = a.as_primitive::<Int64Type>();
+            vals.extend_from_slice(a.values());
+            crate::columns::extend_validity(a, valid);
+        }
+        for (e, out) in spec.filters.iter().zip(self.filters.iter_mut()) {
+            let a = e.evaluate(batch)?.into_array(n)?;
+            let b: &BooleanArray = a.as_boolean();
+            out.extend((0..n).map(|i| (b.is_valid(i) && b.value(i)) as u8));
+        }
+        Ok(())
     }
 }
 
@@ -339,81 +391,81 @@ impl Run {
     async fn attempt(&self, context: Arc<TaskContext>, use_gpu: bool) -> DFResult<Outcome> {
         let spec = &self.spec;
         let ops: Vec<AggOp> = spec.aggs.iter().map(|a| a.op).collect();
-        let input_schema = self.input.schema();
-        let group_fields: Vec<_> = spec
-            .group_by
-            .iter()
-            .map(|(e, n)| {
-                Ok(datafusion::arrow::datatypes::Field::new(
-                    n,
-                    e.data_type(&input_schema)?,
-                    true,
-                ))
-            })
-            .collect::<DFResult<_>>()?;
+        let key_schema = group_schema(spec, &self.input.schema())?;
         let global = spec.group_by.is_empty();
         let mut groups = if global {
             None
         } else {
-            Some(new_group_values(
-                Arc::new(Schema::new(group_fields)),
-                &GroupOrdering::None,
-            )?)
+            Some(new_group_values(key_schema.clone(), &GroupOrdering::None)?)
         };
-        let mut stream = self.input.execute(0, context)?;
-        let mut chunk = Chunk::new(spec);
-        let mut ids: Vec<usize> = Vec::new();
         let chunk_rows = self.placement.chunk_rows.max(1);
-        // `auto` decides on the first chunk: small inputs stay on the CPU.
+        // Every input partition interns its keys and evaluates the arguments
+        // on its own task; pieces come here with local group ids and the keys
+        // of the groups they saw first, which this loop interns once more
+        // into the global ids the accumulators use.
+        let partitions = self.input.output_partitioning().partition_count();
+        let (tx, mut rx) = futures::channel::mpsc::channel::<DFResult<Piece>>(partitions);
+        let _producers: Vec<SpawnedTask<()>> = (0..partitions)
+            .map(|partition| {
+                let (input, spec, context, key_schema) = (
+                    self.input.clone(),
+                    self.spec.clone(),
+                    context.clone(),
+                    key_schema.clone(),
+                );
+                let mut tx = tx.clone();
+                let metrics = self.metrics.baseline.elapsed_compute().clone();
+                let per_piece = chunk_rows.div_ceil(partitions).max(1);
+                SpawnedTask::spawn(async move {
+                    let mut produced = Box::pin(produce(
+                        input, partition, spec, context, key_schema, per_piece, metrics,
+                    ));
+                    while let Some(piece) = produced.next().await {
+                        let failed = piece.is_err();
+                        if futures::SinkExt::send(&mut tx, piece).await.is_err() || failed {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut maps: Vec<Vec<u32>> = vec![Vec::new(); partitions];
+        let mut gids: Vec<usize> = Vec::new();
+        let mut pending: Vec<Chunk> = Vec::new();
+        let mut pending_rows = 0usize;
+        // `auto` decides once `gpu_chunk_rows` rows arrived or the input ended:
+        // small inputs stay on the CPU.
         let mut agg: Option<Box<dyn Aggregator>> = None;
         let mut total = 0u64;
         let mut num_groups = usize::from(global);
         loop {
-            let batch = stream.next().await.transpose()?;
-            let done = batch.is_none();
-            if let Some(batch) = batch {
+            let piece = rx.next().await.transpose()?;
+            let done = piece.is_none();
+            if let Some(mut piece) = piece {
                 let timer = self.metrics.baseline.elapsed_compute().timer();
-                let n = batch.num_rows();
-                total += n as u64;
-                match groups.as_mut() {
-                    Some(g) => {
-                        let keys = spec
-                            .group_by
-                            .iter()
-                            .map(|(e, _)| e.evaluate(&batch)?.into_array(n))
-                            .collect::<DFResult<Vec<ArrayRef>>>()?;
-                        g.intern(&keys, &mut ids)?;
-                        num_groups = g.len();
-                        chunk.groups.extend(ids.iter().map(|i| *i as u32));
+                total += piece.chunk.len() as u64;
+                if let Some(g) = groups.as_mut() {
+                    let map = &mut maps[piece.partition];
+                    if !piece.new_keys.is_empty() && !piece.new_keys[0].is_empty() {
+                        g.intern(&piece.new_keys, &mut gids)?;
+                        map.extend(gids.iter().map(|i| *i as u32));
                     }
-                    None => chunk.groups.extend(std::iter::repeat_n(0u32, n)),
+                    num_groups = g.len();
+                    for id in piece.chunk.groups.iter_mut() {
+                        *id = map[*id as usize];
+                    }
                 }
                 if num_groups > u32::MAX as usize {
                     return Err(DataFusionError::ResourcesExhausted(
                         "more than 2^32 groups".into(),
                     ));
                 }
-                for (e, (vals, valid)) in spec.values.iter().zip(chunk.values.iter_mut()) {
-                    let a = cast(&e.evaluate(&batch)?.into_array(n)?, &DataType::Float64)?;
-                    let a = a.as_primitive::<Float64Type>();
-                    vals.extend_from_slice(a.values());
-                    crate::columns::extend_validity(a, valid);
-                }
-                for (e, (vals, valid)) in spec.keys.iter().zip(chunk.keys.iter_mut()) {
-                    let a = crate::columns::time_micros(&e.evaluate(&batch)?.into_array(n)?)?;
-                    let a = a.as_primitive::<Int64Type>();
-                    vals.extend_from_slice(a.values());
-                    crate::columns::extend_validity(a, valid);
-                }
-                for (e, out) in spec.filters.iter().zip(chunk.filters.iter_mut()) {
-                    let a = e.evaluate(&batch)?.into_array(n)?;
-                    let b: &BooleanArray = a.as_boolean();
-                    out.extend((0..n).map(|i| (b.is_valid(i) && b.value(i)) as u8));
-                }
+                pending_rows += piece.chunk.len();
+                pending.push(piece.chunk);
                 drop(timer);
             }
-            let full = chunk.len() >= chunk_rows;
-            if (full || done) && agg.is_none() {
+            if agg.is_none() && (pending_rows >= chunk_rows || done) {
                 let small =
                     self.placement.mode == GpuMode::Auto && done && total < self.placement.min_rows;
                 agg = Some(match (&self.placement.gpu, use_gpu && !small) {
@@ -424,26 +476,26 @@ impl Run {
                     _ => Box::new(CpuAggregator::new(&ops)),
                 });
             }
-            if (full || done)
-                && let Some(a) = agg.as_mut()
-            {
-                let timer = self.metrics.baseline.elapsed_compute().timer();
-                let started = std::time::Instant::now();
-                let on_gpu = a.device_name() != "cpu";
-                if let Err(e) = push(a.as_mut(), spec, &chunk, num_groups) {
-                    if on_gpu {
-                        return Ok(Outcome::DeviceFailed(e.to_string()));
+            if let Some(a) = agg.as_mut() {
+                for chunk in pending.drain(..) {
+                    let timer = self.metrics.baseline.elapsed_compute().timer();
+                    let started = std::time::Instant::now();
+                    let on_gpu = a.device_name() != "cpu";
+                    if let Err(e) = push(a.as_mut(), spec, &chunk, num_groups) {
+                        if on_gpu {
+                            return Ok(Outcome::DeviceFailed(e.to_string()));
+                        }
+                        return Err(DataFusionError::Execution(e.to_string()));
                     }
-                    return Err(DataFusionError::Execution(e.to_string()));
+                    if on_gpu {
+                        self.metrics
+                            .on_gpu(chunk.len(), started.elapsed().as_secs_f64());
+                    } else {
+                        self.metrics.on_cpu(chunk.len());
+                    }
+                    drop(timer);
                 }
-                if on_gpu {
-                    self.metrics
-                        .on_gpu(chunk.len(), started.elapsed().as_secs_f64());
-                } else {
-                    self.metrics.on_cpu(chunk.len());
-                }
-                chunk.clear();
-                drop(timer);
+                pending_rows = 0;
             }
             if done {
                 break;
@@ -490,6 +542,111 @@ impl Run {
             arrays,
         )?))
     }
+}
+
+/// The group key columns as interned.
+fn group_schema(spec: &GpuAggSpec, input: &SchemaRef) -> DFResult<SchemaRef> {
+    let fields: Vec<_> = spec
+        .group_by
+        .iter()
+        .map(|(e, n)| {
+            Ok(datafusion::arrow::datatypes::Field::new(
+                n,
+                e.data_type(input)?,
+                true,
+            ))
+        })
+        .collect::<DFResult<_>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// One input partition's rows: local group ids, and the keys of the groups
+/// first seen in them (in local id order).
+struct Piece {
+    partition: usize,
+    new_keys: Vec<ArrayRef>,
+    chunk: Chunk,
+}
+
+/// The pieces of one input partition, about `per_piece` rows each.
+fn produce(
+    input: Arc<dyn ExecutionPlan>,
+    partition: usize,
+    spec: Arc<GpuAggSpec>,
+    context: Arc<TaskContext>,
+    key_schema: SchemaRef,
+    per_piece: usize,
+    compute: datafusion::physical_plan::metrics::Time,
+) -> impl futures::Stream<Item = DFResult<Piece>> {
+    futures::stream::once(async move {
+        let stream = input.execute(partition, context)?;
+        let groups = if spec.group_by.is_empty() {
+            None
+        } else {
+            Some(new_group_values(key_schema, &GroupOrdering::None)?)
+        };
+        Ok::<_, DataFusionError>(futures::stream::unfold(
+            (stream, groups, Vec::<usize>::new(), false),
+            move |(mut stream, mut groups, mut ids, finished)| {
+                let spec = spec.clone();
+                let compute = compute.clone();
+                async move {
+                    if finished {
+                        return None;
+                    }
+                    let mut piece = Piece {
+                        partition,
+                        new_keys: Vec::new(),
+                        chunk: Chunk::new(&spec),
+                    };
+                    let mut new_keys: Vec<Vec<ArrayRef>> = Vec::new();
+                    let mut ended = false;
+                    while piece.chunk.len() < per_piece {
+                        let batch = match stream.next().await {
+                            Some(Ok(b)) => b,
+                            Some(Err(e)) => return Some((Err(e), (stream, groups, ids, true))),
+                            None => {
+                                ended = true;
+                                break;
+                            }
+                        };
+                        let _timer = compute.timer();
+                        if let Err(e) = piece.chunk.append(
+                            &spec,
+                            &batch,
+                            groups.as_mut(),
+                            &mut ids,
+                            &mut new_keys,
+                        ) {
+                            return Some((Err(e), (stream, groups, ids, true)));
+                        }
+                    }
+                    if ended && piece.chunk.len() == 0 {
+                        return None;
+                    }
+                    piece.new_keys = match concat_keys(&new_keys, spec.group_by.len()) {
+                        Ok(k) => k,
+                        Err(e) => return Some((Err(e), (stream, groups, ids, true))),
+                    };
+                    Some((Ok(piece), (stream, groups, ids, ended)))
+                }
+            },
+        ))
+    })
+    .try_flatten()
+}
+
+/// Concatenates per-batch key slices column by column.
+fn concat_keys(parts: &[Vec<ArrayRef>], columns: usize) -> DFResult<Vec<ArrayRef>> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    (0..columns)
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
+            Ok(datafusion::arrow::compute::concat(&arrays)?)
+        })
+        .collect()
 }
 
 fn push(

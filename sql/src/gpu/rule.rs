@@ -20,7 +20,6 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::ExecutionPlanProperties;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -246,11 +245,8 @@ fn replace(top: &AggregateExec, placement: &Placement) -> DFResult<Option<Arc<dy
             ignore_nulls: a.ignore_nulls(),
         });
     }
-    let input: Arc<dyn ExecutionPlan> = if input.output_partitioning().partition_count() > 1 {
-        Arc::new(CoalescePartitionsExec::new(input))
-    } else {
-        input
-    };
+    // Every input partition is interned on its own task (see aggregate.rs).
+    let input = input.clone();
     let node: Arc<dyn ExecutionPlan> = Arc::new(GpuAggregateExec::new(
         input,
         spec,
