@@ -1,8 +1,9 @@
 //! `GpuAggregateExec`: a grouped aggregation whose accumulators live on the
-//! GPU (or in the CPU reference kernels). Group keys are interned to dense ids
-//! on the host with DataFusion's `GroupValues`; argument columns are
-//! evaluated by DataFusion and shipped in chunks of `gpu_chunk_rows` rows, so
-//! device memory stays bounded. If the device fails (memory exhausted, driver
+//! GPU (or in the CPU reference kernels). Each input partition interns its
+//! group keys to local dense ids with DataFusion's `GroupValues` and evaluates
+//! the argument columns on its own task; the operator maps local ids to
+//! global ones through the keys of newly seen groups and ships chunks of about
+//! `gpu_chunk_rows` rows, so device memory stays bounded. If the device fails (memory exhausted, driver
 //! error), the input is executed again on the CPU reference kernels: the
 //! query never fails because of the GPU.
 
