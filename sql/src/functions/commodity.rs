@@ -54,16 +54,10 @@ pub fn scalars() -> Vec<ScalarUDF> {
                 )))
             }
         },
-        move |args, info| {
-            // Cast to the declared type (the value's): date_bin, put in
-            // after type coercion, may report another unit than it returns.
-            let declared = info.get_data_type(&args[1])?;
-            Ok(Expr::Cast(datafusion::logical_expr::Cast::new(
-                Box::new(Expr::ScalarFunction(ScalarFunction::new_udf(
-                    inner.clone(),
-                    args,
-                ))),
-                declared,
+        move |args, _| {
+            Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
+                inner.clone(),
+                args,
             )))
         },
     )]

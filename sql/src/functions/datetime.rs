@@ -427,24 +427,13 @@ fn date_trunc() -> ScalarUDF {
                         && fixed_unit(&args[0]).is_some() =>
                 {
                     let step = fixed_unit(&args[0]).expect("checked");
-                    let unit = match &args[0] {
-                        Expr::Literal(v, _) => Some(v.clone()),
-                        _ => None,
-                    };
-                    let unit_type = info.get_data_type(&args[0])?;
-                    let declared = trunc_type(&inner, &unit_type, unit.as_ref(), t.clone())?;
                     let x = args.pop().expect("two arguments");
-                    // The declared type, whatever date_bin reports once it
-                    // replaces the call after type coercion.
-                    Expr::Cast(datafusion::logical_expr::Cast::new(
-                        Box::new(Expr::ScalarFunction(ScalarFunction::new_udf(
-                            datafusion::functions::datetime::date_bin(),
-                            vec![
-                                Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(step)), None),
-                                x,
-                            ],
-                        ))),
-                        declared,
+                    Expr::ScalarFunction(ScalarFunction::new_udf(
+                        datafusion::functions::datetime::date_bin(),
+                        vec![
+                            Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(step)), None),
+                            x,
+                        ],
                     ))
                 }
                 _ => call(args),

@@ -152,10 +152,33 @@ impl ScalarUDFImpl for Scalar {
     }
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> DFResult<ExprSimplifyResult> {
-        match &self.rewrite {
-            Some(rewrite) => Ok(ExprSimplifyResult::Simplified(rewrite(args, info)?)),
-            None => Ok(ExprSimplifyResult::Original(args)),
-        }
+        let Some(rewrite) = &self.rewrite else {
+            return Ok(ExprSimplifyResult::Original(args));
+        };
+        // The plan already holds the declared type; a rewrite that reports
+        // another one (e.g. date_bin, put in after type coercion, reports
+        // nanoseconds for a microsecond value) is cast back to it, so the
+        // logical and physical schemas above agree.
+        let types = args
+            .iter()
+            .map(|a| info.get_data_type(a))
+            .collect::<DFResult<Vec<_>>>()?;
+        let scalars: Vec<Option<&ScalarValue>> = args
+            .iter()
+            .map(|a| match a {
+                Expr::Literal(v, _) => Some(v),
+                _ => None,
+            })
+            .collect();
+        let declared = (self.ret)(&types, &scalars)?;
+        let out = rewrite(args, info)?;
+        Ok(ExprSimplifyResult::Simplified(
+            if info.get_data_type(&out)? == declared {
+                out
+            } else {
+                Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(out), declared))
+            },
+        ))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
