@@ -451,7 +451,7 @@ impl Scanner for CpuScanner {
             valid: vec![0; n],
         };
         for i in 0..n {
-            let start = s.starts[s.ids[i] as usize] as usize;
+            let start = series_start(s, i);
             if i > start && valid[i] != 0 && valid[i - 1] != 0 && x[i] > 0.0 && x[i - 1] > 0.0 {
                 out.values[i] = (x[i] / x[i - 1]).ln();
                 out.valid[i] = 1;
@@ -515,7 +515,7 @@ impl Scanner for CpuScanner {
             pos: vec![0; n],
         };
         let same = |i: usize| {
-            let start = s.starts[s.ids[i] as usize] as usize;
+            let start = series_start(s, i);
             i > start && valid[i] != 0 && valid[i - 1] != 0 && x[i] == x[i - 1]
         };
         let mut head = 0;

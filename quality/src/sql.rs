@@ -295,10 +295,13 @@ pub fn checks(catalog: &str) -> String {
         "SELECT table_name, 'completeness of ' || column_name AS check_name, column_name, \
                 'Completeness' AS metric, value, passed FROM {completeness} \
          UNION ALL SELECT table_name, check_name, column_name, 'Compliance', value, passed FROM {validity} \
-         UNION ALL SELECT table_name, 'unique (' || key_columns || ')', CAST(NULL AS VARCHAR) AS column_name, 'Uniqueness', \
-                uniqueness, passed FROM {uniqueness} \
-         UNION ALL SELECT table_name, 'distinct (' || key_columns || ')', CAST(NULL AS VARCHAR) AS column_name, 'Distinctness', \
-                distinctness, CAST(NULL AS BOOLEAN) AS passed FROM {uniqueness} \
+         UNION ALL SELECT table_name, \
+                CASE WHEN m.i = 0 THEN 'unique (' ELSE 'distinct (' END || key_columns || ')', \
+                CAST(NULL AS VARCHAR) AS column_name, \
+                CASE WHEN m.i = 0 THEN 'Uniqueness' ELSE 'Distinctness' END, \
+                CASE WHEN m.i = 0 THEN uniqueness ELSE distinctness END, \
+                CASE WHEN m.i = 0 THEN passed END AS passed \
+                FROM {uniqueness} CROSS JOIN (VALUES (0), (1)) m(i) \
          UNION ALL SELECT table_name, 'row count', CAST(NULL AS VARCHAR) AS column_name, 'Size', \
                 CAST(max(row_count) AS DOUBLE), CAST(NULL AS BOOLEAN) AS passed FROM {completeness} GROUP BY table_name \
          UNION ALL SELECT table_name, 'freshness', CAST(NULL AS VARCHAR) AS column_name, 'Freshness', event_lag_seconds, passed \

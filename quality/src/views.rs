@@ -330,12 +330,13 @@ impl TableProvider for QualityView {
             ViewKind::Checks | ViewKind::Summary | ViewKind::Alerts => Vec::new(),
             _ => self.shared.monitored().await?,
         };
-        let has_history = self
-            .shared
-            .source
-            .provider()
-            .schema(QUALITY_SCHEMA)
-            .is_some_and(|s| s.table_exist(crate::history::HISTORY_TABLE));
+        let has_history = self.kind == ViewKind::Alerts
+            && self
+                .shared
+                .source
+                .provider()
+                .schema(QUALITY_SCHEMA)
+                .is_some_and(|s| s.table_exist(crate::history::HISTORY_TABLE));
         let frame = match self
             .kind
             .sql(catalog, &monitored, &self.shared.config, has_history)

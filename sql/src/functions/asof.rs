@@ -29,7 +29,7 @@ use datafusion::catalog::{Session, TableFunctionImpl};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
-use datafusion::execution::{SessionState, TaskContext};
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{Distribution, EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -274,11 +274,7 @@ impl AsofTable {
         &self,
         state: &dyn Session,
     ) -> DFResult<(Arc<dyn ExecutionPlan>, Arc<dyn ExecutionPlan>, Layout)> {
-        let state = state
-            .as_any()
-            .downcast_ref::<SessionState>()
-            .ok_or_else(|| DataFusionError::Internal("asof_join needs a SessionState".into()))?;
-        let ctx = SessionContext::new_with_state(state.clone());
+        let ctx = crate::columns::context_of(state, "asof_join")?;
         let left = ctx
             .sql(&format!("SELECT * FROM {}", self.spec.left))
             .await?
