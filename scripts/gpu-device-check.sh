@@ -9,6 +9,7 @@
 #   BIN/gpu_bench        cargo build --release -p contango-bench --bin gpu_bench
 #   BIN/*.whl            the duckdb wheel when the machine has no duckdb
 # Usage: scripts/gpu-device-check.sh BIN OUT [ROWS]
+# (BENCH_ARGS adds gpu_bench options, e.g. --analyze for EXPLAIN ANALYZE in bench.log.)
 set -uo pipefail
 BIN=$1
 OUT=$2
@@ -38,7 +39,7 @@ fi
 echo "== DuckDB"
 python3 benches/gpu_duckdb.py --rows "$ROWS" > "$OUT/duckdb.txt" || rc=1
 echo "== benchmark"
-"$BIN"/gpu_bench --rows "$ROWS" --reps 3 --duckdb "$OUT/duckdb.txt" --out "$OUT/gpu_bench.md" 2> "$OUT/bench.log" || rc=1
+"$BIN"/gpu_bench --rows "$ROWS" --reps 3 ${BENCH_ARGS:-} --duckdb "$OUT/duckdb.txt" --out "$OUT/gpu_bench.md" 2> "$OUT/bench.log" || rc=1
 grep -E "MISMATCH|agree" "$OUT/bench.log"
 cat "$OUT/gpu_bench.md"
 exit $rc

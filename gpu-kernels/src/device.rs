@@ -12,7 +12,9 @@ use cudarc::driver::{
 use cudarc::nvrtc::CompileOptions;
 
 use crate::cpu::finalize;
-use crate::{AggChunk, AggColumn, AggOp, Aggregator, Runs, ScanColumn, Scanner, Series, Times};
+use crate::{
+    AggChunk, AggColumn, AggOp, Aggregator, Runs, ScanColumn, Scanner, Series, Times, Window,
+};
 
 /// Why the device could not do something. Every caller falls back to the CPU.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -464,6 +466,33 @@ impl Scanner for Arc<Gpu> {
             len: self.download(&len)?,
             pos: self.download(&pos)?,
         })
+    }
+
+    /// One upload and one download: the log returns stay on the device.
+    fn jump_zscore(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        t: Times<'_>,
+        s: Series<'_>,
+        window: Window,
+    ) -> R<ScanColumn> {
+        let d = self.upload_series(x, valid, s)?;
+        let r = self.scan(ScanKind::LogReturn, &d, 0)?;
+        let returns = DeviceSeries {
+            x: r.values,
+            valid: r.valid,
+            ids: d.ids,
+            starts: d.starts,
+        };
+        let z = match window {
+            Window::Rows(n) => self.scan(ScanKind::ZScore, &returns, n)?,
+            Window::Micros(us) => {
+                let (ts, tv) = (self.upload(t.ts)?, self.upload(t.valid)?);
+                self.scan_time(&returns, &ts, &tv, us)?
+            }
+        };
+        self.download_scan(z)
     }
 }
 

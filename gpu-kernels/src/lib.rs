@@ -237,6 +237,44 @@ pub trait Scanner {
     ) -> Result<ScanColumn, GpuError>;
     /// Runs of equal valid values.
     fn stale_runs(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> Result<Runs, GpuError>;
+
+    /// Jump scores: the z-score of each log return against the returns of
+    /// the `window` rows before it, or (`Window::Micros`) of the span before
+    /// its time. A device keeps the returns where they are computed.
+    fn jump_zscore(
+        &self,
+        x: &[f64],
+        valid: &[u8],
+        t: Times<'_>,
+        s: Series<'_>,
+        window: Window,
+    ) -> Result<ScanColumn, GpuError> {
+        let r = self.log_return(x, valid, s)?;
+        match window {
+            Window::Rows(n) => self.zscore(&r.values, &r.valid, s, n),
+            Window::Micros(us) => self.zscore_time(&r.values, &r.valid, t, s, us),
+        }
+    }
+}
+
+/// A rolling window: the n rows before each row, or the microseconds
+/// before its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The n rows before.
+    Rows(usize),
+    /// The span [ts − µs, ts).
+    Micros(i64),
+}
+
+impl std::fmt::Display for Window {
+    /// `20` (rows) or `3600s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Window::Rows(n) => write!(f, "{n}"),
+            Window::Micros(us) => write!(f, "{}s", *us as f64 / 1e6),
+        }
+    }
 }
 
 /// Start of `ts`'s bucket of `width` aligned to `origin` (floor division,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use contango_gpu_kernels::cpu::{CpuAggregator, CpuScanner, bucket_ids};
 use contango_gpu_kernels::{
     AggChunk, AggColumn, AggInput, AggOp, Aggregator, Gpu, GpuError, LOG_TOLERANCE, SUM_TOLERANCE,
-    Scanner, Series, Times, close,
+    Scanner, Series, Times, Window, close,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -295,6 +295,30 @@ fn scans_match_the_cpu() {
                     c.values[i].to_bits(),
                     g.values[i].to_bits(),
                     "zscore_time row {i}"
+                );
+            }
+        }
+    }
+    // Jump scores with the returns kept on the device: equal to the CPU's
+    // jump scores within the log tolerance (the returns differ in the last
+    // bits between the device's log and the host's).
+    for window in [Window::Rows(20), Window::Micros(600_000_000)] {
+        let (c, g) = (
+            CpuScanner
+                .jump_zscore(&t.price, &t.valid, times, s, window)
+                .unwrap(),
+            gpu.jump_zscore(&t.price, &t.valid, times, s, window)
+                .unwrap(),
+        );
+        assert!(c.valid.iter().any(|v| *v != 0), "jump {window}: no scores");
+        assert_eq!(c.valid, g.valid, "jump({window}) validity");
+        for i in 0..c.values.len() {
+            if c.valid[i] != 0 {
+                assert!(
+                    close(c.values[i], g.values[i], 1e-6),
+                    "jump({window}) row {i}: {} vs {}",
+                    c.values[i],
+                    g.values[i]
                 );
             }
         }

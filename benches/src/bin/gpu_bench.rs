@@ -6,6 +6,7 @@
 //! - the CPU path: Contango's SQL with `gpu = off` (DataFusion operators, all cores);
 //! - the GPU path end to end: the same SQL with `gpu = on` (`GpuAggregateExec`,
 //!   `GpuAnomalyScanExec`: host-side group interning, chunked transfers);
+//!   `--analyze` prints EXPLAIN ANALYZE of both paths (stderr);
 //! - the kernels on device-resident columns (what the GPU itself sustains),
 //!   with the effective memory bandwidth (each input column read once) as a
 //!   fraction of the measured device-to-device copy bandwidth;
@@ -434,7 +435,9 @@ async fn main() {
         .collect();
     let reps: usize = arg("--reps").map_or(3, |s| s.parse().expect("--reps"));
     let kernels_only = args.iter().any(|a| a == "--kernels-only");
-    let e2e_scan_max: usize = arg("--e2e-scan-max").map_or(20_000_000, |s| s.parse().expect("n"));
+    let e2e_scan_max: usize = arg("--e2e-scan-max").map_or(usize::MAX, |s| s.parse().expect("n"));
+    // EXPLAIN ANALYZE of every end-to-end query, on stderr (where the time goes).
+    let analyze = args.iter().any(|a| a == "--analyze");
     let duckdb: HashMap<String, f64> = arg("--duckdb")
         .and_then(|p| std::fs::read_to_string(p).ok())
         .map(|text| {
@@ -524,6 +527,20 @@ async fn main() {
                     eprintln!("{name} {n}: GPU and CPU paths agree on {} rows", a.len());
                 }
                 gpu_s = Some(s);
+            }
+            if analyze && e2e {
+                for (mode, ctx) in [("off", &off), ("on", on.as_ref().expect("on"))] {
+                    let plan = ctx
+                        .sql(&format!("EXPLAIN ANALYZE {sql}"))
+                        .await
+                        .expect("explain analyze")
+                        .collect()
+                        .await
+                        .expect("explain analyze");
+                    let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+                        .expect("format");
+                    eprintln!("EXPLAIN ANALYZE {name} {n} gpu={mode}\n{text}");
+                }
             }
             let (kern, kern_total) = match (&gpu, &dev) {
                 (Some(g), Some(d)) => {

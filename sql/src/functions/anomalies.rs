@@ -170,6 +170,7 @@ fn us_allowed(method: &str) -> bool {
 }
 
 impl Request {
+    #[cfg(test)]
     /// The window arguments of `zscore(x, ...)`.
     fn window_args(&self) -> String {
         match self.window {
@@ -192,11 +193,9 @@ impl Request {
         )
     }
 
-    /// The ticks sorted by series then time (the GPU scan's input).
-    fn sorted_input_sql(&self, has_source: bool) -> String {
-        format!("{} ORDER BY 1, 2, 3", self.base_sql(has_source))
-    }
-
+    /// The window-function formulation of the method (the reference the
+    /// scan is tested against).
+    #[cfg(test)]
     fn sql(&self, has_source: bool) -> String {
         let th = self.threshold;
         let w = match self.window {
@@ -237,6 +236,25 @@ impl Request {
     }
 }
 
+/// The window-function formulation of `anomalies(table, method, window,
+/// threshold)` over a table without `source` (the reference the scan is
+/// tested against).
+#[cfg(test)]
+pub(crate) fn reference_sql(
+    table: &str,
+    method: &str,
+    window: RollingWindow,
+    threshold: f64,
+) -> String {
+    Request {
+        table: table.into(),
+        method: method.into(),
+        window,
+        threshold,
+    }
+    .sql(false)
+}
+
 #[async_trait]
 impl TableProvider for AnomaliesTable {
     fn as_any(&self) -> &dyn Any {
@@ -269,28 +287,25 @@ impl TableProvider for AnomaliesTable {
                 )));
             }
         }
-        let frame = match crate::gpu::rule::placement(state.config_options()) {
-            // The GPU kernels scan the sorted ticks directly.
-            Some(placement) => {
-                let sorted = ctx
-                    .sql(&self.request.sorted_input_sql(has_source))
-                    .await?
-                    .create_physical_plan()
-                    .await?;
-                let exec = crate::gpu::anomaly::GpuAnomalyScanExec::new(
-                    sorted,
-                    crate::gpu::anomaly::AnomalyMethod {
-                        method: self.request.method.clone(),
-                        window: self.request.window,
-                        threshold: self.request.threshold,
-                    },
-                    placement,
-                    output_schema(),
-                );
-                ctx.read_table(Arc::new(PlanTable(Arc::new(exec))))?
-            }
-            None => ctx.sql(&self.request.sql(has_source)).await?,
-        };
+        // Every method runs as one scan over the gathered series: on the
+        // GPU kernels when the session's placement says so, else on their
+        // CPU references.
+        let input = ctx
+            .sql(&self.request.base_sql(has_source))
+            .await?
+            .create_physical_plan()
+            .await?;
+        let exec = crate::gpu::anomaly::AnomalyScanExec::new(
+            input,
+            crate::gpu::anomaly::AnomalyMethod {
+                method: self.request.method.clone(),
+                window: self.request.window,
+                threshold: self.request.threshold,
+            },
+            crate::gpu::rule::placement_or_cpu(state.config_options()),
+            output_schema(),
+        );
+        let frame = ctx.read_table(Arc::new(PlanTable(Arc::new(exec))))?;
         // Exactly the declared schema (VARCHAR casts plan as Utf8View).
         crate::columns::scan_of(frame, &output_schema(), projection, limit).await
     }

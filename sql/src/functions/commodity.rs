@@ -380,25 +380,8 @@ impl WindowUDFImpl for Series {
     }
 }
 
-/// The window of a rolling scan: the n rows before each row, or the
-/// microseconds before its time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RollingWindow {
-    /// The n rows before.
-    Rows(usize),
-    /// The span [ts − µs, ts).
-    Micros(i64),
-}
-
-impl std::fmt::Display for RollingWindow {
-    /// `20` (rows) or `3600s`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RollingWindow::Rows(n) => write!(f, "{n}"),
-            RollingWindow::Micros(us) => write!(f, "{}s", *us as f64 / 1e6),
-        }
-    }
-}
+/// The window of a rolling scan (the kernels' type).
+pub use contango_gpu_kernels::Window as RollingWindow;
 
 /// The window of `zscore(x, n)` or `zscore(x, INTERVAL .., ts)` from its
 /// second argument: a constant n >= 2, or a positive interval without months.

@@ -8,6 +8,7 @@
 //! query never fails because of the GPU.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ use datafusion::physical_plan::aggregates::group_values::new_group_values;
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
-    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -108,6 +109,12 @@ pub struct DeviceMetrics {
     pub cpu_rows: Count,
     /// Times the device failed and the CPU took over.
     pub fallbacks: Count,
+    /// Host time preparing the device's input (interning keys, evaluating
+    /// arguments, gathering series); part of `elapsed_compute`.
+    pub prepare_time: Time,
+    /// Time in the device's work (transfers, kernels, results) or the CPU
+    /// references' in its place; part of `elapsed_compute`.
+    pub device_time: Time,
 }
 
 impl DeviceMetrics {
@@ -136,6 +143,8 @@ impl DeviceMetrics {
             gpu_rows: MetricBuilder::new(set).counter("rows_on_gpu", partition),
             cpu_rows: MetricBuilder::new(set).counter("rows_on_cpu", partition),
             fallbacks: MetricBuilder::new(set).counter("gpu_fallbacks", partition),
+            prepare_time: MetricBuilder::new(set).subset_time("prepare_time", partition),
+            device_time: MetricBuilder::new(set).subset_time("device_time", partition),
         }
     }
 }
@@ -415,7 +424,10 @@ impl Run {
                     key_schema.clone(),
                 );
                 let mut tx = tx.clone();
-                let metrics = self.metrics.baseline.elapsed_compute().clone();
+                let metrics = (
+                    self.metrics.baseline.elapsed_compute().clone(),
+                    self.metrics.prepare_time.clone(),
+                );
                 let per_piece = chunk_rows.div_ceil(partitions).max(1);
                 SpawnedTask::spawn(async move {
                     let mut produced = Box::pin(produce(
@@ -480,6 +492,7 @@ impl Run {
             if let Some(a) = agg.as_mut() {
                 for chunk in pending.drain(..) {
                     let timer = self.metrics.baseline.elapsed_compute().timer();
+                    let _device = self.metrics.device_time.timer();
                     let started = std::time::Instant::now();
                     let on_gpu = a.device_name() != "cpu";
                     if let Err(e) = push(a.as_mut(), spec, &chunk, num_groups) {
@@ -504,7 +517,13 @@ impl Run {
         }
         let agg = agg.expect("chosen at the end of input");
         let on_gpu = agg.device_name() != "cpu";
-        let columns = match agg.finish(num_groups) {
+        let finishing = (
+            self.metrics.baseline.elapsed_compute().timer(),
+            self.metrics.device_time.timer(),
+        );
+        let finished = agg.finish(num_groups);
+        drop(finishing);
+        let columns = match finished {
             Ok(c) => c,
             Err(e) if on_gpu => return Ok(Outcome::DeviceFailed(e.to_string())),
             Err(e) => return Err(DataFusionError::Execution(e.to_string())),
@@ -577,7 +596,7 @@ fn produce(
     context: Arc<TaskContext>,
     key_schema: SchemaRef,
     per_piece: usize,
-    compute: datafusion::physical_plan::metrics::Time,
+    (compute, prepare): (Time, Time),
 ) -> impl futures::Stream<Item = DFResult<Piece>> {
     futures::stream::once(async move {
         let stream = input.execute(partition, context)?;
@@ -590,7 +609,7 @@ fn produce(
             (stream, groups, Vec::<usize>::new(), false),
             move |(mut stream, mut groups, mut ids, finished)| {
                 let spec = spec.clone();
-                let compute = compute.clone();
+                let (compute, prepare) = (compute.clone(), prepare.clone());
                 async move {
                     if finished {
                         return None;
@@ -611,7 +630,7 @@ fn produce(
                                 break;
                             }
                         };
-                        let _timer = compute.timer();
+                        let _timers = (compute.timer(), prepare.timer());
                         if let Err(e) = piece.chunk.append(
                             &spec,
                             &batch,
@@ -662,27 +681,28 @@ fn push(
     let zeros_i = vec![0i64; 0];
     // Combined validity per aggregate (value ∧ weight ∧ FILTER; for
     // first/last the key's validity ∧ FILTER (∧ value with IGNORE NULLS)).
-    let mut owned: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(spec.aggs.len());
+    // Unchanged columns are borrowed, so the device uploads each once.
+    let mut owned: Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> = Vec::with_capacity(spec.aggs.len());
     for a in &spec.aggs {
-        let mut valid = match a.value {
-            Some(v) => chunk.values[v].1.clone(),
-            None => ones.clone(),
+        let mut valid: Cow<'_, [u8]> = match a.value {
+            Some(v) => Cow::Borrowed(&chunk.values[v].1),
+            None => Cow::Borrowed(&ones),
         };
         if let Some(w) = a.weight {
-            valid = and(&valid, &chunk.values[w].1);
+            valid = Cow::Owned(and(&valid, &chunk.values[w].1));
         }
-        let mut key_valid = Vec::new();
+        let mut key_valid: Cow<'_, [u8]> = Cow::Borrowed(&[]);
         if let Some(k) = a.key {
-            key_valid = chunk.keys[k].1.clone();
+            key_valid = Cow::Borrowed(&chunk.keys[k].1);
             if a.ignore_nulls {
-                key_valid = and(&key_valid, &valid);
+                key_valid = Cow::Owned(and(&key_valid, &valid));
             }
         }
         if let Some(f) = a.filter {
             if a.key.is_some() {
-                key_valid = and(&key_valid, &chunk.filters[f]);
+                key_valid = Cow::Owned(and(&key_valid, &chunk.filters[f]));
             } else {
-                valid = and(&valid, &chunk.filters[f]);
+                valid = Cow::Owned(and(&valid, &chunk.filters[f]));
             }
         }
         owned.push((valid, key_valid));

@@ -1,36 +1,35 @@
-//! `GpuAnomalyScanExec`: the `anomalies(...)` table function's scan on the
-//! GPU kernels. Its input is the table's ticks sorted by (commodity, source,
-//! ts); whole series are gathered into segments of about `gpu_chunk_rows`
-//! rows and scanned by the device (or by the CPU references: small segments
-//! under `auto`, windows the device does not support, or a device error).
-//! It computes exactly what the SQL plan of `anomalies` computes.
+//! `AnomalyScanExec`: the `anomalies(...)` table function's scan. It gathers
+//! the table's ticks from all input partitions into series in time order
+//! ([`super::series`]), cuts them into segments of whole series of about
+//! `gpu_chunk_rows` rows, and scans each with the GPU kernels (shown as
+//! `GpuAnomalyScanExec` when a GPU mode is on) or the CPU references
+//! (`AnomalyScanExec` with `gpu = off`; also small segments under `auto`,
+//! windows the device does not support, or a device error). Both compute
+//! exactly what the window-function formulation of `anomalies` computes.
 
 use std::any::Any;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use contango_gpu_kernels::{GpuError, Scanner, Series, Times};
-use datafusion::arrow::array::{
-    ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
-};
-use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
-use datafusion::error::Result as DFResult;
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::TaskContext;
-use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::{
-    Distribution, EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning,
-    PhysicalSortExpr,
-};
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
+use futures::{StreamExt, TryStreamExt};
 
 use super::aggregate::DeviceMetrics;
 use super::aggregate::Placement;
+use super::options::GpuMode;
+use super::series::{Gathered, Tick};
 use crate::functions::commodity::RollingWindow;
 
 /// What to look for.
@@ -45,9 +44,9 @@ pub struct AnomalyMethod {
 }
 
 /// The anomaly scan (see the module docs). Input columns: commodity, source,
-/// ts, price, sorted by the first three; output: the `anomalies` schema.
+/// ts, price, in any partitioning and order; output: the `anomalies` schema.
 #[derive(Debug)]
-pub struct GpuAnomalyScanExec {
+pub struct AnomalyScanExec {
     input: Arc<dyn ExecutionPlan>,
     method: AnomalyMethod,
     placement: Placement,
@@ -56,8 +55,9 @@ pub struct GpuAnomalyScanExec {
     metrics: ExecutionPlanMetricsSet,
 }
 
-impl GpuAnomalyScanExec {
-    /// A scan of `input` (one partition, sorted) producing `schema`.
+impl AnomalyScanExec {
+    /// A scan of `input` producing `schema`; `placement.mode = off` keeps it
+    /// on the CPU.
     pub fn new(
         input: Arc<dyn ExecutionPlan>,
         method: AnomalyMethod,
@@ -67,7 +67,7 @@ impl GpuAnomalyScanExec {
         let props = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
+            EmissionType::Final,
             Boundedness::Bounded,
         ));
         Self {
@@ -79,25 +79,39 @@ impl GpuAnomalyScanExec {
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
+
+    fn on_gpu(&self) -> bool {
+        self.placement.mode != GpuMode::Off
+    }
 }
 
-impl DisplayAs for GpuAnomalyScanExec {
+impl DisplayAs for AnomalyScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.on_gpu() {
+            write!(
+                f,
+                "GpuAnomalyScanExec: device={}, gpu={}, ",
+                self.placement.device_label(),
+                self.placement.mode.name(),
+            )?;
+        } else {
+            write!(f, "AnomalyScanExec: device=cpu, ")?;
+        }
         write!(
             f,
-            "GpuAnomalyScanExec: device={}, gpu={}, method={}, window={}, threshold={}",
-            self.placement.device_label(),
-            self.placement.mode.name(),
-            self.method.method,
-            self.method.window,
-            self.method.threshold
+            "method={}, window={}, threshold={}",
+            self.method.method, self.method.window, self.method.threshold
         )
     }
 }
 
-impl ExecutionPlan for GpuAnomalyScanExec {
+impl ExecutionPlan for AnomalyScanExec {
     fn name(&self) -> &str {
-        "GpuAnomalyScanExec"
+        if self.on_gpu() {
+            "GpuAnomalyScanExec"
+        } else {
+            "AnomalyScanExec"
+        }
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -112,30 +126,11 @@ impl ExecutionPlan for GpuAnomalyScanExec {
         vec![&self.input]
     }
 
-    fn required_input_distribution(&self) -> Vec<Distribution> {
-        vec![Distribution::SinglePartition]
-    }
-
-    /// Sorted by (commodity, source, ts), nulls last, as `ORDER BY` sorts.
-    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
-        let schema = self.input.schema();
-        let sort = (0..3).map(|i| {
-            PhysicalSortExpr::new(
-                Arc::new(Column::new(schema.field(i).name(), i)),
-                SortOptions {
-                    descending: false,
-                    nulls_first: false,
-                },
-            )
-        });
-        vec![LexOrdering::new(sort).map(OrderingRequirements::from)]
-    }
-
     fn with_new_children(
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(GpuAnomalyScanExec::new(
+        Ok(Arc::new(AnomalyScanExec::new(
             children.remove(0),
             self.method.clone(),
             self.placement.clone(),
@@ -152,20 +147,46 @@ impl ExecutionPlan for GpuAnomalyScanExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> DFResult<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
         let scan = Arc::new(Scan {
             method: self.method.clone(),
             placement: self.placement.clone(),
             schema: self.schema.clone(),
             metrics: DeviceMetrics::new(&self.metrics, partition),
         });
-        Ok(super::segments::segmented(
-            input,
+        let input = self.input.clone();
+        let chunk_rows = self.placement.chunk_rows.max(1);
+        let stream = futures::stream::once(async move {
+            let (compute, prepare) = (
+                scan.metrics.baseline.elapsed_compute().clone(),
+                scan.metrics.prepare_time.clone(),
+            );
+            let gathered =
+                Arc::new(super::series::gather(input, context, (compute, prepare)).await?);
+            let segments = segments(&gathered.starts, chunk_rows);
+            Ok::<_, DataFusionError>(
+                futures::stream::iter(segments).map(move |r| scan.scan_segment(&gathered, r)),
+            )
+        })
+        .try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
-            self.placement.chunk_rows,
-            scan,
-        ))
+            stream,
+        )))
     }
+}
+
+/// Ranges of whole series of about `chunk_rows` rows (a longer series is a
+/// segment of its own).
+fn segments(starts: &[usize], chunk_rows: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut first = 0;
+    for s in 1..starts.len() {
+        if starts[s] - starts[first] >= chunk_rows || s == starts.len() - 1 {
+            out.push(first..s);
+            first = s;
+        }
+    }
+    out
 }
 
 struct Scan {
@@ -175,70 +196,59 @@ struct Scan {
     metrics: DeviceMetrics,
 }
 
-impl super::segments::Segmenter for Scan {
-    /// (commodity, source).
-    fn series_keys(&self, batch: &RecordBatch) -> DFResult<Vec<ArrayRef>> {
-        Ok(batch.columns()[..2].to_vec())
-    }
-
-    fn segment(&self, batch: &RecordBatch, heads: &[bool]) -> DFResult<RecordBatch> {
-        self.scan_segment(batch, heads)
-    }
-
-    fn done(&self) {
-        self.metrics.baseline.done();
-    }
-}
-
 impl Scan {
-    fn scan_segment(&self, batch: &RecordBatch, heads: &[bool]) -> DFResult<RecordBatch> {
+    /// The flagged rows of `series` (a range of series of `g`).
+    fn scan_segment(&self, g: &Gathered, series: Range<usize>) -> DFResult<RecordBatch> {
         let _timer = self.metrics.baseline.elapsed_compute().timer();
-        let n = batch.num_rows();
-        if n == 0 {
-            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        let (a, b) = (g.starts[series.start], g.starts[series.end]);
+        let ticks = &g.ticks[a..b];
+        let n = ticks.len();
+        let mut x = Vec::with_capacity(n);
+        let mut valid = Vec::with_capacity(n);
+        let mut ts = Vec::with_capacity(n);
+        let mut ts_valid = Vec::with_capacity(n);
+        for t in ticks {
+            x.push(t.value);
+            valid.push(u8::from(t.has_value()));
+            ts.push(t.ts);
+            ts_valid.push(u8::from(t.has_time()));
         }
-        let price = cast(batch.column(3), &DataType::Float64)?;
-        let price = price.as_primitive::<Float64Type>();
-        let x = price.values();
-        let valid = crate::columns::validity_bytes(price);
-        let ts = crate::columns::time_micros(batch.column(2))?;
-        let ts = ts.as_primitive::<Int64Type>();
+        let mut ids = Vec::with_capacity(n);
+        let mut starts = Vec::with_capacity(series.len() + 1);
+        for (k, s) in series.clone().enumerate() {
+            starts.push((g.starts[s] - a) as u64);
+            ids.extend(std::iter::repeat_n(k as u32, g.starts[s + 1] - g.starts[s]));
+        }
+        starts.push(n as u64);
         let times = Times {
-            ts: ts.values(),
-            valid: &crate::columns::validity_bytes(ts),
+            ts: &ts,
+            valid: &ts_valid,
         };
-        let (ids, starts) = Series::from_heads(heads);
-        let series = Series {
+        let s = Series {
             ids: &ids,
             starts: &starts,
         };
+        let device = self.metrics.device_time.timer();
         let (scores, reasons) = super::segments::scan_on_device_or_cpu(
             &self.placement,
             n,
             &self.metrics,
             "anomaly scan",
-            |scanner| self.score(scanner, x, &valid, times, series),
+            |scanner| self.score(scanner, &x, &valid, times, s),
         )?;
-        let keep: Vec<u32> = (0..n as u32)
-            .filter(|i| scores[*i as usize].is_some())
-            .collect();
-        let idx = UInt32Array::from(keep);
-        let picked = take_columns(batch, &idx)?;
-        let score = Float64Array::from(
-            idx.values()
-                .iter()
-                .map(|i| scores[*i as usize])
-                .collect::<Vec<_>>(),
-        );
-        let reason = StringArray::from(
-            idx.values()
-                .iter()
-                .map(|i| reasons(*i as usize))
-                .collect::<Vec<_>>(),
-        );
-        let mut columns = picked;
-        columns.push(Arc::new(score));
-        columns.push(Arc::new(reason));
+        drop(device);
+        let keep: Vec<usize> = (0..n).filter(|i| scores[*i].is_some()).collect();
+        let picked: Vec<Tick> = keep.iter().map(|i| ticks[*i]).collect();
+        let mut columns = Vec::with_capacity(6);
+        for c in 0..4 {
+            columns.push(g.column(c, &picked)?);
+        }
+        columns.push(Arc::new(Float64Array::from(
+            keep.iter().map(|i| scores[*i]).collect::<Vec<_>>(),
+        )) as ArrayRef);
+        columns.push(Arc::new(StringArray::from(
+            keep.iter().map(|i| reasons(*i)).collect::<Vec<_>>(),
+        )));
         let out = crate::columns::batch_of(&self.schema, columns)?;
         self.metrics.baseline.record_output(out.num_rows());
         Ok(out)
@@ -259,10 +269,6 @@ impl Scan {
             RollingWindow::Rows(n) => n,
             RollingWindow::Micros(_) => 0,
         };
-        let zscore = |x: &[f64], valid: &[u8]| match window {
-            RollingWindow::Rows(n) => scanner.zscore(x, valid, s, n),
-            RollingWindow::Micros(us) => scanner.zscore_time(x, valid, t, s, us),
-        };
         let over = |c: &contango_gpu_kernels::ScanColumn| -> Vec<Option<f64>> {
             (0..x.len())
                 .map(|i| c.get(i).filter(|z| z.abs() > th))
@@ -271,7 +277,10 @@ impl Scan {
         let th_text = format_threshold(th);
         Ok(match self.method.method.as_str() {
             "zscore" => {
-                let z = zscore(x, valid)?;
+                let z = match window {
+                    RollingWindow::Rows(n) => scanner.zscore(x, valid, s, n)?,
+                    RollingWindow::Micros(us) => scanner.zscore_time(x, valid, t, s, us)?,
+                };
                 let t = format!("price z-score beyond {th_text}");
                 (over(&z), Box::new(move |_| t.clone()))
             }
@@ -281,8 +290,7 @@ impl Scan {
                 (over(&z), Box::new(move |_| t.clone()))
             }
             "jump" => {
-                let r = scanner.log_return(x, valid, s)?;
-                let z = zscore(&r.values, &r.valid)?;
+                let z = scanner.jump_zscore(x, valid, t, s, window)?;
                 let t = format!("log-return jump beyond {th_text} sigma");
                 (over(&z), Box::new(move |_| t.clone()))
             }
@@ -312,10 +320,4 @@ impl Scan {
 /// The threshold as the SQL plan prints it (`8` for 8.0, `3.5`).
 pub fn format_threshold(th: f64) -> String {
     format!("{th}")
-}
-
-fn take_columns(batch: &RecordBatch, idx: &UInt32Array) -> DFResult<Vec<ArrayRef>> {
-    (0..4)
-        .map(|c| Ok(take(batch.column(c), idx, None)?))
-        .collect()
 }

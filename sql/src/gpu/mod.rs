@@ -8,6 +8,7 @@ pub mod anomaly;
 pub mod options;
 pub mod rule;
 pub mod segments;
+pub mod series;
 pub mod stats;
 pub mod window;
 
@@ -155,9 +156,34 @@ mod tests {
             let (a, plan_on) = run(&on, &sql).await;
             let (b, plan_off) = run(&off, &sql).await;
             assert!(plan_on.contains("GpuAnomalyScanExec: device="), "{plan_on}");
+            assert!(
+                plan_off.contains("AnomalyScanExec: device=cpu"),
+                "{plan_off}"
+            );
             assert!(!plan_off.contains("GpuAnomalyScanExec"), "{plan_off}");
             assert!(b.lines().count() >= 5, "{method} finds something:\n{b}");
             assert_eq!(rounded(&a), rounded(&b), "{sql}\n{a}\n{b}");
+            // Both against the same method written as window functions.
+            let reference = crate::functions::anomalies::reference_sql(
+                "ticks",
+                method,
+                crate::functions::commodity::RollingWindow::Rows(window),
+                threshold,
+            );
+            let (c, _) = run(
+                &off,
+                &format!(
+                    "SELECT commodity, source, ts, price, score, reason \
+                     FROM ({reference}) ORDER BY commodity, ts"
+                ),
+            )
+            .await;
+            // (The reference prints times without their zone.)
+            assert_eq!(
+                rounded(&c),
+                rounded(&b.replace("Z ", " ")),
+                "{method}\n{c}\n{b}"
+            );
         }
         // A device memory limit the accumulators exceed: the aggregation
         // finishes on the CPU with the same result (on a GPU machine the
@@ -224,5 +250,49 @@ mod tests {
         )
         .await;
         assert!(!plan.contains("GpuAggregateExec"), "{plan}");
+    }
+
+    /// The value of the first sample of `name` in Prometheus text.
+    fn sample(text: &str, name: &str) -> Option<f64> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    /// `/metrics`' GPU counters follow what the operators did: on a GPU the
+    /// device's memory and the rows it processed, without one the rows the
+    /// CPU references took inside the GPU operators. (Counters are process
+    /// wide and other tests add to them: only increases are asserted.)
+    #[tokio::test]
+    async fn gpu_counters_follow_the_operators() {
+        let before = stats::prometheus();
+        let on = context(GpuMode::On);
+        run(
+            &on,
+            "SELECT commodity, max(price), vwap(price, volume) FROM ticks GROUP BY 1",
+        )
+        .await;
+        let after = stats::prometheus();
+        let grew = |name: &str| sample(&after, name).unwrap() - sample(&before, name).unwrap();
+        match contango_gpu_kernels::Gpu::shared() {
+            Some(g) => {
+                assert_eq!(sample(&after, "contango_gpu_available"), Some(1.0));
+                let total = sample(&after, "contango_gpu_device_memory_bytes").unwrap();
+                assert_eq!(total, g.total_memory() as f64);
+                assert!(total > 1e9, "{after}");
+                let free = sample(&after, "contango_gpu_device_memory_free_bytes").unwrap();
+                assert!(free > 0.0 && free <= total, "{after}");
+                assert!(after.contains(&format!("{{device=\"{}\"}}", g.name())));
+                assert!(grew("contango_gpu_rows_total") >= 15_000.0, "{after}");
+                assert!(grew("contango_gpu_plans_offloaded_total") >= 1.0, "{after}");
+                assert!(grew("contango_gpu_kernel_seconds_total") > 0.0, "{after}");
+            }
+            None => {
+                assert_eq!(sample(&after, "contango_gpu_available"), Some(0.0));
+                assert!(sample(&after, "contango_gpu_device_memory_bytes").is_none());
+                assert!(grew("contango_gpu_cpu_rows_total") >= 15_000.0, "{after}");
+            }
+        }
     }
 }

@@ -52,6 +52,25 @@ pub fn placement(config: &ConfigOptions) -> Option<Placement> {
     })
 }
 
+/// The placement of operators that always run (`anomalies`' scan): the
+/// session's GPU placement, or the CPU references with `gpu = off` (or
+/// `auto` without a device).
+pub fn placement_or_cpu(config: &ConfigOptions) -> Placement {
+    placement(config).unwrap_or_else(|| {
+        let chunk_rows = config
+            .extensions
+            .get::<GpuOptions>()
+            .map_or(GpuOptions::default().gpu_chunk_rows, |o| o.gpu_chunk_rows);
+        Placement {
+            mode: GpuMode::Off,
+            min_rows: u64::MAX,
+            chunk_rows: chunk_rows.max(1024) as usize,
+            gpu: None,
+            memory_limit: 0,
+        }
+    })
+}
+
 impl PhysicalOptimizerRule for GpuPlacementRule {
     fn optimize(
         &self,

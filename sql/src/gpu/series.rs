@@ -1,0 +1,508 @@
+//! The rows of every series in time order, gathered from all input
+//! partitions at once: the input of the `anomalies(...)` scan.
+//!
+//! Each input partition, on its own task, interns its series keys to local
+//! ids (DataFusion's `GroupValues`) and sorts its rows of each series by time.
+//! The local keys are then interned into global series, and each series'
+//! runs are concatenated in partition order and merged (a stable sort of
+//! sorted runs), series spread over threads. No single-threaded global sort
+//! or merge, and no hash partitioning by series (16 series hash unevenly onto
+//! 16 partitions).
+//!
+//! Order: series by key (ascending, NULLs last); rows by time, rows without a
+//! time last (as `ORDER BY ts` puts NULLs); rows with equal times keep their
+//! input order (partition, batch, row), so the result is deterministic.
+//!
+//! Input layout: columns 0 and 1 are the series key (commodity, source),
+//! column 2 the time, column 3 the value.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{SortOptions, cast, interleave, take};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::EmitTo;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::metrics::Time;
+use futures::StreamExt;
+
+/// Rows of a batch are addressed with 30 bits; the top two mark NULLs.
+const TIME_NULL: u32 = 1 << 31;
+const VALUE_NULL: u32 = 1 << 30;
+const ROW_BITS: u32 = VALUE_NULL - 1;
+
+/// One row: its time and value, and where it came from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tick {
+    /// Microseconds since the epoch (0 when NULL).
+    pub ts: i64,
+    /// The value (unspecified when NULL).
+    pub value: f64,
+    batch: u32,
+    row: u32,
+}
+
+impl Tick {
+    /// Whether the time is valid.
+    pub fn has_time(&self) -> bool {
+        self.row & TIME_NULL == 0
+    }
+
+    /// Whether the value is valid.
+    pub fn has_value(&self) -> bool {
+        self.row & VALUE_NULL == 0
+    }
+
+    /// (batch, row) in [`Gathered::batches`].
+    pub fn source(&self) -> (usize, usize) {
+        (self.batch as usize, (self.row & ROW_BITS) as usize)
+    }
+
+    /// Sort key: rows with a time first, by time.
+    fn order(&self) -> (bool, i64) {
+        (!self.has_time(), self.ts)
+    }
+}
+
+/// Every series' rows, in order.
+pub struct Gathered {
+    /// The input batches (`Tick::source` indexes them).
+    pub batches: Vec<RecordBatch>,
+    /// The rows of series `s` are `ticks[starts[s]..starts[s + 1]]`.
+    pub starts: Vec<usize>,
+    /// All rows, series after series.
+    pub ticks: Vec<Tick>,
+}
+
+impl Gathered {
+    /// Number of series.
+    pub fn series(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// Column `c` of the rows `ticks` (any order), from the input batches.
+    pub fn column(&self, c: usize, ticks: &[Tick]) -> DFResult<ArrayRef> {
+        let arrays: Vec<&dyn Array> = self.batches.iter().map(|b| b.column(c).as_ref()).collect();
+        let idx: Vec<(usize, usize)> = ticks.iter().map(Tick::source).collect();
+        if arrays.is_empty() {
+            return Err(DataFusionError::Internal("no input batches".into()));
+        }
+        Ok(interleave(&arrays, &idx)?)
+    }
+}
+
+/// One input partition's rows: its batches and, per local series, its rows
+/// in time order (batch numbers local to the partition).
+struct Part {
+    batches: Vec<RecordBatch>,
+    keys: Vec<ArrayRef>,
+    runs: Vec<Vec<Tick>>,
+}
+
+fn key_schema(input: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(input.fields()[..2].to_vec()))
+}
+
+/// Reads partition `partition` of `input` (see the module docs).
+async fn gather_partition(
+    input: Arc<dyn ExecutionPlan>,
+    partition: usize,
+    context: Arc<TaskContext>,
+    timers: (Time, Time),
+) -> DFResult<Part> {
+    let schema = input.schema();
+    let mut stream = input.execute(partition, context)?;
+    let mut groups = new_group_values(key_schema(&schema), &GroupOrdering::None)?;
+    let mut ids: Vec<usize> = Vec::new();
+    let mut runs: Vec<Vec<Tick>> = Vec::new();
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let n = batch.num_rows();
+        if n == 0 {
+            continue;
+        }
+        let _timers = (timers.0.timer(), timers.1.timer());
+        if n > ROW_BITS as usize || batches.len() >= u32::MAX as usize {
+            return Err(DataFusionError::ResourcesExhausted(
+                "anomalies: input batch too large".into(),
+            ));
+        }
+        // Ticks come clustered by series (files per commodity and day):
+        // intern the first row of each run of equal keys.
+        let keys = &batch.columns()[..2];
+        let runs_of_keys = datafusion::arrow::compute::partition(keys)?.ranges();
+        let heads: Vec<(Range<usize>, usize)> = if runs_of_keys.len() * 4 <= n {
+            let first = UInt32Array::from_iter_values(runs_of_keys.iter().map(|r| r.start as u32));
+            let head_keys = keys
+                .iter()
+                .map(|k| Ok(take(k, &first, None)?))
+                .collect::<DFResult<Vec<ArrayRef>>>()?;
+            groups.intern(&head_keys, &mut ids)?;
+            runs_of_keys.into_iter().zip(ids.iter().copied()).collect()
+        } else {
+            groups.intern(keys, &mut ids)?;
+            ids.iter()
+                .enumerate()
+                .map(|(r, id)| (r..r + 1, *id))
+                .collect()
+        };
+        if groups.len() > runs.len() {
+            runs.resize_with(groups.len(), Vec::new);
+        }
+        let ts = crate::columns::time_micros(batch.column(2))?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let value = cast(batch.column(3), &DataType::Float64)?;
+        let value = value.as_primitive::<Float64Type>();
+        let (tv, vv) = (ts.logical_nulls(), value.logical_nulls());
+        let (tsv, xv) = (ts.values(), value.values());
+        let b = batches.len() as u32;
+        for (range, id) in heads {
+            runs[id].extend(range.map(|r| {
+                let mut row = r as u32;
+                let mut t = tsv[r];
+                if tv.as_ref().is_some_and(|m| m.is_null(r)) {
+                    row |= TIME_NULL;
+                    t = 0;
+                }
+                if vv.as_ref().is_some_and(|m| m.is_null(r)) {
+                    row |= VALUE_NULL;
+                }
+                Tick {
+                    ts: t,
+                    value: xv[r],
+                    batch: b,
+                    row,
+                }
+            }));
+        }
+        batches.push(batch);
+    }
+    let _timers = (timers.0.timer(), timers.1.timer());
+    let keys = if groups.is_empty() {
+        Vec::new()
+    } else {
+        groups.emit(EmitTo::All)?
+    };
+    for run in &mut runs {
+        run.sort_by_key(Tick::order);
+    }
+    Ok(Part {
+        batches,
+        keys,
+        runs,
+    })
+}
+
+/// Every series of `input`'s rows in time order (see the module docs);
+/// each of `timers` collects the CPU time spent.
+pub async fn gather(
+    input: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+    timers: (Time, Time),
+) -> DFResult<Gathered> {
+    let schema = input.schema();
+    let partitions = input.properties().partitioning.partition_count();
+    let tasks: Vec<SpawnedTask<DFResult<Part>>> = (0..partitions)
+        .map(|p| {
+            SpawnedTask::spawn(gather_partition(
+                input.clone(),
+                p,
+                context.clone(),
+                timers.clone(),
+            ))
+        })
+        .collect();
+    let mut parts = Vec::with_capacity(partitions);
+    for t in tasks {
+        parts.push(
+            t.join()
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))??,
+        );
+    }
+    let _timers = (timers.0.timer(), timers.1.timer());
+
+    // Local series → global series.
+    let mut global: Box<dyn GroupValues> =
+        new_group_values(key_schema(&schema), &GroupOrdering::None)?;
+    let mut ids = Vec::new();
+    let mut maps: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
+    for part in &parts {
+        if part.keys.is_empty() {
+            maps.push(Vec::new());
+            continue;
+        }
+        global.intern(&part.keys, &mut ids)?;
+        maps.push(ids.clone());
+    }
+    let count = global.len();
+    // Series numbered in key order.
+    let rank = if count == 0 {
+        Vec::new()
+    } else {
+        key_ranks(&global.emit(EmitTo::All)?)?
+    };
+    let mut sizes = vec![0usize; count];
+    for (part, map) in parts.iter().zip(&maps) {
+        for (local, run) in part.runs.iter().enumerate() {
+            sizes[rank[map[local]]] += run.len();
+        }
+    }
+    let mut starts = Vec::with_capacity(count + 1);
+    starts.push(0);
+    for s in &sizes {
+        starts.push(starts.last().unwrap() + s);
+    }
+    // The runs of every series, with batch numbers made global.
+    let mut base = Vec::with_capacity(parts.len());
+    let mut batches = Vec::new();
+    for part in &mut parts {
+        base.push(batches.len() as u32);
+        batches.append(&mut part.batches);
+    }
+    let mut sources: Vec<Vec<(u32, &[Tick])>> = vec![Vec::new(); count];
+    for ((part, map), b) in parts.iter().zip(&maps).zip(&base) {
+        for (local, run) in part.runs.iter().enumerate() {
+            if !run.is_empty() {
+                sources[rank[map[local]]].push((*b, run));
+            }
+        }
+    }
+    let mut ticks = vec![Tick::default(); *starts.last().unwrap()];
+    // Series spread over threads, largest first onto the least loaded.
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+    let mut work: Vec<(usize, &mut [Tick])> = Vec::with_capacity(count);
+    let mut rest: &mut [Tick] = &mut ticks;
+    for (s, size) in sizes.iter().enumerate() {
+        let (head, tail) = rest.split_at_mut(*size);
+        work.push((s, head));
+        rest = tail;
+    }
+    work.sort_by_key(|(_, t)| std::cmp::Reverse(t.len()));
+    let mut lanes: Vec<(usize, Vec<(usize, &mut [Tick])>)> = (0..threads.min(count).max(1))
+        .map(|_| (0, Vec::new()))
+        .collect();
+    for w in work {
+        let lane = lanes.iter_mut().min_by_key(|(load, _)| *load).unwrap();
+        lane.0 += w.1.len();
+        lane.1.push(w);
+    }
+    let sources = &sources;
+    std::thread::scope(|scope| {
+        for (_, lane) in lanes {
+            scope.spawn(move || {
+                for (s, out) in lane {
+                    let mut at = 0;
+                    for (b, run) in &sources[s] {
+                        for (o, t) in out[at..at + run.len()].iter_mut().zip(run.iter()) {
+                            *o = Tick {
+                                batch: t.batch + b,
+                                ..*t
+                            };
+                        }
+                        at += run.len();
+                    }
+                    // Sorted runs in input order: a stable merge.
+                    out.sort_by_key(Tick::order);
+                }
+            });
+        }
+    });
+    Ok(Gathered {
+        batches,
+        starts,
+        ticks,
+    })
+}
+
+/// The rank of every row of `keys` in ascending order, NULLs last.
+fn key_ranks(keys: &[ArrayRef]) -> DFResult<Vec<usize>> {
+    let converter = RowConverter::new(
+        keys.iter()
+            .map(|k| {
+                SortField::new_with_options(
+                    k.data_type().clone(),
+                    SortOptions {
+                        descending: false,
+                        nulls_first: false,
+                    },
+                )
+            })
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(keys)?;
+    let mut order: Vec<usize> = (0..rows.num_rows()).collect();
+    order.sort_by(|a, b| rows.row(*a).cmp(&rows.row(*b)));
+    let mut rank = vec![0; order.len()];
+    for (r, s) in order.into_iter().enumerate() {
+        rank[s] = r;
+    }
+    Ok(rank)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{Field, TimeUnit};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    fn batch(rows: &[(Option<&str>, Option<i64>, Option<f64>)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("commodity", DataType::Utf8, true),
+            Field::new("source", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("price", DataType::Float64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(vec![Some("S"); rows.len()])),
+                Arc::new(TimestampMicrosecondArray::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// Clustered input (runs of one series, the fast path that interns run
+    /// heads) and scattered input give the order of a plain stable sort.
+    #[tokio::test]
+    async fn clustered_and_scattered_input_match_a_plain_sort() {
+        let names = ["CL", "BZ", "NG", "HO"];
+        let mut rows = Vec::new();
+        for i in 0..4000i64 {
+            // Runs of 50 rows of one commodity, then 1000 scattered rows.
+            let c = if i < 3000 { (i / 50) % 4 } else { (i * 7) % 4 };
+            let ts = (i * 7919) % 613; // ties and disorder
+            let ts = (i % 97 != 3).then_some(ts);
+            let name = (i % 501 != 7).then_some(names[c as usize]);
+            rows.push((name, ts, Some(i as f64)));
+        }
+        let parts: Vec<Vec<RecordBatch>> = rows
+            .chunks(1000)
+            .map(|chunk| chunk.chunks(500).map(|b| batch(b)).collect())
+            .collect();
+        let schema = parts[0][0].schema();
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(4));
+        ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+            .unwrap();
+        let plan = ctx
+            .sql("SELECT * FROM t")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let g = gather(plan, ctx.task_ctx(), (Time::new(), Time::new()))
+            .await
+            .unwrap();
+        // The value is the input position: sort positions by (key, NULLs
+        // last; time, NULLs last) stably.
+        let mut expected: Vec<usize> = (0..rows.len()).collect();
+        expected.sort_by_key(|i| {
+            let (c, t, _) = rows[*i];
+            (c.is_none(), c, t.is_none(), t)
+        });
+        let got: Vec<usize> = g.ticks.iter().map(|t| t.value as usize).collect();
+        assert_eq!(got, expected);
+        assert_eq!(g.series(), 5);
+    }
+
+    /// Series by key with NULL keys last; rows by time with NULL times last;
+    /// equal times in input order (partition, batch, row); NULL prices kept.
+    #[tokio::test]
+    async fn series_come_out_in_key_then_time_order() {
+        let parts = vec![
+            vec![
+                batch(&[
+                    (Some("WTI"), Some(30), Some(3.0)),
+                    (None, Some(5), Some(9.0)),
+                ]),
+                batch(&[
+                    (Some("BRENT"), Some(20), None),
+                    (Some("WTI"), Some(10), Some(1.0)),
+                ]),
+            ],
+            vec![batch(&[
+                (Some("WTI"), None, Some(7.0)),
+                (Some("WTI"), Some(10), Some(2.0)),
+                (Some("BRENT"), Some(10), Some(4.0)),
+            ])],
+            vec![],
+        ];
+        let schema = parts[0][0].schema();
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
+        ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+            .unwrap();
+        let plan = ctx
+            .sql("SELECT * FROM t")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let g = gather(plan, ctx.task_ctx(), (Time::new(), Time::new()))
+            .await
+            .unwrap();
+        assert_eq!(g.series(), 3);
+        assert_eq!(g.starts, vec![0, 2, 6, 7]);
+        let shown: Vec<(Option<i64>, Option<f64>)> = g
+            .ticks
+            .iter()
+            .map(|t| {
+                (
+                    t.has_time().then_some(t.ts),
+                    t.has_value().then_some(t.value),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                // BRENT
+                (Some(10), Some(4.0)),
+                (Some(20), None),
+                // WTI: the two rows at 10 in input order, the row without a time last
+                (Some(10), Some(1.0)),
+                (Some(10), Some(2.0)),
+                (Some(30), Some(3.0)),
+                (None, Some(7.0)),
+                // NULL commodity
+                (Some(5), Some(9.0)),
+            ]
+        );
+        // Columns come back from the input batches.
+        let c = g.column(0, &g.ticks).unwrap();
+        let c = c.as_string::<i32>();
+        let names: Vec<Option<&str>> = c.iter().collect();
+        assert_eq!(
+            names,
+            vec![
+                Some("BRENT"),
+                Some("BRENT"),
+                Some("WTI"),
+                Some("WTI"),
+                Some("WTI"),
+                Some("WTI"),
+                None
+            ]
+        );
+    }
+}
