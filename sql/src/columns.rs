@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::error::Result as DFResult;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
@@ -16,6 +16,14 @@ use datafusion::physical_plan::projection::ProjectionExec;
 /// Times as comparable `Int64`: timestamps (any unit or zone) and dates in
 /// microseconds since the epoch; integers as they are.
 pub fn time_micros(a: &ArrayRef) -> DFResult<ArrayRef> {
+    if let DataType::Timestamp(TimeUnit::Microsecond, _) = a.data_type() {
+        // The same i64 values (UTC micros whatever the zone): no copy.
+        let p = a.as_primitive::<TimestampMicrosecondType>();
+        return Ok(Arc::new(Int64Array::new(
+            p.values().clone(),
+            p.nulls().cloned(),
+        )));
+    }
     let a = match a.data_type() {
         DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
             cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?

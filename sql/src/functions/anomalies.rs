@@ -179,16 +179,33 @@ impl Request {
         }
     }
 
-    /// The table's ticks as (commodity, source, ts, price).
-    fn base_sql(&self, has_source: bool) -> String {
-        let source = if has_source {
-            "CAST(source AS VARCHAR)"
-        } else {
-            "CAST(NULL AS VARCHAR)"
+    /// The table's ticks as (commodity, source, ts, price), cast to
+    /// VARCHAR, TIMESTAMP WITH TIME ZONE and DOUBLE where `schema` (the
+    /// table's; `None`: always) has other types: the scan reads strings of
+    /// any kind and timestamps of any unit as they are.
+    fn base_sql(&self, schema: Option<&Schema>) -> String {
+        let kind = |name: &str| {
+            schema.and_then(|s| s.field_with_name(name).ok().map(|f| f.data_type().clone()))
+        };
+        let text = |name: &str| match kind(name) {
+            Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => name.to_string(),
+            _ => format!("CAST({name} AS VARCHAR)"),
+        };
+        let source = match schema {
+            Some(s) if s.field_with_name("source").is_err() => "CAST(NULL AS VARCHAR)".to_string(),
+            _ => text("source"),
+        };
+        let ts = match kind("ts") {
+            Some(DataType::Timestamp(_, _)) => "ts".to_string(),
+            _ => "CAST(ts AS TIMESTAMP(6) WITH TIME ZONE)".to_string(),
+        };
+        let price = match kind("price") {
+            Some(DataType::Float64) => "price".to_string(),
+            _ => "CAST(price AS DOUBLE)".to_string(),
         };
         format!(
-            "SELECT CAST(commodity AS VARCHAR) AS commodity, {source} AS source, \
-             CAST(ts AS TIMESTAMP(6) WITH TIME ZONE) AS ts, CAST(price AS DOUBLE) AS price FROM {}",
+            "SELECT {} AS commodity, {source} AS source, {ts} AS ts, {price} AS price FROM {}",
+            text("commodity"),
             self.table
         )
     }
@@ -196,14 +213,14 @@ impl Request {
     /// The window-function formulation of the method (the reference the
     /// scan is tested against).
     #[cfg(test)]
-    fn sql(&self, has_source: bool) -> String {
+    fn sql(&self) -> String {
         let th = self.threshold;
         let w = match self.window {
             RollingWindow::Rows(n) => n,
             RollingWindow::Micros(_) => 0,
         };
         let zw = self.window_args();
-        let base = self.base_sql(has_source);
+        let base = self.base_sql(Some(&Schema::empty()));
         let series = "PARTITION BY commodity, source ORDER BY ts";
         let body = match self.method.as_str() {
             "zscore" => format!(
@@ -252,7 +269,7 @@ pub(crate) fn reference_sql(
         window,
         threshold,
     }
-    .sql(false)
+    .sql()
 }
 
 #[async_trait]
@@ -278,7 +295,6 @@ impl TableProvider for AnomaliesTable {
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         let ctx = crate::columns::context_of(state, "anomalies")?;
         let source = ctx.table_provider(self.request.table.as_str()).await?;
-        let has_source = source.schema().field_with_name("source").is_ok();
         for needed in ["commodity", "ts", "price"] {
             if source.schema().field_with_name(needed).is_err() {
                 return Err(bad(format!(
@@ -291,7 +307,7 @@ impl TableProvider for AnomaliesTable {
         // GPU kernels when the session's placement says so, else on their
         // CPU references.
         let input = ctx
-            .sql(&self.request.base_sql(has_source))
+            .sql(&self.request.base_sql(Some(source.schema().as_ref())))
             .await?
             .create_physical_plan()
             .await?;

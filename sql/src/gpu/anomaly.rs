@@ -203,16 +203,8 @@ impl Scan {
         let (a, b) = (g.starts[series.start], g.starts[series.end]);
         let ticks = &g.ticks[a..b];
         let n = ticks.len();
-        let mut x = Vec::with_capacity(n);
-        let mut valid = Vec::with_capacity(n);
-        let mut ts = Vec::with_capacity(n);
-        let mut ts_valid = Vec::with_capacity(n);
-        for t in ticks {
-            x.push(t.value);
-            valid.push(u8::from(t.has_value()));
-            ts.push(t.ts);
-            ts_valid.push(u8::from(t.has_time()));
-        }
+        let c = &g.columns;
+        let (x, valid) = (&c.x[a..b], &c.valid[a..b]);
         let mut ids = Vec::with_capacity(n);
         let mut starts = Vec::with_capacity(series.len() + 1);
         for (k, s) in series.clone().enumerate() {
@@ -221,41 +213,35 @@ impl Scan {
         }
         starts.push(n as u64);
         let times = Times {
-            ts: &ts,
-            valid: &ts_valid,
+            ts: &c.ts[a..b],
+            valid: &c.ts_valid[a..b],
         };
         let s = Series {
             ids: &ids,
             starts: &starts,
         };
         let device = self.metrics.device_time.timer();
-        let (scores, reasons) = super::segments::scan_on_device_or_cpu(
+        let flagged = super::segments::scan_on_device_or_cpu(
             &self.placement,
             n,
             &self.metrics,
             "anomaly scan",
-            |scanner| self.score(scanner, &x, &valid, times, s),
+            |scanner| self.score(scanner, x, valid, times, s),
         )?;
         drop(device);
-        let keep: Vec<usize> = (0..n).filter(|i| scores[*i].is_some()).collect();
-        let picked: Vec<Tick> = keep.iter().map(|i| ticks[*i]).collect();
+        let picked: Vec<Tick> = flagged.rows.iter().map(|i| ticks[*i as usize]).collect();
         let mut columns = Vec::with_capacity(6);
         for c in 0..4 {
             columns.push(g.column(c, &picked)?);
         }
-        columns.push(Arc::new(Float64Array::from(
-            keep.iter().map(|i| scores[*i]).collect::<Vec<_>>(),
-        )) as ArrayRef);
-        columns.push(Arc::new(StringArray::from(
-            keep.iter().map(|i| reasons(*i)).collect::<Vec<_>>(),
-        )));
+        columns.push(Arc::new(Float64Array::from(flagged.scores)) as ArrayRef);
+        columns.push(Arc::new(StringArray::from(flagged.reasons)));
         let out = crate::columns::batch_of(&self.schema, columns)?;
         self.metrics.baseline.record_output(out.num_rows());
         Ok(out)
     }
 
-    /// Scores of flagged rows and a function giving each row's reason.
-    #[allow(clippy::type_complexity)]
+    /// The flagged rows of a segment, with their scores and reasons.
     fn score<S: Scanner + ?Sized>(
         &self,
         scanner: &S,
@@ -263,57 +249,78 @@ impl Scan {
         valid: &[u8],
         t: Times<'_>,
         s: Series<'_>,
-    ) -> Result<(Vec<Option<f64>>, Box<dyn Fn(usize) -> String + '_>), GpuError> {
+    ) -> Result<Flagged, GpuError> {
         let (window, th) = (self.method.window, self.method.threshold);
         let w = match window {
             RollingWindow::Rows(n) => n,
             RollingWindow::Micros(_) => 0,
         };
-        let over = |c: &contango_gpu_kernels::ScanColumn| -> Vec<Option<f64>> {
-            (0..x.len())
-                .map(|i| c.get(i).filter(|z| z.abs() > th))
-                .collect()
-        };
         let th_text = format_threshold(th);
+        let beyond = |c: contango_gpu_kernels::ScanColumn, reason: String| {
+            Flagged::from_scores(
+                (0..x.len()).map(|i| c.get(i).filter(|z| z.abs() > th)),
+                |_| reason.clone(),
+            )
+        };
         Ok(match self.method.method.as_str() {
             "zscore" => {
                 let z = match window {
                     RollingWindow::Rows(n) => scanner.zscore(x, valid, s, n)?,
                     RollingWindow::Micros(us) => scanner.zscore_time(x, valid, t, s, us)?,
                 };
-                let t = format!("price z-score beyond {th_text}");
-                (over(&z), Box::new(move |_| t.clone()))
+                beyond(z, format!("price z-score beyond {th_text}"))
             }
-            "mad" => {
-                let z = scanner.mad_zscore(x, valid, s, w)?;
-                let t = format!("robust (MAD) z-score beyond {th_text}");
-                (over(&z), Box::new(move |_| t.clone()))
-            }
-            "jump" => {
-                let z = scanner.jump_zscore(x, valid, t, s, window)?;
-                let t = format!("log-return jump beyond {th_text} sigma");
-                (over(&z), Box::new(move |_| t.clone()))
-            }
+            "mad" => beyond(
+                scanner.mad_zscore(x, valid, s, w)?,
+                format!("robust (MAD) z-score beyond {th_text}"),
+            ),
+            "jump" => beyond(
+                scanner.jump_zscore(x, valid, t, s, window)?,
+                format!("log-return jump beyond {th_text} sigma"),
+            ),
             "stale" => {
                 let runs = scanner.stale_runs(x, valid, s)?;
-                let scores: Vec<Option<f64>> = (0..x.len())
-                    .map(|i| {
+                Flagged::from_scores(
+                    (0..x.len()).map(|i| {
                         (runs.len[i] as usize >= w && runs.pos[i] > 1).then_some(runs.len[i] as f64)
-                    })
-                    .collect();
-                let lens = runs.len;
-                (
-                    scores,
-                    Box::new(move |i| format!("price unchanged for {} ticks", lens[i])),
+                    }),
+                    |score| format!("price unchanged for {score} ticks"),
                 )
             }
-            _ => {
-                let scores = (0..x.len())
-                    .map(|i| (valid[i] != 0 && x[i] < 0.0).then_some(x[i]))
-                    .collect();
-                (scores, Box::new(|_| "negative price".to_string()))
-            }
+            _ => Flagged::from_scores(
+                (0..x.len()).map(|i| (valid[i] != 0 && x[i] < 0.0).then_some(x[i])),
+                |_| "negative price".to_string(),
+            ),
         })
+    }
+}
+
+/// Flagged rows of a segment (positions in it), their scores and reasons.
+struct Flagged {
+    rows: Vec<u32>,
+    scores: Vec<f64>,
+    reasons: Vec<String>,
+}
+
+impl Flagged {
+    /// The rows with a score, in order; `reason` of each score.
+    fn from_scores(
+        scores: impl Iterator<Item = Option<f64>>,
+        reason: impl Fn(f64) -> String,
+    ) -> Self {
+        let mut f = Flagged {
+            rows: Vec::new(),
+            scores: Vec::new(),
+            reasons: Vec::new(),
+        };
+        for (i, score) in scores.enumerate() {
+            if let Some(v) = score {
+                f.rows.push(i as u32);
+                f.scores.push(v);
+                f.reasons.push(reason(v));
+            }
+        }
+        f
     }
 }
 

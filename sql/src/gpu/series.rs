@@ -79,6 +79,21 @@ pub struct Gathered {
     pub starts: Vec<usize>,
     /// All rows, series after series.
     pub ticks: Vec<Tick>,
+    /// The rows' values, times and validity as columns (the scans' input).
+    pub columns: Columns,
+}
+
+/// Row-aligned columns of [`Gathered::ticks`].
+#[derive(Default)]
+pub struct Columns {
+    /// Values.
+    pub x: Vec<f64>,
+    /// 1 where the value is valid.
+    pub valid: Vec<u8>,
+    /// Times (microseconds).
+    pub ts: Vec<i64>,
+    /// 1 where the time is valid.
+    pub ts_valid: Vec<u8>,
 }
 
 impl Gathered {
@@ -276,33 +291,68 @@ pub async fn gather(
             }
         }
     }
-    let mut ticks = vec![Tick::default(); *starts.last().unwrap()];
-    // Series spread over threads, largest first onto the least loaded.
-    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-    let mut work: Vec<(usize, &mut [Tick])> = Vec::with_capacity(count);
-    let mut rest: &mut [Tick] = &mut ticks;
-    for (s, size) in sizes.iter().enumerate() {
-        let (head, tail) = rest.split_at_mut(*size);
-        work.push((s, head));
-        rest = tail;
+    let total = *starts.last().unwrap();
+    let mut ticks = vec![Tick::default(); total];
+    let mut columns = Columns {
+        x: vec![0.0; total],
+        valid: vec![0; total],
+        ts: vec![0; total],
+        ts_valid: vec![0; total],
+    };
+    // Series spread over threads, largest first onto the least loaded;
+    // each merges its runs and writes its columns.
+    struct Work<'a> {
+        series: usize,
+        ticks: &'a mut [Tick],
+        x: &'a mut [f64],
+        valid: &'a mut [u8],
+        ts: &'a mut [i64],
+        ts_valid: &'a mut [u8],
     }
-    work.sort_by_key(|(_, t)| std::cmp::Reverse(t.len()));
-    let mut lanes: Vec<(usize, Vec<(usize, &mut [Tick])>)> = (0..threads.min(count).max(1))
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+    let mut work: Vec<Work<'_>> = Vec::with_capacity(count);
+    {
+        let mut rest = (
+            &mut ticks[..],
+            &mut columns.x[..],
+            &mut columns.valid[..],
+            &mut columns.ts[..],
+            &mut columns.ts_valid[..],
+        );
+        for (series, size) in sizes.iter().enumerate() {
+            let (t, t2) = std::mem::take(&mut rest.0).split_at_mut(*size);
+            let (x, x2) = std::mem::take(&mut rest.1).split_at_mut(*size);
+            let (v, v2) = std::mem::take(&mut rest.2).split_at_mut(*size);
+            let (ts, ts2) = std::mem::take(&mut rest.3).split_at_mut(*size);
+            let (tv, tv2) = std::mem::take(&mut rest.4).split_at_mut(*size);
+            work.push(Work {
+                series,
+                ticks: t,
+                x,
+                valid: v,
+                ts,
+                ts_valid: tv,
+            });
+            rest = (t2, x2, v2, ts2, tv2);
+        }
+    }
+    work.sort_by_key(|w| std::cmp::Reverse(w.ticks.len()));
+    let mut lanes: Vec<(usize, Vec<Work<'_>>)> = (0..threads.min(count).max(1))
         .map(|_| (0, Vec::new()))
         .collect();
     for w in work {
         let lane = lanes.iter_mut().min_by_key(|(load, _)| *load).unwrap();
-        lane.0 += w.1.len();
+        lane.0 += w.ticks.len();
         lane.1.push(w);
     }
     let sources = &sources;
     std::thread::scope(|scope| {
         for (_, lane) in lanes {
             scope.spawn(move || {
-                for (s, out) in lane {
+                for w in lane {
                     let mut at = 0;
-                    for (b, run) in &sources[s] {
-                        for (o, t) in out[at..at + run.len()].iter_mut().zip(run.iter()) {
+                    for (b, run) in &sources[w.series] {
+                        for (o, t) in w.ticks[at..at + run.len()].iter_mut().zip(run.iter()) {
                             *o = Tick {
                                 batch: t.batch + b,
                                 ..*t
@@ -311,7 +361,13 @@ pub async fn gather(
                         at += run.len();
                     }
                     // Sorted runs in input order: a stable merge.
-                    out.sort_by_key(Tick::order);
+                    w.ticks.sort_by_key(Tick::order);
+                    for (i, t) in w.ticks.iter().enumerate() {
+                        w.x[i] = t.value;
+                        w.valid[i] = u8::from(t.has_value());
+                        w.ts[i] = t.ts;
+                        w.ts_valid[i] = u8::from(t.has_time());
+                    }
                 }
             });
         }
@@ -320,6 +376,7 @@ pub async fn gather(
         batches,
         starts,
         ticks,
+        columns,
     })
 }
 
@@ -422,6 +479,15 @@ mod tests {
         });
         let got: Vec<usize> = g.ticks.iter().map(|t| t.value as usize).collect();
         assert_eq!(got, expected);
+        // The columns follow the rows.
+        let c = &g.columns;
+        for (i, t) in g.ticks.iter().enumerate() {
+            assert_eq!(c.x[i], t.value);
+            assert_eq!(c.valid[i], u8::from(t.has_value()));
+            assert_eq!(c.ts[i], t.ts);
+            assert_eq!(c.ts_valid[i], u8::from(t.has_time()));
+        }
+        assert_eq!(c.ts_valid.iter().filter(|v| **v == 0).count(), 42);
         assert_eq!(g.series(), 5);
     }
 
