@@ -252,6 +252,28 @@ mod tests {
         assert!(!plan.contains("GpuAggregateExec"), "{plan}");
     }
 
+    /// `auto` keeps aggregations on DataFusion and, with a GPU, puts series
+    /// scans on it; without a GPU everything stays on the CPU.
+    #[tokio::test]
+    async fn auto_puts_scans_on_a_gpu_and_keeps_aggregations() {
+        let auto = context(GpuMode::Auto);
+        let (_, plan) = run(&auto, "SELECT commodity, max(price) FROM ticks GROUP BY 1").await;
+        assert!(!plan.contains("GpuAggregateExec"), "{plan}");
+        let (_, plan) = run(&auto, "SELECT * FROM anomalies('ticks', 'zscore', 20, 3)").await;
+        let (_, window) = run(
+            &auto,
+            "SELECT zscore(price, 20) OVER (PARTITION BY commodity ORDER BY ts) FROM ticks",
+        )
+        .await;
+        if contango_gpu_kernels::Gpu::shared().is_some() {
+            assert!(plan.contains("GpuAnomalyScanExec: device="), "{plan}");
+            assert!(window.contains("GpuWindowExec"), "{window}");
+        } else {
+            assert!(plan.contains("AnomalyScanExec: device=cpu"), "{plan}");
+            assert!(!window.contains("GpuWindowExec"), "{window}");
+        }
+    }
+
     /// The value of the first sample of `name` in Prometheus text.
     fn sample(text: &str, name: &str) -> Option<f64> {
         text.lines()

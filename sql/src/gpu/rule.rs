@@ -8,6 +8,13 @@
 //! Anything else keeps DataFusion's operators. The rule replaces the
 //! Final (+ Partial) pair with one `GpuAggregateExec` reading every input
 //! partition; a hash-partitioned result is repartitioned as before.
+//!
+//! Under `auto` only the series scans (window functions here, `anomalies`
+//! in its table function) go to the GPU: measured end to end from host
+//! memory on 16 cores (benches/RESULTS.md), the host-side preparation of a
+//! GPU aggregation (interning keys, evaluating arguments) costs about what
+//! DataFusion's whole aggregation does, so aggregations run on the GPU only
+//! with `gpu = on`.
 
 use std::sync::Arc;
 
@@ -82,7 +89,11 @@ impl PhysicalOptimizerRule for GpuPlacementRule {
         };
         plan.transform_up(|node| {
             let new = if let Some(agg) = node.as_any().downcast_ref::<AggregateExec>() {
-                replace(agg, &placement)?
+                if placement.mode == GpuMode::Auto {
+                    None
+                } else {
+                    replace(agg, &placement)?
+                }
             } else {
                 replace_window(&node, &placement)?
             };
