@@ -368,6 +368,9 @@ impl Chunk {
     }
 }
 
+/// Validity bytes, borrowed from a column when unchanged.
+type Validity<'a> = Cow<'a, [u8]>;
+
 fn and(a: &[u8], b: &[u8]) -> Vec<u8> {
     a.iter().zip(b).map(|(x, y)| x & y).collect()
 }
@@ -682,7 +685,7 @@ fn push(
     // Combined validity per aggregate (value ∧ weight ∧ FILTER; for
     // first/last the key's validity ∧ FILTER (∧ value with IGNORE NULLS)).
     // Unchanged columns are borrowed, so the device uploads each once.
-    let mut owned: Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> = Vec::with_capacity(spec.aggs.len());
+    let mut owned: Vec<(Validity<'_>, Validity<'_>)> = Vec::with_capacity(spec.aggs.len());
     for a in &spec.aggs {
         let mut valid: Cow<'_, [u8]> = match a.value {
             Some(v) => Cow::Borrowed(&chunk.values[v].1),

@@ -438,6 +438,25 @@ mod tests {
         .unwrap()
     }
 
+    /// `parts` (one vector of batches per partition) gathered.
+    async fn gathered(parts: Vec<Vec<RecordBatch>>) -> Gathered {
+        let schema = parts[0][0].schema();
+        let config = SessionConfig::new().with_target_partitions(parts.len());
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+            .unwrap();
+        let plan = ctx
+            .sql("SELECT * FROM t")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        gather(plan, ctx.task_ctx(), (Time::new(), Time::new()))
+            .await
+            .unwrap()
+    }
+
     /// Clustered input (runs of one series, the fast path that interns run
     /// heads) and scattered input give the order of a plain stable sort.
     #[tokio::test]
@@ -456,20 +475,7 @@ mod tests {
             .chunks(1000)
             .map(|chunk| chunk.chunks(500).map(|b| batch(b)).collect())
             .collect();
-        let schema = parts[0][0].schema();
-        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(4));
-        ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
-            .unwrap();
-        let plan = ctx
-            .sql("SELECT * FROM t")
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
-        let g = gather(plan, ctx.task_ctx(), (Time::new(), Time::new()))
-            .await
-            .unwrap();
+        let g = gathered(parts).await;
         // The value is the input position: sort positions by (key, NULLs
         // last; time, NULLs last) stably.
         let mut expected: Vec<usize> = (0..rows.len()).collect();
@@ -513,20 +519,7 @@ mod tests {
             ])],
             vec![],
         ];
-        let schema = parts[0][0].schema();
-        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
-        ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
-            .unwrap();
-        let plan = ctx
-            .sql("SELECT * FROM t")
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
-        let g = gather(plan, ctx.task_ctx(), (Time::new(), Time::new()))
-            .await
-            .unwrap();
+        let g = gathered(parts).await;
         assert_eq!(g.series(), 3);
         assert_eq!(g.starts, vec![0, 2, 6, 7]);
         let shown: Vec<(Option<i64>, Option<f64>)> = g
