@@ -274,6 +274,32 @@ mod tests {
         }
     }
 
+    /// Many GPU aggregations at once, each of many small chunks, equal the
+    /// CPU's: the conditions under which the H100 once returned wrong rows
+    /// (see benches/RESULTS.md, run E). Without a GPU it exercises the host
+    /// side (per-partition interning, id mapping) under concurrency.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_gpu_aggregations_match_the_cpu() {
+        let sql = "SELECT commodity, date_trunc('day', ts) AS d, avg(price), stddev(price), var_pop(price), \
+             stddev_pop(price), variance(price) FROM ticks GROUP BY 1, 2 ORDER BY 1, 2";
+        let off = context(GpuMode::Off);
+        let (b, _) = run(&off, sql).await;
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let b = b.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..40 {
+                    let on = context(GpuMode::On);
+                    let (a, _) = run(&on, sql).await;
+                    assert_eq!(rounded(&a), rounded(&b), "{a}\n{b}");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+
     /// The value of the first sample of `name` in Prometheus text.
     fn sample(text: &str, name: &str) -> Option<f64> {
         text.lines()
