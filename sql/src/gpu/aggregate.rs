@@ -685,16 +685,16 @@ fn push(
     // Combined validity per aggregate (value ∧ weight ∧ FILTER; for
     // first/last the key's validity ∧ FILTER (∧ value with IGNORE NULLS)).
     // Unchanged columns are borrowed, so the device uploads each once.
-    let mut owned: Vec<(Validity<'_>, Validity<'_>)> = Vec::with_capacity(spec.aggs.len());
+    let mut validity: Vec<(Validity<'_>, Validity<'_>)> = Vec::with_capacity(spec.aggs.len());
     for a in &spec.aggs {
-        let mut valid: Cow<'_, [u8]> = match a.value {
+        let mut valid: Validity<'_> = match a.value {
             Some(v) => Cow::Borrowed(&chunk.values[v].1),
             None => Cow::Borrowed(&ones),
         };
         if let Some(w) = a.weight {
             valid = Cow::Owned(and(&valid, &chunk.values[w].1));
         }
-        let mut key_valid: Cow<'_, [u8]> = Cow::Borrowed(&[]);
+        let mut key_valid: Validity<'_> = Cow::Borrowed(&[]);
         if let Some(k) = a.key {
             key_valid = Cow::Borrowed(&chunk.keys[k].1);
             if a.ignore_nulls {
@@ -708,12 +708,12 @@ fn push(
                 valid = Cow::Owned(and(&valid, &chunk.filters[f]));
             }
         }
-        owned.push((valid, key_valid));
+        validity.push((valid, key_valid));
     }
     let inputs = spec
         .aggs
         .iter()
-        .zip(&owned)
+        .zip(&validity)
         .map(|(a, (valid, key_valid))| AggInput {
             values: match a.value {
                 Some(v) => &chunk.values[v].0,

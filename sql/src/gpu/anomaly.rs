@@ -29,7 +29,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::aggregate::DeviceMetrics;
 use super::aggregate::Placement;
 use super::options::GpuMode;
-use super::series::{Gathered, Tick};
+use super::series::{Gathered, Source};
 use crate::functions::commodity::RollingWindow;
 
 /// What to look for.
@@ -201,8 +201,7 @@ impl Scan {
     fn scan_segment(&self, g: &Gathered, series: Range<usize>) -> DFResult<RecordBatch> {
         let _timer = self.metrics.baseline.elapsed_compute().timer();
         let (a, b) = (g.starts[series.start], g.starts[series.end]);
-        let ticks = &g.ticks[a..b];
-        let n = ticks.len();
+        let n = b - a;
         let c = &g.columns;
         let (x, valid) = (&c.x[a..b], &c.valid[a..b]);
         let mut ids = Vec::with_capacity(n);
@@ -229,7 +228,11 @@ impl Scan {
             |scanner| self.score(scanner, x, valid, times, s),
         )?;
         drop(device);
-        let picked: Vec<Tick> = flagged.rows.iter().map(|i| ticks[*i as usize]).collect();
+        let picked: Vec<Source> = flagged
+            .rows
+            .iter()
+            .map(|i| g.sources[a + *i as usize])
+            .collect();
         let mut columns = Vec::with_capacity(6);
         for c in 0..4 {
             columns.push(g.column(c, &picked)?);

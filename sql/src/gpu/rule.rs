@@ -53,7 +53,7 @@ pub fn placement(config: &ConfigOptions) -> Option<Placement> {
     Some(Placement {
         mode,
         min_rows: opts.gpu_min_rows,
-        chunk_rows: opts.gpu_chunk_rows.max(1024) as usize,
+        chunk_rows: chunk_rows(opts),
         gpu,
         memory_limit: opts.gpu_memory_limit,
     })
@@ -63,19 +63,23 @@ pub fn placement(config: &ConfigOptions) -> Option<Placement> {
 /// session's GPU placement, or the CPU references with `gpu = off` (or
 /// `auto` without a device).
 pub fn placement_or_cpu(config: &ConfigOptions) -> Placement {
-    placement(config).unwrap_or_else(|| {
-        let chunk_rows = config
-            .extensions
-            .get::<GpuOptions>()
-            .map_or(GpuOptions::default().gpu_chunk_rows, |o| o.gpu_chunk_rows);
-        Placement {
-            mode: GpuMode::Off,
-            min_rows: u64::MAX,
-            chunk_rows: chunk_rows.max(1024) as usize,
-            gpu: None,
-            memory_limit: 0,
-        }
+    placement(config).unwrap_or_else(|| Placement {
+        mode: GpuMode::Off,
+        min_rows: u64::MAX,
+        chunk_rows: chunk_rows(
+            config
+                .extensions
+                .get::<GpuOptions>()
+                .unwrap_or(&GpuOptions::default()),
+        ),
+        gpu: None,
+        memory_limit: 0,
     })
+}
+
+/// Rows per chunk sent to a device (at least 1024).
+fn chunk_rows(opts: &GpuOptions) -> usize {
+    opts.gpu_chunk_rows.max(1024) as usize
 }
 
 impl PhysicalOptimizerRule for GpuPlacementRule {

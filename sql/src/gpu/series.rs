@@ -38,31 +38,28 @@ const TIME_NULL: u32 = 1 << 31;
 const VALUE_NULL: u32 = 1 << 30;
 const ROW_BITS: u32 = VALUE_NULL - 1;
 
-/// One row: its time and value, and where it came from.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Tick {
+/// One row while gathering: its time and value, and where it came from.
+#[derive(Debug, Clone, Copy)]
+struct Tick {
     /// Microseconds since the epoch (0 when NULL).
-    pub ts: i64,
+    ts: i64,
     /// The value (unspecified when NULL).
-    pub value: f64,
+    value: f64,
     batch: u32,
     row: u32,
 }
 
 impl Tick {
-    /// Whether the time is valid.
-    pub fn has_time(&self) -> bool {
+    fn has_time(&self) -> bool {
         self.row & TIME_NULL == 0
     }
 
-    /// Whether the value is valid.
-    pub fn has_value(&self) -> bool {
+    fn has_value(&self) -> bool {
         self.row & VALUE_NULL == 0
     }
 
-    /// (batch, row) in [`Gathered::batches`].
-    pub fn source(&self) -> (usize, usize) {
-        (self.batch as usize, (self.row & ROW_BITS) as usize)
+    fn source(&self) -> Source {
+        (self.batch, self.row & ROW_BITS)
     }
 
     /// Sort key: rows with a time first, by time.
@@ -71,19 +68,22 @@ impl Tick {
     }
 }
 
+/// Where a gathered row came from: (batch, row) in [`Gathered::batches`].
+pub type Source = (u32, u32);
+
 /// Every series' rows, in order.
 pub struct Gathered {
-    /// The input batches (`Tick::source` indexes them).
+    /// The input batches (`sources` index them).
     pub batches: Vec<RecordBatch>,
-    /// The rows of series `s` are `ticks[starts[s]..starts[s + 1]]`.
+    /// The rows of series `s` are rows `starts[s]..starts[s + 1]`.
     pub starts: Vec<usize>,
-    /// All rows, series after series.
-    pub ticks: Vec<Tick>,
+    /// Where each row came from, series after series.
+    pub sources: Vec<Source>,
     /// The rows' values, times and validity as columns (the scans' input).
     pub columns: Columns,
 }
 
-/// Row-aligned columns of [`Gathered::ticks`].
+/// Row-aligned columns of the gathered rows.
 #[derive(Default)]
 pub struct Columns {
     /// Values.
@@ -102,13 +102,16 @@ impl Gathered {
         self.starts.len() - 1
     }
 
-    /// Column `c` of the rows `ticks` (any order), from the input batches.
-    pub fn column(&self, c: usize, ticks: &[Tick]) -> DFResult<ArrayRef> {
-        let arrays: Vec<&dyn Array> = self.batches.iter().map(|b| b.column(c).as_ref()).collect();
-        let idx: Vec<(usize, usize)> = ticks.iter().map(Tick::source).collect();
-        if arrays.is_empty() {
+    /// Column `c` of the rows at `sources` (any order), from the input batches.
+    pub fn column(&self, c: usize, sources: &[Source]) -> DFResult<ArrayRef> {
+        if self.batches.is_empty() {
             return Err(DataFusionError::Internal("no input batches".into()));
         }
+        let arrays: Vec<&dyn Array> = self.batches.iter().map(|b| b.column(c).as_ref()).collect();
+        let idx: Vec<(usize, usize)> = sources
+            .iter()
+            .map(|(b, r)| (*b as usize, *r as usize))
+            .collect();
         Ok(interleave(&arrays, &idx)?)
     }
 }
@@ -283,16 +286,16 @@ pub async fn gather(
         base.push(batches.len() as u32);
         batches.append(&mut part.batches);
     }
-    let mut sources: Vec<Vec<(u32, &[Tick])>> = vec![Vec::new(); count];
+    let mut series_runs: Vec<Vec<(u32, &[Tick])>> = vec![Vec::new(); count];
     for ((part, map), b) in parts.iter().zip(&maps).zip(&base) {
         for (local, run) in part.runs.iter().enumerate() {
             if !run.is_empty() {
-                sources[rank[map[local]]].push((*b, run));
+                series_runs[rank[map[local]]].push((*b, run));
             }
         }
     }
     let total = *starts.last().unwrap();
-    let mut ticks = vec![Tick::default(); total];
+    let mut sources: Vec<Source> = vec![(0, 0); total];
     let mut columns = Columns {
         x: vec![0.0; total],
         valid: vec![0; total],
@@ -300,10 +303,10 @@ pub async fn gather(
         ts_valid: vec![0; total],
     };
     // Series spread over threads, largest first onto the least loaded;
-    // each merges its runs and writes its columns.
+    // each merges its runs and writes its rows' sources and columns.
     struct Work<'a> {
         series: usize,
-        ticks: &'a mut [Tick],
+        sources: &'a mut [Source],
         x: &'a mut [f64],
         valid: &'a mut [u8],
         ts: &'a mut [i64],
@@ -313,7 +316,7 @@ pub async fn gather(
     let mut work: Vec<Work<'_>> = Vec::with_capacity(count);
     {
         let mut rest = (
-            &mut ticks[..],
+            &mut sources[..],
             &mut columns.x[..],
             &mut columns.valid[..],
             &mut columns.ts[..],
@@ -327,7 +330,7 @@ pub async fn gather(
             let (tv, tv2) = std::mem::take(&mut rest.4).split_at_mut(*size);
             work.push(Work {
                 series,
-                ticks: t,
+                sources: t,
                 x,
                 valid: v,
                 ts,
@@ -336,33 +339,32 @@ pub async fn gather(
             rest = (t2, x2, v2, ts2, tv2);
         }
     }
-    work.sort_by_key(|w| std::cmp::Reverse(w.ticks.len()));
+    work.sort_by_key(|w| std::cmp::Reverse(w.sources.len()));
     let mut lanes: Vec<(usize, Vec<Work<'_>>)> = (0..threads.min(count).max(1))
         .map(|_| (0, Vec::new()))
         .collect();
     for w in work {
         let lane = lanes.iter_mut().min_by_key(|(load, _)| *load).unwrap();
-        lane.0 += w.ticks.len();
+        lane.0 += w.sources.len();
         lane.1.push(w);
     }
-    let sources = &sources;
+    let series_runs = &series_runs;
     std::thread::scope(|scope| {
         for (_, lane) in lanes {
             scope.spawn(move || {
+                let mut merged: Vec<Tick> = Vec::new();
                 for w in lane {
-                    let mut at = 0;
-                    for (b, run) in &sources[w.series] {
-                        for (o, t) in w.ticks[at..at + run.len()].iter_mut().zip(run.iter()) {
-                            *o = Tick {
-                                batch: t.batch + b,
-                                ..*t
-                            };
-                        }
-                        at += run.len();
+                    merged.clear();
+                    for (b, run) in &series_runs[w.series] {
+                        merged.extend(run.iter().map(|t| Tick {
+                            batch: t.batch + b,
+                            ..*t
+                        }));
                     }
                     // Sorted runs in input order: a stable merge.
-                    w.ticks.sort_by_key(Tick::order);
-                    for (i, t) in w.ticks.iter().enumerate() {
+                    merged.sort_by_key(Tick::order);
+                    for (i, t) in merged.iter().enumerate() {
+                        w.sources[i] = t.source();
                         w.x[i] = t.value;
                         w.valid[i] = u8::from(t.has_value());
                         w.ts[i] = t.ts;
@@ -375,7 +377,7 @@ pub async fn gather(
     Ok(Gathered {
         batches,
         starts,
-        ticks,
+        sources,
         columns,
     })
 }
@@ -483,15 +485,18 @@ mod tests {
             let (c, t, _) = rows[*i];
             (c.is_none(), c, t.is_none(), t)
         });
-        let got: Vec<usize> = g.ticks.iter().map(|t| t.value as usize).collect();
-        assert_eq!(got, expected);
-        // The columns follow the rows.
         let c = &g.columns;
-        for (i, t) in g.ticks.iter().enumerate() {
-            assert_eq!(c.x[i], t.value);
-            assert_eq!(c.valid[i], u8::from(t.has_value()));
-            assert_eq!(c.ts[i], t.ts);
-            assert_eq!(c.ts_valid[i], u8::from(t.has_time()));
+        let got: Vec<usize> = c.x.iter().map(|x| *x as usize).collect();
+        assert_eq!(got, expected);
+        // Sources point at the rows (batches of 500, in partition order), and
+        // the time columns follow them.
+        for (i, (b, r)) in g.sources.iter().enumerate() {
+            let position = *b as usize * 500 + *r as usize;
+            assert_eq!(position, got[i]);
+            let t = rows[position].1;
+            assert_eq!(c.ts_valid[i], u8::from(t.is_some()));
+            assert_eq!(c.ts[i], t.unwrap_or(0));
+            assert_eq!(c.valid[i], 1);
         }
         assert_eq!(c.ts_valid.iter().filter(|v| **v == 0).count(), 42);
         assert_eq!(g.series(), 5);
@@ -522,13 +527,12 @@ mod tests {
         let g = gathered(parts).await;
         assert_eq!(g.series(), 3);
         assert_eq!(g.starts, vec![0, 2, 6, 7]);
-        let shown: Vec<(Option<i64>, Option<f64>)> = g
-            .ticks
-            .iter()
-            .map(|t| {
+        let c = &g.columns;
+        let shown: Vec<(Option<i64>, Option<f64>)> = (0..g.sources.len())
+            .map(|i| {
                 (
-                    t.has_time().then_some(t.ts),
-                    t.has_value().then_some(t.value),
+                    (c.ts_valid[i] != 0).then_some(c.ts[i]),
+                    (c.valid[i] != 0).then_some(c.x[i]),
                 )
             })
             .collect();
@@ -548,7 +552,7 @@ mod tests {
             ]
         );
         // Columns come back from the input batches.
-        let c = g.column(0, &g.ticks).unwrap();
+        let c = g.column(0, &g.sources).unwrap();
         let c = c.as_string::<i32>();
         let names: Vec<Option<&str>> = c.iter().collect();
         assert_eq!(
