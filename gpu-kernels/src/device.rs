@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig,
-    PinnedHostSlice, PushKernelArg, ValidAsZeroBits,
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError,
+    LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits,
 };
 use cudarc::nvrtc::CompileOptions;
 
@@ -56,6 +57,7 @@ const RUN: u64 = 16;
 
 /// Every kernel's entry point.
 pub const KERNELS: &[&str] = &[
+    "hold",
     "fill_u64",
     "agg_count",
     "agg_sum",
@@ -233,6 +235,23 @@ impl Gpu {
     /// Device-to-device copy of `src` into `dst` (same length).
     pub fn copy<T: DeviceRepr>(&self, src: &CudaSlice<T>, dst: &mut CudaSlice<T>) -> R<()> {
         Ok(self.stream.memcpy_dtod(src, dst)?)
+    }
+
+    /// Keeps the stream busy for about `cycles` GPU clock cycles (one thread
+    /// spinning), so that work queued next runs late. For tests of what
+    /// overlaps with the host.
+    pub fn hold(&self, cycles: u64) -> R<()> {
+        let mut b = self.stream.launch_builder(self.f("hold"));
+        b.arg(&cycles);
+        // SAFETY: the kernel touches no memory.
+        unsafe {
+            b.launch(LaunchConfig {
+                grid_dim: (1, 1, 1),
+                block_dim: (1, 1, 1),
+                shared_mem_bytes: 0,
+            })
+        }?;
+        Ok(())
     }
 
     fn f(&self, name: &str) -> &CudaFunction {
@@ -583,10 +602,45 @@ fn grow_zeros<T: DeviceRepr + ValidAsZeroBits>(
     Ok(())
 }
 
-/// A host column staged for the device: pinned host memory (so the copy is
-/// asynchronous and overlaps the caller's next chunk) and a device buffer.
+/// Page-locked host memory for one column's uploads, with an event recorded
+/// after the copy that last read it.
+///
+/// cudarc records a pinned buffer's own event only when its context runs
+/// several streams; Contango's runs one, so `as_mut_slice` would not wait and
+/// the next chunk could overwrite the buffer while the previous chunk's
+/// asynchronous copy from it is still queued behind other work on the stream
+/// (the kernels then aggregate the wrong rows). This event is ours to wait on.
+struct Pinned<T: DeviceRepr> {
+    host: PinnedHostSlice<T>,
+    read: CudaEvent,
+}
+
+impl<T: DeviceRepr> Pinned<T> {
+    fn new(gpu: &Gpu, n: usize) -> R<Self> {
+        // SAFETY: the memory is written before any copy reads it.
+        let host = unsafe { gpu.ctx.alloc_pinned::<T>(n) }?;
+        let read = gpu
+            .ctx
+            .new_event(Some(CUevent_flags::CU_EVENT_BLOCKING_SYNC))?;
+        Ok(Self { host, read })
+    }
+}
+
+impl<T: DeviceRepr> Drop for Pinned<T> {
+    fn drop(&mut self) {
+        // The memory is freed next: a copy still reading it must finish first.
+        if let Err(e) = self.read.synchronize() {
+            tracing::warn!("waiting for a staged copy failed: {e:?}");
+        }
+    }
+}
+
+/// A host column staged for the device: a device buffer and two pinned host
+/// buffers used in turn, so a chunk's copy overlaps the caller preparing the
+/// next chunk, and writing a buffer waits only for the copy two chunks back.
 struct Staged<T: DeviceRepr> {
-    pinned: Option<PinnedHostSlice<T>>,
+    pinned: [Option<Pinned<T>>; 2],
+    turn: usize,
     dev: CudaSlice<T>,
 }
 
@@ -606,19 +660,29 @@ fn stage<T: DeviceRepr + ValidAsZeroBits + Copy>(
     let n = host.len();
     let fits = slot.as_ref().is_some_and(|s| s.dev.len() >= n);
     if !fits {
-        // SAFETY: pinned memory is written before any copy reads it.
-        let pinned = unsafe { gpu.ctx.alloc_pinned::<T>(n.max(1)) }.ok();
+        // Dropping the old buffers waits for copies still reading them.
+        *slot = None;
         *slot = Some(Staged {
-            pinned,
+            pinned: [
+                Pinned::new(gpu, n.max(1)).ok(),
+                Pinned::new(gpu, n.max(1)).ok(),
+            ],
+            turn: 0,
             dev: gpu.zeros::<T>(n)?,
         });
     }
     let s = slot.as_mut().expect("staged");
-    match s.pinned.as_mut() {
-        Some(p) if p.len() == n => {
-            p.as_mut_slice()?.copy_from_slice(host);
-            gpu.stream.memcpy_htod(p, &mut s.dev.slice_mut(0..n))?;
+    let turn = s.turn;
+    s.turn ^= 1;
+    match s.pinned[turn].as_mut() {
+        Some(p) if p.host.len() == n => {
+            p.read.synchronize()?;
+            p.host.as_mut_slice()?.copy_from_slice(host);
+            gpu.stream
+                .memcpy_htod(&p.host, &mut s.dev.slice_mut(0..n))?;
+            p.read.record(&gpu.stream)?;
         }
+        // Pageable memory: the driver has read `host` when the call returns.
         _ => gpu.stream.memcpy_htod(host, &mut s.dev.slice_mut(0..n))?,
     }
     Ok(())

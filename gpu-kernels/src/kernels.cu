@@ -1,9 +1,10 @@
 // Contango's device kernels, compiled at run time by NVRTC (without fused
 // multiply-add, so the scans compute bit for bit what the CPU references
-// compute). Every aggregation kernel gives each thread a run of RUN
-// consecutive rows: rows of one group are usually adjacent (ticks arrive in
-// time order), so a thread accumulates locally and flushes to the group's
-// accumulator with one atomic per group change.
+// compute). Every aggregation kernel gives each warp a tile of 32·RUN
+// consecutive rows, each lane every 32nd row of it (so each load of a warp
+// reads 32 adjacent rows): rows of one group are usually adjacent (ticks
+// arrive in time order), so a thread accumulates locally and flushes to the
+// group's accumulator with one atomic per group change.
 
 typedef unsigned long long u64;
 typedef long long i64;
@@ -25,13 +26,17 @@ __device__ __forceinline__ void nadd(double &s, double &c, double x) {
     s = t;
 }
 
-// A thread's run of rows. Threads past the end keep running with an empty
-// run (so whole warps reach the warp-wide flush below).
+// A thread's rows: begin, begin + STRIDE, ... below end (its lane's rows of
+// its warp's tile). Threads past the end keep running with no rows (so whole
+// warps reach the warp-wide flush below).
+#define STRIDE 32
 __device__ __forceinline__ void run_bounds(u64 n, u64 &begin, u64 &end) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    begin = t * RUN;
-    if (begin > n) begin = n;
-    end = begin + RUN < n ? begin + RUN : n;
+    u64 tile = (t / 32) * (32 * RUN);
+    begin = tile + (t % 32);
+    end = tile + 32 * RUN;
+    if (end > n) end = n;
+    if (begin > end) begin = end;
 }
 
 #define FULL 0xffffffffu
@@ -63,6 +68,14 @@ __device__ __forceinline__ u64 wmax(u64 x) {
 }
 #define LANE0 ((threadIdx.x & 31) == 0)
 
+// Busy-waits about `cycles` clock cycles. Tests launch it on one thread to
+// keep the stream busy, so the copies queued behind it run well after the
+// host has moved on.
+extern "C" __global__ void hold(u64 cycles) {
+    long long start = clock64();
+    while ((u64)(clock64() - start) < cycles) {}
+}
+
 extern "C" __global__ void fill_u64(u64 *p, u64 n, u64 value) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) p[i] = value;
@@ -71,7 +84,7 @@ extern "C" __global__ void fill_u64(u64 *p, u64 n, u64 value) {
 extern "C" __global__ void agg_count(u64 n, const u32 *g, const u8 *v, u64 *cnt) {
     u64 b, e; run_bounds(n, b, e);
     u32 cur = b < e ? g[b] : NONE; u64 c = 0;
-    for (u64 i = b; i < e; i++) {
+    for (u64 i = b; i < e; i += STRIDE) {
         u32 gi = g[i];
         if (gi != cur) { if (c) atomicAdd(&cnt[cur], c); cur = gi; c = 0; }
         c += v[i];
@@ -87,7 +100,7 @@ extern "C" __global__ void agg_count(u64 n, const u32 *g, const u8 *v, u64 *cnt)
 extern "C" __global__ void agg_sum(u64 n, const u32 *g, const double *x, const u8 *v, u64 *cnt, double *sum) {
     u64 b, e; run_bounds(n, b, e);
     u32 cur = b < e ? g[b] : NONE; u64 c = 0; double s = 0.0, comp = 0.0;
-    for (u64 i = b; i < e; i++) {
+    for (u64 i = b; i < e; i += STRIDE) {
         u32 gi = g[i];
         if (gi != cur) {
             if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&sum[cur], s + comp); }
@@ -106,7 +119,7 @@ extern "C" __global__ void agg_sum(u64 n, const u32 *g, const double *x, const u
 extern "C" __global__ void agg_minmax(u64 n, const u32 *g, const double *x, const u8 *v, u64 *cnt, u64 *ext, int is_max) {
     u64 b, e; run_bounds(n, b, e);
     u32 cur = b < e ? g[b] : NONE; u64 c = 0; u64 m = is_max ? 0ULL : ~0ULL;
-    for (u64 i = b; i < e; i++) {
+    for (u64 i = b; i < e; i += STRIDE) {
         u32 gi = g[i];
         if (gi != cur) {
             if (c) { atomicAdd(&cnt[cur], c); if (is_max) atomicMax(&ext[cur], m); else atomicMin(&ext[cur], m); }
@@ -130,7 +143,7 @@ extern "C" __global__ void agg_vwap(u64 n, const u32 *g, const double *x, const 
                                     u64 *cnt, double *pv, double *vol) {
     u64 b, e; run_bounds(n, b, e);
     u32 cur = b < e ? g[b] : NONE; u64 c = 0; double a = 0.0, ac = 0.0, s = 0.0, sc = 0.0;
-    for (u64 i = b; i < e; i++) {
+    for (u64 i = b; i < e; i += STRIDE) {
         u32 gi = g[i];
         if (gi != cur) {
             if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&pv[cur], a + ac); atomicAdd(&vol[cur], s + sc); }
@@ -160,7 +173,7 @@ extern "C" __global__ void agg_var(u64 n, const u32 *g, const double *x, const u
                                    double *s1, double *s2) {
     u64 b, e; run_bounds(n, b, e);
     u32 cur = b < e ? g[b] : NONE; u64 c = 0; double a = 0.0, ac = 0.0, q = 0.0, qc = 0.0, k = 0.0; bool have_k = false;
-    for (u64 i = b; i < e; i++) {
+    for (u64 i = b; i < e; i += STRIDE) {
         u32 gi = g[i];
         if (gi != cur) {
             if (c) { atomicAdd(&cnt[cur], c); atomicAdd(&s1[cur], a + ac); atomicAdd(&s2[cur], q + qc); }
@@ -184,7 +197,7 @@ extern "C" __global__ void agg_var(u64 n, const u32 *g, const double *x, const u
 extern "C" __global__ void agg_best_key(u64 n, const u32 *g, const i64 *key, const u8 *kv, u64 *cnt, u64 *best, int last) {
     u64 b, e; run_bounds(n, b, e);
     u32 cur = b < e ? g[b] : NONE; u64 c = 0; u64 m = last ? 0ULL : ~0ULL;
-    for (u64 i = b; i < e; i++) {
+    for (u64 i = b; i < e; i += STRIDE) {
         u32 gi = g[i];
         if (gi != cur) {
             if (c) { atomicAdd(&cnt[cur], c); if (last) atomicMax(&best[cur], m); else atomicMin(&best[cur], m); }

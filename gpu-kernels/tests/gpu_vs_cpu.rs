@@ -330,6 +330,52 @@ fn scans_match_the_cpu() {
     ));
 }
 
+/// Chunks staged through pinned host memory while the stream is busy: each
+/// chunk's copy runs long after `push` returned and the host wrote the next
+/// chunks, so a staging buffer reused before its copy ran would make every
+/// group sum some later chunk's rows (what once made a SQL test's daily
+/// averages wrong under concurrency).
+#[test]
+fn staged_chunks_survive_a_busy_stream() {
+    let Some(gpu) = gpu("staged_chunks_survive_a_busy_stream") else {
+        return;
+    };
+    const N: usize = 4096;
+    const CHUNKS: usize = 8;
+    let valid = vec![1u8; N];
+    let mut agg = gpu.aggregator(&[AggOp::Count, AggOp::Sum]);
+    let push = |agg: &mut dyn Aggregator, k: usize| {
+        let groups = vec![k as u32; N];
+        let values: Vec<f64> = (0..N).map(|i| (k * N + i) as f64).collect();
+        let input = || AggInput {
+            values: &values,
+            valid: &valid,
+            weight: &values,
+            key: &[],
+            key_valid: &[],
+        };
+        agg.push(&AggChunk {
+            groups: &groups,
+            num_groups: CHUNKS,
+            inputs: vec![input(), input()],
+        })
+        .unwrap();
+    };
+    // The first chunk allocates every buffer (allocation may synchronize);
+    // the rest reuse them behind a stream held for about a second.
+    push(&mut agg, 0);
+    gpu.hold(1_500_000_000).unwrap();
+    for k in 1..CHUNKS {
+        push(&mut agg, k);
+    }
+    let out = agg.results(CHUNKS).unwrap();
+    let expected: Vec<Option<f64>> = (0..CHUNKS)
+        .map(|k| Some((0..N).map(|i| (k * N + i) as f64).sum()))
+        .collect();
+    assert_eq!(out[0], AggColumn::Count(vec![N as u64; CHUNKS]));
+    assert_eq!(out[1], AggColumn::Float(expected));
+}
+
 #[test]
 fn exhausted_device_memory_is_an_error() {
     let Some(gpu) = gpu("exhausted_device_memory_is_an_error") else {
