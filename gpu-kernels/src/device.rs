@@ -652,7 +652,30 @@ struct Staging {
     u8s: Vec<Option<Staged<u8>>>,
 }
 
-fn stage<T: DeviceRepr + ValidAsZeroBits + Copy>(
+/// `dst.copy_from_slice(src)`, on several threads when large: the copy into
+/// pinned memory is the host side of every upload, and one thread's copy
+/// bandwidth (a few GB/s into write-combined memory) would bound it.
+fn par_copy<T: Copy + Send + Sync>(dst: &mut [T], src: &[T]) {
+    /// Bytes one thread copies at least.
+    const PIECE: usize = 8 << 20;
+    let bytes = std::mem::size_of_val(src);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(8)
+        .min(bytes / PIECE);
+    if threads <= 1 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let per = src.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (d, from) in dst.chunks_mut(per).zip(src.chunks(per)) {
+            s.spawn(move || d.copy_from_slice(from));
+        }
+    });
+}
+
+fn stage<T: DeviceRepr + ValidAsZeroBits + Copy + Send + Sync>(
     gpu: &Gpu,
     slot: &mut Option<Staged<T>>,
     host: &[T],
@@ -677,7 +700,7 @@ fn stage<T: DeviceRepr + ValidAsZeroBits + Copy>(
     match s.pinned[turn].as_mut() {
         Some(p) if p.host.len() == n => {
             p.read.synchronize()?;
-            p.host.as_mut_slice()?.copy_from_slice(host);
+            par_copy(p.host.as_mut_slice()?, host);
             gpu.stream
                 .memcpy_htod(&p.host, &mut s.dev.slice_mut(0..n))?;
             p.read.record(&gpu.stream)?;
@@ -994,7 +1017,7 @@ impl Aggregator for DeviceAggregator {
             i64s: HashMap::new(),
             u8s: HashMap::new(),
         };
-        fn put<T: DeviceRepr + ValidAsZeroBits + Copy>(
+        fn put<T: DeviceRepr + ValidAsZeroBits + Copy + Send + Sync>(
             gpu: &Gpu,
             map: &mut HashMap<(usize, usize), usize>,
             bufs: &mut Vec<Option<Staged<T>>>,
@@ -1069,5 +1092,20 @@ impl Aggregator for DeviceAggregator {
 
     fn device_name(&self) -> String {
         self.gpu.name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::par_copy;
+
+    #[test]
+    fn parallel_copies_copy_everything() {
+        for n in [0usize, 1, 1000, (8 << 20) / 8 * 3 + 17] {
+            let src: Vec<u64> = (0..n as u64).map(|i| i * 2654435761).collect();
+            let mut dst = vec![0u64; n];
+            par_copy(&mut dst, &src);
+            assert_eq!(dst, src, "{n} elements");
+        }
     }
 }

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use contango_gpu_kernels::cpu::CpuAggregator;
 use contango_gpu_kernels::{AggChunk, AggColumn, AggInput, AggOp, Aggregator, Gpu};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, UInt32Array,
+    UInt64Array,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
@@ -326,24 +327,18 @@ impl Chunk {
                     .map(|(e, _)| e.evaluate(batch)?.into_array(n))
                     .collect::<DFResult<Vec<ArrayRef>>>()?;
                 let before = g.len();
-                g.intern(&keys, ids)?;
+                let interned = super::intern::intern(g.as_mut(), &keys, n, ids)?;
                 let after = g.len();
                 if after > before {
                     // New ids are handed out in order of first occurrence.
-                    let mut first = vec![u32::MAX; after - before];
-                    for (row, id) in ids.iter().enumerate() {
-                        if *id >= before && first[*id - before] == u32::MAX {
-                            first[*id - before] = row as u32;
-                        }
-                    }
-                    let idx = datafusion::arrow::array::UInt32Array::from(first);
+                    let idx = UInt32Array::from(interned.first_rows(before, after - before));
                     new_keys.push(
                         keys.iter()
                             .map(|k| Ok(datafusion::arrow::compute::take(k, &idx, None)?))
                             .collect::<DFResult<_>>()?,
                     );
                 }
-                self.groups.extend(ids.iter().map(|i| *i as u32));
+                interned.extend_row_ids(&mut self.groups);
             }
             None => self.groups.extend(std::iter::repeat_n(0u32, n)),
         }

@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod anomaly;
+pub mod intern;
 pub mod options;
 pub mod rule;
 pub mod segments;

@@ -16,11 +16,10 @@
 //! Input layout: columns 0 and 1 are the series key (commodity, source),
 //! column 2 the time, column 3 the value.
 
-use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{SortOptions, cast, interleave, take};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::{SortOptions, cast, interleave};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::runtime::SpawnedTask;
@@ -153,25 +152,9 @@ async fn gather_partition(
                 "anomalies: input batch too large".into(),
             ));
         }
-        // Ticks come clustered by series (files per commodity and day):
-        // intern the first row of each run of equal keys.
+        // Clustered ticks are interned by the first row of each run.
         let keys = &batch.columns()[..2];
-        let runs_of_keys = datafusion::arrow::compute::partition(keys)?.ranges();
-        let heads: Vec<(Range<usize>, usize)> = if runs_of_keys.len() * 4 <= n {
-            let first = UInt32Array::from_iter_values(runs_of_keys.iter().map(|r| r.start as u32));
-            let head_keys = keys
-                .iter()
-                .map(|k| Ok(take(k, &first, None)?))
-                .collect::<DFResult<Vec<ArrayRef>>>()?;
-            groups.intern(&head_keys, &mut ids)?;
-            runs_of_keys.into_iter().zip(ids.iter().copied()).collect()
-        } else {
-            groups.intern(keys, &mut ids)?;
-            ids.iter()
-                .enumerate()
-                .map(|(r, id)| (r..r + 1, *id))
-                .collect()
-        };
+        let interned = super::intern::intern(groups.as_mut(), keys, n, &mut ids)?;
         if groups.len() > runs.len() {
             runs.resize_with(groups.len(), Vec::new);
         }
@@ -182,7 +165,7 @@ async fn gather_partition(
         let (tv, vv) = (ts.logical_nulls(), value.logical_nulls());
         let (tsv, xv) = (ts.values(), value.values());
         let b = batches.len() as u32;
-        for (range, id) in heads {
+        for (range, id) in interned.runs() {
             runs[id].extend(range.map(|r| {
                 let mut row = r as u32;
                 let mut t = tsv[r];
