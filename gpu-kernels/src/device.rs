@@ -74,6 +74,7 @@ pub const KERNELS: &[&str] = &[
     "scan_zscore",
     "scan_zscore_time",
     "scan_mad",
+    "scan_mad_select",
     "scan_stale",
 ];
 
@@ -341,7 +342,8 @@ impl Gpu {
         })
     }
 
-    /// A float scan (`scan_log_return`, `scan_zscore`, `scan_mad`) on
+    /// A float scan (`scan_log_return`, `scan_zscore`, `scan_mad` or
+    /// `scan_mad_select`) on
     /// device-resident series; the result stays on the device.
     pub fn scan(&self, kind: ScanKind, d: &DeviceSeries, window: usize) -> R<DeviceScan> {
         let n = d.x.len() as u64;
@@ -351,15 +353,8 @@ impl Gpu {
         let name = match kind {
             ScanKind::LogReturn => "scan_log_return",
             ScanKind::ZScore => "scan_zscore",
-            ScanKind::Mad => {
-                if window > crate::MAX_MAD_WINDOW {
-                    return Err(GpuError::Unsupported(format!(
-                        "MAD window {window} > {}",
-                        crate::MAX_MAD_WINDOW
-                    )));
-                }
-                "scan_mad"
-            }
+            ScanKind::Mad if window <= crate::MAX_MAD_WINDOW => "scan_mad",
+            ScanKind::Mad => "scan_mad_select",
         };
         let mut b = self.stream.launch_builder(self.f(name));
         b.arg(&n).arg(&d.x).arg(&d.valid).arg(&d.ids).arg(&d.starts);

@@ -318,6 +318,7 @@ extern "C" __global__ void scan_zscore_time(u64 n, const double *x, const u8 *v,
     if (sd > 0.0) { out[i] = (x[i] - mean) / sd; ov[i] = 1; }
 }
 
+// MAD over windows up to MAX_MAD rows: each thread sorts its window.
 #define MAX_MAD 128
 __device__ void isort(double *a, int n) {
     for (int i = 1; i < n; i++) {
@@ -345,6 +346,62 @@ extern "C" __global__ void scan_mad(u64 n, const double *x, const u8 *v, const u
     double m = med(a, k);
     for (int j = 0; j < k; j++) d[j] = fabs(d[j] - m);
     double mad = med(d, k);
+    if (mad > 0.0) { out[i] = 0.6745 * (x[i] - m) / mad; ov[i] = 1; }
+}
+
+// MAD over windows too large for the per-thread sort above: medians by a
+// bitwise search for the k-th smallest value (64 passes over the window, no
+// scratch memory). Values are compared as order-preserving integers, which
+// order finite doubles as the CPU reference's sort (f64::total_cmp) does, so
+// both pick the same elements and compute the same score bit for bit.
+__device__ __forceinline__ double o2f(u64 o) {
+    return __longlong_as_double((i64)((o >> 63) ? (o & 0x7FFFFFFFFFFFFFFFULL) : ~o));
+}
+// The window's value j: x[j], or its deviation |x[j] - m| when `dev`.
+__device__ __forceinline__ u64 mad_key(const double *x, u64 j, bool dev, double m) {
+    return f2o(dev ? fabs(x[j] - m) : x[j]);
+}
+// The k-th smallest (0-based) key among rows from..to that are valid and finite.
+__device__ u64 select_kth(const double *x, const u8 *v, u64 from, u64 to, bool dev, double m, u64 k) {
+    u64 prefix = 0;
+    for (int bit = 63; bit >= 0; bit--) {
+        u64 high = bit == 63 ? 0ULL : (~0ULL << (bit + 1));
+        u64 zeros = 0;
+        for (u64 j = from; j < to; j++) {
+            if (!v[j] || !isfinite(x[j])) continue;
+            u64 o = mad_key(x, j, dev, m);
+            zeros += ((o & high) == prefix) && !((o >> bit) & 1ULL);
+        }
+        if (k >= zeros) { k -= zeros; prefix |= 1ULL << bit; }
+    }
+    return prefix;
+}
+// Median of the c window keys: the middle one, or the mean of the middle two
+// (the upper one is the lower one again, or the least key above it).
+__device__ double select_median(const double *x, const u8 *v, u64 from, u64 to, bool dev, double m, u64 c) {
+    u64 lo = select_kth(x, v, from, to, dev, m, (c - 1) / 2);
+    if (c % 2 == 1) return o2f(lo);
+    u64 at_most = 0, above = ~0ULL;
+    for (u64 j = from; j < to; j++) {
+        if (!v[j] || !isfinite(x[j])) continue;
+        u64 o = mad_key(x, j, dev, m);
+        if (o <= lo) at_most++; else if (o < above) above = o;
+    }
+    u64 hi = at_most > c / 2 ? lo : above;
+    return (o2f(lo) + o2f(hi)) / 2.0;
+}
+extern "C" __global__ void scan_mad_select(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
+                                           u64 window, double *out, u8 *ov) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    out[i] = 0.0; ov[i] = 0;
+    u64 start = starts[sid[i]];
+    if (i - start < window || !v[i]) return;
+    u64 from = i - window, c = 0;
+    for (u64 j = from; j < i; j++) c += v[j] && isfinite(x[j]);
+    if (c < 2) return;
+    double m = select_median(x, v, from, i, false, 0.0, c);
+    double mad = select_median(x, v, from, i, true, m, c);
     if (mad > 0.0) { out[i] = 0.6745 * (x[i] - m) / mad; ov[i] = 1; }
 }
 

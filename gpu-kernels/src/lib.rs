@@ -32,7 +32,8 @@ pub use device::{Gpu, GpuError};
 pub const SUM_TOLERANCE: f64 = 1e-9;
 /// Relative tolerance of log returns (and what is derived from them).
 pub const LOG_TOLERANCE: f64 = 1e-12;
-/// Largest window the MAD scan runs on the GPU (larger ones run on the CPU).
+/// Largest window whose MAD each GPU thread finds by sorting its window;
+/// larger windows use a bitwise selection of the medians (same results).
 pub const MAX_MAD_WINDOW: usize = 128;
 
 /// One aggregate over dense group ids.

@@ -49,4 +49,63 @@ mod tests {
             assert!(i2o(w[0]) < i2o(w[1]));
         }
     }
+
+    /// `select_kth` of kernels.cu, written again: the k-th smallest key by
+    /// deciding one bit per pass, most significant first.
+    fn select_kth(keys: &[u64], mut k: usize) -> u64 {
+        let mut prefix = 0u64;
+        for bit in (0..64).rev() {
+            let high = if bit == 63 { 0 } else { !0u64 << (bit + 1) };
+            let zeros = keys
+                .iter()
+                .filter(|o| (*o & high) == prefix && (*o >> bit) & 1 == 0)
+                .count();
+            if k >= zeros {
+                k -= zeros;
+                prefix |= 1 << bit;
+            }
+        }
+        prefix
+    }
+
+    /// `select_median` of kernels.cu, written again.
+    fn select_median(values: &[f64]) -> f64 {
+        let keys: Vec<u64> = values.iter().map(|x| f2o(*x)).collect();
+        let c = keys.len();
+        let lo = select_kth(&keys, (c - 1) / 2);
+        if c % 2 == 1 {
+            return o2f(lo);
+        }
+        let at_most = keys.iter().filter(|o| **o <= lo).count();
+        let above = keys.iter().copied().filter(|o| *o > lo).min().unwrap_or(!0);
+        let hi = if at_most > c / 2 { lo } else { above };
+        (o2f(lo) + o2f(hi)) / 2.0
+    }
+
+    /// The GPU's MAD over large windows selects medians bit by bit; the CPU
+    /// reference sorts. Same values, bit for bit, on windows with ties,
+    /// negative prices and both zeros.
+    #[test]
+    fn bitwise_medians_equal_sorted_medians() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(11);
+        for case in 0..2000 {
+            let len = rng.random_range(1..300);
+            let values: Vec<f64> = (0..len)
+                .map(|_| match rng.random_range(0..6) {
+                    0 => -36.98,
+                    1 => [0.0, -0.0][rng.random_range(0..2)],
+                    2 => 71.5,
+                    3 => rng.random_range(-1e6..1e6),
+                    _ => (rng.random_range(0..40) as f64) * 0.25,
+                })
+                .collect();
+            let m = crate::cpu::median(&mut values.clone());
+            assert_eq!(select_median(&values).to_bits(), m.to_bits(), "case {case}");
+            let dev: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
+            let mad = crate::cpu::median(&mut dev.clone());
+            assert_eq!(select_median(&dev).to_bits(), mad.to_bits(), "case {case}");
+        }
+    }
 }

@@ -323,11 +323,25 @@ fn scans_match_the_cpu() {
             }
         }
     }
-    // A window beyond the MAD kernel's limit is refused, not miscomputed.
-    assert!(matches!(
-        gpu.mad_zscore(&t.price, &t.valid, s, 500),
-        Err(GpuError::Unsupported(_))
-    ));
+    // Windows beyond the per-thread sort: the bitwise selection of medians.
+    for window in [129usize, 500] {
+        let (c, g) = (
+            CpuScanner
+                .mad_zscore(&t.price, &t.valid, s, window)
+                .unwrap(),
+            gpu.mad_zscore(&t.price, &t.valid, s, window).unwrap(),
+        );
+        assert_eq!(c.valid, g.valid, "mad({window}) validity");
+        for i in 0..c.values.len() {
+            if c.valid[i] != 0 {
+                assert_eq!(
+                    c.values[i].to_bits(),
+                    g.values[i].to_bits(),
+                    "mad({window}) row {i}"
+                );
+            }
+        }
+    }
 }
 
 /// Chunks staged through pinned host memory while the stream is busy: each

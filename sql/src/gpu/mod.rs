@@ -146,6 +146,8 @@ mod tests {
         for (method, window, threshold) in [
             ("zscore", 20, 3.0),
             ("mad", 15, 3.5),
+            // Beyond the per-thread sort: medians selected bit by bit.
+            ("mad", 200, 3.5),
             ("jump", 20, 3.0),
             ("stale", 4, 0.0),
             ("negative", 2, 0.0),
@@ -222,7 +224,8 @@ mod tests {
 
         // Window functions of the series kind.
         let sql = "SELECT commodity, ts, log_return(price) OVER w AS r, zscore(price, 20) OVER w AS z, \
-                   mad_zscore(price, 15) OVER w AS m, zscore(price, INTERVAL '30' MINUTE, ts) OVER w AS zt \
+                   mad_zscore(price, 15) OVER w AS m, mad_zscore(price, 200) OVER w AS m2, \
+                   zscore(price, INTERVAL '30' MINUTE, ts) OVER w AS zt \
                    FROM ticks WINDOW w AS (PARTITION BY commodity ORDER BY ts) ORDER BY commodity, ts";
         let (a, plan_on) = run(&on, sql).await;
         let (b, plan_off) = run(&off, sql).await;

@@ -346,11 +346,7 @@ fn replace_window(
             ("zscore", Some(RollingWindow::Micros(us))) if args.len() == 3 => {
                 SeriesFn::ZScoreTime(us)
             }
-            ("mad_zscore", Some(RollingWindow::Rows(n)))
-                if n <= contango_gpu_kernels::MAX_MAD_WINDOW =>
-            {
-                SeriesFn::Mad(n)
-            }
+            ("mad_zscore", Some(RollingWindow::Rows(n))) => SeriesFn::Mad(n),
             _ => return Ok(None),
         };
         let Some(arg) = args.first() else {
