@@ -268,13 +268,20 @@ extern "C" __global__ void scan_log_return(u64 n, const double *x, const u8 *v, 
     ov[i] = ok;
 }
 
+// Row i of a row-window scan: clears its output, and says whether the row
+// has a value and `window` earlier rows in its series to score it against.
+__device__ __forceinline__ bool window_row(u64 n, const u8 *v, const u32 *sid, const u64 *starts, u64 window,
+                                           double *out, u8 *ov, u64 &i) {
+    i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return false;
+    out[i] = 0.0; ov[i] = 0;
+    return i - starts[sid[i]] >= window && v[i];
+}
+
 extern "C" __global__ void scan_zscore(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
                                        u64 window, double *out, u8 *ov) {
-    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    out[i] = 0.0; ov[i] = 0;
-    u64 start = starts[sid[i]];
-    if (i - start < window || !v[i]) return;
+    u64 i;
+    if (!window_row(n, v, sid, starts, window, out, ov, i)) return;
     double s = 0.0, c = 0.0; u64 k = 0;
     for (u64 j = i - window; j < i; j++)
         if (v[j] && isfinite(x[j])) { nadd(s, c, x[j]); k++; }
@@ -333,11 +340,8 @@ __device__ double med(double *a, int n) {
 }
 extern "C" __global__ void scan_mad(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
                                     u64 window, double *out, u8 *ov) {
-    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    out[i] = 0.0; ov[i] = 0;
-    u64 start = starts[sid[i]];
-    if (i - start < window || !v[i]) return;
+    u64 i;
+    if (!window_row(n, v, sid, starts, window, out, ov, i)) return;
     double a[MAX_MAD], d[MAX_MAD]; int k = 0;
     for (u64 j = i - window; j < i; j++)
         if (v[j] && isfinite(x[j])) a[k++] = x[j];
@@ -392,11 +396,8 @@ __device__ double select_median(const double *x, const u8 *v, u64 from, u64 to, 
 }
 extern "C" __global__ void scan_mad_select(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
                                            u64 window, double *out, u8 *ov) {
-    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    out[i] = 0.0; ov[i] = 0;
-    u64 start = starts[sid[i]];
-    if (i - start < window || !v[i]) return;
+    u64 i;
+    if (!window_row(n, v, sid, starts, window, out, ov, i)) return;
     u64 from = i - window, c = 0;
     for (u64 j = from; j < i; j++) c += v[j] && isfinite(x[j]);
     if (c < 2) return;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use contango_gpu_kernels::cpu::{CpuAggregator, CpuScanner, bucket_ids};
 use contango_gpu_kernels::{
     AggChunk, AggColumn, AggInput, AggOp, Aggregator, Gpu, GpuError, LOG_TOLERANCE, SUM_TOLERANCE,
-    Scanner, Series, Times, Window, close,
+    ScanColumn, Scanner, Series, Times, Window, close,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -228,33 +228,21 @@ fn scans_match_the_cpu() {
         ids: &ids,
         starts: &starts,
     };
-    for window in [2usize, 20, 100] {
-        let (c, g) = (
-            CpuScanner.zscore(&t.price, &t.valid, s, window).unwrap(),
-            gpu.zscore(&t.price, &t.valid, s, window).unwrap(),
+    // 129 and 500: MAD windows beyond the per-thread sort (medians selected
+    // bit by bit).
+    for window in [2usize, 20, 100, 129, 500] {
+        same_bits(
+            &format!("zscore({window})"),
+            &CpuScanner.zscore(&t.price, &t.valid, s, window).unwrap(),
+            &gpu.zscore(&t.price, &t.valid, s, window).unwrap(),
         );
-        assert_eq!(c.valid, g.valid, "zscore({window}) validity");
-        for i in 0..c.values.len() {
-            if c.valid[i] != 0 {
-                assert_eq!(
-                    c.values[i].to_bits(),
-                    g.values[i].to_bits(),
-                    "zscore row {i}"
-                );
-            }
-        }
-        let (c, g) = (
-            CpuScanner
+        same_bits(
+            &format!("mad({window})"),
+            &CpuScanner
                 .mad_zscore(&t.price, &t.valid, s, window)
                 .unwrap(),
-            gpu.mad_zscore(&t.price, &t.valid, s, window).unwrap(),
+            &gpu.mad_zscore(&t.price, &t.valid, s, window).unwrap(),
         );
-        assert_eq!(c.valid, g.valid, "mad({window}) validity");
-        for i in 0..c.values.len() {
-            if c.valid[i] != 0 {
-                assert_eq!(c.values[i].to_bits(), g.values[i].to_bits(), "mad row {i}");
-            }
-        }
     }
     let (c, g) = (
         CpuScanner.log_return(&t.price, &t.valid, s).unwrap(),
@@ -288,16 +276,7 @@ fn scans_match_the_cpu() {
                 .unwrap(),
         );
         assert!(c.valid.iter().any(|v| *v != 0), "width {width}: no scores");
-        assert_eq!(c.valid, g.valid, "zscore_time({width}) validity");
-        for i in 0..c.values.len() {
-            if c.valid[i] != 0 {
-                assert_eq!(
-                    c.values[i].to_bits(),
-                    g.values[i].to_bits(),
-                    "zscore_time row {i}"
-                );
-            }
-        }
+        same_bits(&format!("zscore_time({width})"), &c, &g);
     }
     // Jump scores with the returns kept on the device: equal to the CPU's
     // jump scores within the log tolerance (the returns differ in the last
@@ -323,23 +302,18 @@ fn scans_match_the_cpu() {
             }
         }
     }
-    // Windows beyond the per-thread sort: the bitwise selection of medians.
-    for window in [129usize, 500] {
-        let (c, g) = (
-            CpuScanner
-                .mad_zscore(&t.price, &t.valid, s, window)
-                .unwrap(),
-            gpu.mad_zscore(&t.price, &t.valid, s, window).unwrap(),
-        );
-        assert_eq!(c.valid, g.valid, "mad({window}) validity");
-        for i in 0..c.values.len() {
-            if c.valid[i] != 0 {
-                assert_eq!(
-                    c.values[i].to_bits(),
-                    g.values[i].to_bits(),
-                    "mad({window}) row {i}"
-                );
-            }
+}
+
+/// The same validity and, where valid, the same bits.
+fn same_bits(what: &str, cpu: &ScanColumn, gpu: &ScanColumn) {
+    assert_eq!(cpu.valid, gpu.valid, "{what} validity");
+    for i in 0..cpu.values.len() {
+        if cpu.valid[i] != 0 {
+            assert_eq!(
+                cpu.values[i].to_bits(),
+                gpu.values[i].to_bits(),
+                "{what} row {i}"
+            );
         }
     }
 }
