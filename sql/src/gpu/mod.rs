@@ -16,6 +16,25 @@ pub mod window;
 pub use options::{GpuMode, GpuOptions};
 pub use rule::GpuPlacementRule;
 
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
+use datafusion::physical_plan::PlanProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+
+/// The properties of an operator that reads all of its input and emits
+/// `schema`'s rows in one partition at the end (`GpuAggregateExec`,
+/// `AnomalyScanExec`).
+fn one_final_partition(schema: &SchemaRef) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(schema.clone()),
+        Partitioning::UnknownPartitioning(1),
+        EmissionType::Final,
+        Boundedness::Bounded,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
