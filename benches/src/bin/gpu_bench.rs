@@ -13,7 +13,10 @@
 //! - the CPU reference kernels on the same columns (aggregation on one thread,
 //!   scans on all cores);
 //!
-//! and checks that the GPU and CPU paths return the same rows. DuckDB timings
+//! and checks that the GPU and CPU paths return the same rows. Up to 10M rows
+//! it also times the MAD scan over 200-row windows (the kernel that selects
+//! medians bit by bit) against the CPU references and checks every score's
+//! bits. DuckDB timings
 //! come from `benches/gpu_duckdb.py` over identical data (`--duckdb FILE`).
 //!
 //! `cargo run --release -p contango-bench --bin gpu_bench -- --rows 10000000 --out gpu.md`
@@ -327,6 +330,59 @@ fn device_query(gpu: &Arc<Gpu>, d: &DeviceCols, t: &Ticks, query: &str, reps: us
     (median(times), median(totals))
 }
 
+/// The MAD window of the large-window check (over the per-thread sort's 128).
+const MAD_WINDOW: usize = 200;
+/// Rows up to which the large-window MAD is checked (the CPU references sort
+/// every window).
+const MAD_CHECK_MAX: usize = 10_000_000;
+
+/// The large-window MAD scan on device-resident series against the CPU
+/// references: times and whether every score has the same bits.
+fn mad_check(gpu: &Arc<Gpu>, d: &DeviceCols, t: &Ticks) -> String {
+    let n = t.ts.len();
+    let mut times = Vec::new();
+    let mut result = None;
+    for _ in 0..3 {
+        gpu.synchronize().expect("sync");
+        let t0 = Instant::now();
+        let r = gpu.scan(ScanKind::Mad, &d.scan, MAD_WINDOW).expect("scan");
+        gpu.synchronize().expect("sync");
+        times.push(t0.elapsed().as_secs_f64());
+        result = Some(r);
+    }
+    let r = result.expect("ran");
+    let (values, valid) = (
+        gpu.download(&r.values).expect("download"),
+        gpu.download(&r.valid).expect("download"),
+    );
+    let (ids, starts) = series_of(t);
+    let ones = vec![1u8; n];
+    let t1 = Instant::now();
+    let c = CpuScanner
+        .mad_zscore(
+            &t.price,
+            &ones,
+            Series {
+                ids: &ids,
+                starts: &starts,
+            },
+            MAD_WINDOW,
+        )
+        .expect("cpu");
+    let cpu_s = t1.elapsed().as_secs_f64();
+    let same = c.valid == valid
+        && (0..n).all(|i| c.valid[i] == 0 || c.values[i].to_bits() == values[i].to_bits());
+    times.sort_by(f64::total_cmp);
+    let line = format!(
+        "| {n} | {} | {} | {} |\n",
+        fmt_s(Some(times[1])),
+        fmt_s(Some(cpu_s)),
+        if same { "yes" } else { "NO" }
+    );
+    eprint!("MAD {line}");
+    line
+}
+
 fn series_of(t: &Ticks) -> (Vec<u32>, Vec<u64>) {
     let heads: Vec<bool> = (0..t.ts.len())
         .map(|i| i == 0 || t.series[i] != t.series[i - 1])
@@ -474,6 +530,7 @@ async fn main() {
     ));
     md.push_str("| rows | query | DuckDB | CPU path (gpu=off) | GPU path (gpu=on) | GPU kernels, resident | + results to host | CPU reference kernels (aggregation 1 thread, scans all cores) | CPU/DuckDB | CPU path / GPU kernels | kernels' effective bandwidth |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut mad_lines: Vec<String> = Vec::new();
     for &n in &sizes {
         let t0 = Instant::now();
         let t = generate(n);
@@ -588,6 +645,19 @@ async fn main() {
             eprint!("{line}");
             md.push_str(&line);
         }
+        if let (Some(g), Some(d)) = (&gpu, &dev)
+            && n <= MAD_CHECK_MAX
+        {
+            mad_lines.push(mad_check(g, d, &t));
+        }
+    }
+    if !mad_lines.is_empty() {
+        md.push_str(&format!(
+            "\nMAD scan over {MAD_WINDOW}-row windows (medians selected bit by bit on the GPU), \
+             device-resident, against the CPU references on all cores:\n\n\
+             | rows | GPU kernel | CPU references | identical |\n|---|---|---|---|\n{}",
+            mad_lines.concat()
+        ));
     }
     println!("{md}");
     if let Some(p) = arg("--out") {
