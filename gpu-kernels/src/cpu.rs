@@ -331,27 +331,43 @@ fn zscore_over<I: Iterator<Item = f64> + Clone>(x: f64, prior: I) -> Option<f64>
     (sd > 0.0).then(|| (x - mean) / sd)
 }
 
-/// Median of a non-empty slice (sorted in place).
+/// Median of a non-empty slice (reordered in place): the middle value in
+/// `f64::total_cmp` order, or the mean of the two middle ones. Found by
+/// selection, not a sort (linear time); the values are those a sort would
+/// put in the middle, so the result is the same bit for bit.
 pub fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
     let n = values.len();
+    let (below, mid, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let mid = *mid;
     if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
+        return mid;
     }
+    let lower = below
+        .iter()
+        .copied()
+        .max_by(f64::total_cmp)
+        .expect("an even count of at least two");
+    (lower + mid) / 2.0
 }
 
 /// 0.6745 · (x − median) / MAD of `prior` (at least two values), or `None`
 /// when the MAD is 0.
 pub fn mad_score(x: f64, prior: &[f64]) -> Option<f64> {
-    if prior.len() < 2 {
+    mad_score_in_place(x, &mut prior.to_vec())
+}
+
+/// [`mad_score`] over a window it reorders and overwrites with the
+/// deviations (the scans' hot path: no allocation per row).
+pub fn mad_score_in_place(x: f64, window: &mut [f64]) -> Option<f64> {
+    if window.len() < 2 {
         return None;
     }
-    let mut values = prior.to_vec();
-    let m = median(&mut values);
-    let mut deviations: Vec<f64> = prior.iter().map(|v| (v - m).abs()).collect();
-    let mad = median(&mut deviations);
+    let m = median(window);
+    // The deviations' median does not depend on their order.
+    for v in window.iter_mut() {
+        *v = (*v - m).abs();
+    }
+    let mad = median(window);
     (mad > 0.0).then(|| 0.6745 * (x - m) / mad)
 }
 
@@ -429,7 +445,7 @@ fn windowed(
     valid: &[u8],
     s: Series<'_>,
     window: usize,
-    score: impl Fn(f64, &[f64]) -> Option<f64> + Sync,
+    score: impl Fn(f64, &mut [f64]) -> Option<f64> + Sync,
 ) -> ScanColumn {
     thread_local!(static BUF: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) });
     per_row(x.len(), |i| {
@@ -505,7 +521,7 @@ impl Scanner for CpuScanner {
         s: Series<'_>,
         window: usize,
     ) -> Result<ScanColumn, GpuError> {
-        Ok(windowed(x, valid, s, window, mad_score))
+        Ok(windowed(x, valid, s, window, mad_score_in_place))
     }
 
     fn stale_runs(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> Result<Runs, GpuError> {

@@ -82,9 +82,22 @@ mod tests {
         (o2f(lo) + o2f(hi)) / 2.0
     }
 
+    /// The median by a full sort: the oracle.
+    fn sorted_median(values: &[f64]) -> f64 {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+
     /// The GPU's MAD over large windows selects medians bit by bit; the CPU
-    /// reference sorts. Same values, bit for bit, on windows with ties,
-    /// negative prices and both zeros.
+    /// reference selects with `select_nth_unstable`. Both equal a full sort's
+    /// median bit for bit on windows with ties, negative prices and both
+    /// zeros, and so does the CPU's MAD score (windows of one value: none).
     #[test]
     fn bitwise_medians_equal_sorted_medians() {
         use rand::rngs::StdRng;
@@ -101,11 +114,20 @@ mod tests {
                     _ => (rng.random_range(0..40) as f64) * 0.25,
                 })
                 .collect();
-            let m = crate::cpu::median(&mut values.clone());
+            let m = sorted_median(&values);
             assert_eq!(select_median(&values).to_bits(), m.to_bits(), "case {case}");
+            let selected = crate::cpu::median(&mut values.clone());
+            assert_eq!(selected.to_bits(), m.to_bits(), "case {case}: CPU");
             let dev: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
-            let mad = crate::cpu::median(&mut dev.clone());
+            let mad = sorted_median(&dev);
             assert_eq!(select_median(&dev).to_bits(), mad.to_bits(), "case {case}");
+            let expected = (mad > 0.0).then(|| 0.6745 * (values[0] - m) / mad);
+            let cpu = crate::cpu::mad_score(values[0], &values);
+            assert_eq!(
+                cpu.map(f64::to_bits),
+                expected.map(f64::to_bits),
+                "case {case}"
+            );
         }
     }
 }
