@@ -323,6 +323,11 @@ impl Chunk {
                 let before = g.len();
                 let interned = super::intern::intern(g.as_mut(), &keys, n, ids)?;
                 let after = g.len();
+                if after > u32::MAX as usize {
+                    return Err(DataFusionError::ResourcesExhausted(
+                        "more than 2^32 groups".into(),
+                    ));
+                }
                 if after > before {
                     // New ids are handed out in order of first occurrence.
                     let idx = UInt32Array::from(interned.first_rows(before, after - before));

@@ -34,7 +34,7 @@ impl Interned<'_> {
         })
     }
 
-    /// The id of every row, appended to `out`.
+    /// The id of every row, appended to `out` (every id must fit `T`).
     pub fn extend_row_ids<T: TryFrom<usize> + Copy>(&self, out: &mut Vec<T>)
     where
         T::Error: std::fmt::Debug,
