@@ -423,9 +423,15 @@ const LANES: usize = 4;
 
 /// The row-window z-scores of rows `i0..i0 + LANES`, one series whose rows
 /// all have `window` earlier rows: for each row exactly the operations of
-/// [`zscore_over`], in the same order, interleaved across the rows.
-fn zscore_lanes(x: &[f64], valid: &[u8], i0: usize, window: usize) -> [Option<f64>; LANES] {
-    let ok = |j: usize| valid[j] != 0 && x[j].is_finite();
+/// [`zscore_over`], in the same order, interleaved across the rows. `CLEAN`:
+/// every value the windows read is valid and finite (no test per value).
+fn zscore_lanes<const CLEAN: bool>(
+    x: &[f64],
+    valid: &[u8],
+    i0: usize,
+    window: usize,
+) -> [Option<f64>; LANES] {
+    let ok = |j: usize| CLEAN || (valid[j] != 0 && x[j].is_finite());
     let from = i0 - window;
     let mut s = [Neumaier::default(); LANES];
     let mut k = [0usize; LANES];
@@ -538,8 +544,12 @@ impl Scanner for CpuScanner {
                 .map(|j| x[j]);
             zscore_over(x[i], prior)
         };
+        let usable = |j: usize| valid[j] != 0 && x[j].is_finite();
         Ok(per_range(x.len(), |from, values, valid_out| {
             let n = values.len();
+            // Rows below `checked` were tested; `last_bad` is the last unusable one.
+            let mut checked = from.saturating_sub(window);
+            let mut last_bad: Option<usize> = None;
             let mut k = 0;
             while k < n {
                 let i = from + k;
@@ -547,7 +557,19 @@ impl Scanner for CpuScanner {
                 // LANES rows of one series, all with a full window.
                 if k + LANES <= n && i - start >= window && series_start(s, i + LANES - 1) == start
                 {
-                    for (l, z) in zscore_lanes(x, valid, i, window).into_iter().enumerate() {
+                    // The windows read rows i - window .. i + LANES - 1.
+                    while checked < i + LANES - 1 {
+                        if !usable(checked) {
+                            last_bad = Some(checked);
+                        }
+                        checked += 1;
+                    }
+                    let scores = if last_bad.is_none_or(|b| b < i - window) {
+                        zscore_lanes::<true>(x, valid, i, window)
+                    } else {
+                        zscore_lanes::<false>(x, valid, i, window)
+                    };
+                    for (l, z) in scores.into_iter().enumerate() {
                         if let Some(z) = z {
                             values[k + l] = z;
                             valid_out[k + l] = 1;

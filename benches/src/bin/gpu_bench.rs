@@ -20,6 +20,7 @@
 //! come from `benches/gpu_duckdb.py` over identical data (`--duckdb FILE`).
 //!
 //! `cargo run --release -p contango-bench --bin gpu_bench -- --rows 10000000 --out gpu.md`
+//! (`--queries zscore_scan,latest_price` runs only those).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -497,6 +498,9 @@ async fn main() {
     let e2e_scan_max: usize = arg("--e2e-scan-max").map_or(usize::MAX, |s| s.parse().expect("n"));
     // EXPLAIN ANALYZE of every end-to-end query, on stderr (where the time goes).
     let analyze = args.iter().any(|a| a == "--analyze");
+    // Only these queries (comma-separated names; default: all four).
+    let only: Option<Vec<String>> =
+        arg("--queries").map(|q| q.split(',').map(str::to_string).collect());
     let duckdb: HashMap<String, f64> = arg("--duckdb")
         .and_then(|p| std::fs::read_to_string(p).ok())
         .map(|text| {
@@ -564,6 +568,9 @@ async fn main() {
         // Medians of `reps` end-to-end runs at every size, as DuckDB's.
         let e2e_reps = reps;
         for (name, sql) in QUERIES {
+            if only.as_ref().is_some_and(|q| !q.iter().any(|x| x == name)) {
+                continue;
+            }
             let e2e = !kernels_only && (name != "zscore_scan" || n <= e2e_scan_max);
             let (cpu_s, cpu_out, _) = if e2e {
                 let (s, o, p) = time_sql(&off, sql, e2e_reps).await;
