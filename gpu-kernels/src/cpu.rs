@@ -298,6 +298,7 @@ pub fn bucket_ids(
 pub struct CpuScanner;
 
 /// Valid, finite values of rows `from..to`.
+#[cfg(test)]
 fn prior(x: &[f64], valid: &[u8], from: usize, to: usize, out: &mut Vec<f64>) {
     out.clear();
     out.extend(
@@ -492,22 +493,114 @@ fn time_window(t: Times<'_>, start: usize, i: usize, width: i64) -> Option<(usiz
     Some((from, to))
 }
 
-fn windowed(
-    x: &[f64],
-    valid: &[u8],
-    s: Series<'_>,
-    window: usize,
-    score: impl Fn(f64, &mut [f64]) -> Option<f64> + Sync,
-) -> ScanColumn {
-    thread_local!(static BUF: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) });
-    per_row(x.len(), |i| {
-        if i - series_start(s, i) < window || valid[i] == 0 {
+/// The usable values of a sliding row window, kept sorted (`f64::total_cmp`).
+#[derive(Default)]
+struct SortedWindow {
+    values: Vec<f64>,
+}
+
+impl SortedWindow {
+    fn insert(&mut self, v: f64) {
+        let at = self.values.partition_point(|a| a.total_cmp(&v).is_lt());
+        self.values.insert(at, v);
+    }
+
+    /// Removes one value with `v`'s bits (total order equality is bit equality).
+    fn remove(&mut self, v: f64) {
+        let at = self.values.partition_point(|a| a.total_cmp(&v).is_lt());
+        debug_assert!(
+            self.values
+                .get(at)
+                .is_some_and(|a| a.to_bits() == v.to_bits())
+        );
+        self.values.remove(at);
+    }
+
+    /// [`mad_score_in_place`] of `x` over the window, from the sorted values:
+    /// the median by index, the deviations' median by merging the deviations
+    /// below and above it, which are each ordered (IEEE subtraction is
+    /// monotonic). The same values are picked as by selection, so the score
+    /// has the same bits.
+    fn mad_score(&self, x: f64) -> Option<f64> {
+        let a = &self.values;
+        let c = a.len();
+        if c < 2 {
             return None;
         }
-        BUF.with_borrow_mut(|buf| {
-            prior(x, valid, i - window, i, buf);
-            score(x[i], buf)
-        })
+        let m = if c % 2 == 1 {
+            a[c / 2]
+        } else {
+            (a[c / 2 - 1] + a[c / 2]) / 2.0
+        };
+        // Deviations of a[..p] grow leftwards, those of a[p..] rightwards.
+        let p = a.partition_point(|v| *v < m);
+        let (mut l, mut r) = (p, p);
+        let mut next = || {
+            let left = (l > 0).then(|| (a[l - 1] - m).abs());
+            let right = (r < c).then(|| (a[r] - m).abs());
+            match (left, right) {
+                (Some(d), Some(e)) if d <= e => {
+                    l -= 1;
+                    d
+                }
+                (_, Some(e)) => {
+                    r += 1;
+                    e
+                }
+                (Some(d), None) => {
+                    l -= 1;
+                    d
+                }
+                (None, None) => unreachable!("c deviations"),
+            }
+        };
+        let lower = (c - 1) / 2;
+        for _ in 0..lower {
+            next();
+        }
+        let lo = next();
+        let mad = if c % 2 == 1 { lo } else { (lo + next()) / 2.0 };
+        (mad > 0.0).then(|| 0.6745 * (x - m) / mad)
+    }
+}
+
+/// MAD z-scores over row windows: each thread slides a sorted window along
+/// its rows (one insertion and one removal per row) instead of selecting
+/// from a copy of every window.
+fn mad_sliding(x: &[f64], valid: &[u8], s: Series<'_>, window: usize) -> ScanColumn {
+    let usable = |j: usize| valid[j] != 0 && x[j].is_finite();
+    per_range(x.len(), |from, values, valid_out| {
+        let mut w = SortedWindow::default();
+        // The window held: rows lo..hi (empty at first).
+        let (mut lo, mut hi) = (0usize, 0usize);
+        for (k, (out, ok)) in values.iter_mut().zip(valid_out.iter_mut()).enumerate() {
+            let i = from + k;
+            if i - series_start(s, i) < window {
+                continue;
+            }
+            let start = i - window;
+            if start >= hi || lo > start {
+                // A new series or the first row: fill the window afresh.
+                w.values.clear();
+                w.values
+                    .extend((start..i).filter(|&j| usable(j)).map(|j| x[j]));
+                w.values.sort_by(f64::total_cmp);
+            } else {
+                for j in (lo..start).filter(|&j| usable(j)) {
+                    w.remove(x[j]);
+                }
+                for j in (hi..i).filter(|&j| usable(j)) {
+                    w.insert(x[j]);
+                }
+            }
+            (lo, hi) = (start, i);
+            if valid[i] != 0
+                && let Some(z) = w.mad_score(x[i])
+            {
+                *out = z;
+                *ok = 1;
+            }
+        }
     })
 }
 
@@ -614,7 +707,7 @@ impl Scanner for CpuScanner {
         s: Series<'_>,
         window: usize,
     ) -> Result<ScanColumn, GpuError> {
-        Ok(windowed(x, valid, s, window, mad_score_in_place))
+        Ok(mad_sliding(x, valid, s, window))
     }
 
     fn stale_runs(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> Result<Runs, GpuError> {
@@ -862,6 +955,61 @@ mod tests {
                     "window {window}, row {i}"
                 );
             }
+        }
+    }
+
+    /// MAD z-scores from the sliding sorted window equal the selection over
+    /// a copy of every window, bit for bit, on every row: short series, ties,
+    /// invalid rows, NaN, infinities, both zeros, and thread ranges starting
+    /// inside a series.
+    #[test]
+    fn sliding_mad_equals_selection() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(9);
+        let (mut x, mut v, mut heads) = (Vec::new(), Vec::new(), Vec::new());
+        // Enough rows for threads to start their ranges inside series.
+        while x.len() < 2 * PARALLEL_ROWS + 17 {
+            let len = rng.random_range(1..60);
+            for k in 0..len {
+                heads.push(k == 0);
+                x.push(match rng.random_range(0..40) {
+                    0 => f64::NAN,
+                    1 => f64::NEG_INFINITY,
+                    2 => -0.0,
+                    3 => 0.0,
+                    4 => -36.98,
+                    5..=15 => 50.0 + rng.random_range(0..8) as f64 * 0.5,
+                    _ => 50.0 + rng.random_range(-5.0..5.0),
+                });
+                v.push(u8::from(rng.random_range(0..20) != 0));
+            }
+        }
+        let (ids, starts) = Series::from_heads(&heads);
+        let s = Series {
+            ids: &ids,
+            starts: &starts,
+        };
+        let mut buf = Vec::new();
+        for window in [2usize, 3, 4, 7, 20, 45] {
+            let z = CpuScanner.mad_zscore(&x, &v, s, window).unwrap();
+            let mut scored = 0;
+            for i in 0..x.len() {
+                let start = starts[ids[i] as usize] as usize;
+                let expected = if i - start < window || v[i] == 0 {
+                    None
+                } else {
+                    prior(&x, &v, i - window, i, &mut buf);
+                    mad_score(x[i], &buf)
+                };
+                scored += usize::from(expected.is_some());
+                assert_eq!(
+                    z.get(i).map(f64::to_bits),
+                    expected.map(f64::to_bits),
+                    "window {window}, row {i}"
+                );
+            }
+            assert!(scored > 1000, "window {window}: {scored} scores");
         }
     }
 
