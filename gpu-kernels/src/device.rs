@@ -641,6 +641,8 @@ struct Staged<T: DeviceRepr> {
 
 #[derive(Default)]
 struct Staging {
+    /// The values argument of counts (one element, never read).
+    unused: Option<CudaSlice<f64>>,
     groups: Option<Staged<u32>>,
     f64s: Vec<Option<Staged<f64>>>,
     i64s: Vec<Option<Staged<i64>>>,
@@ -733,7 +735,7 @@ pub struct DeviceAggregator {
 
 /// The device-side inputs of one aggregate (see [`crate::AggInput`]).
 pub struct DeviceInput<'a> {
-    /// Values.
+    /// Values (any buffer for `Count`, which reads only validity).
     pub values: &'a CudaSlice<f64>,
     /// Validity.
     pub valid: &'a CudaSlice<u8>,
@@ -1031,12 +1033,17 @@ impl Aggregator for DeviceAggregator {
         }
         let mut idx = Vec::with_capacity(chunk.inputs.len());
         for (a, input) in self.accs.iter().zip(&chunk.inputs) {
-            let v = put(
-                &gpu,
-                &mut up.f64s,
-                &mut self.staging.f64s,
-                &input.values[..n],
-            )?;
+            // Counts read only validity: their values are never uploaded.
+            let v = if a.op == AggOp::Count {
+                None
+            } else {
+                Some(put(
+                    &gpu,
+                    &mut up.f64s,
+                    &mut self.staging.f64s,
+                    &input.values[..n],
+                )?)
+            };
             let valid = put(&gpu, &mut up.u8s, &mut self.staging.u8s, &input.valid[..n])?;
             let w = if a.op.weighted() {
                 Some(put(
@@ -1063,11 +1070,15 @@ impl Aggregator for DeviceAggregator {
             };
             idx.push((v, valid, w, k));
         }
+        if self.staging.unused.is_none() {
+            self.staging.unused = Some(gpu.zeros::<f64>(1)?);
+        }
         let staging = std::mem::take(&mut self.staging);
+        let unused = staging.unused.as_ref().expect("allocated");
         let inputs: Vec<DeviceInput<'_>> = idx
             .iter()
             .map(|(v, valid, w, k)| DeviceInput {
-                values: dev(&staging.f64s[*v]),
+                values: v.map_or(unused, |v| dev(&staging.f64s[v])),
                 valid: dev(&staging.u8s[*valid]),
                 weight: w.map(|w| dev(&staging.f64s[w])),
                 key: k.map(|(k, _)| dev(&staging.i64s[k])),

@@ -95,7 +95,7 @@ impl AggOp {
 /// the chunk; `weight` and `key` empty when the op does not take them).
 #[derive(Debug, Clone, Copy)]
 pub struct AggInput<'a> {
-    /// Values (f64; for `Count` any values, only validity matters).
+    /// Values (f64; `Count` reads only validity, so its values may be empty).
     pub values: &'a [f64],
     /// 1 where the value is valid (non-null), else 0.
     pub valid: &'a [u8],

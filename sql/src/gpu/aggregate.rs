@@ -725,22 +725,7 @@ fn push(
             key_valid,
         })
         .collect::<Vec<_>>();
-    // count(*) has no values: give it a zero column of the right length.
-    let filler;
-    let inputs = if inputs.iter().any(|i| i.values.len() != n) {
-        filler = vec![0f64; n];
-        inputs
-            .into_iter()
-            .map(|mut i| {
-                if i.values.len() != n {
-                    i.values = &filler;
-                }
-                i
-            })
-            .collect()
-    } else {
-        inputs
-    };
+    // count(*) has no values: counts read only validity.
     agg.push(&AggChunk {
         groups: &chunk.groups,
         num_groups,
