@@ -606,19 +606,11 @@ fn mad_sliding(x: &[f64], valid: &[u8], s: Series<'_>, window: usize) -> ScanCol
 
 impl Scanner for CpuScanner {
     fn log_return(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> Result<ScanColumn, GpuError> {
-        let n = x.len();
-        let mut out = ScanColumn {
-            values: vec![0.0; n],
-            valid: vec![0; n],
-        };
-        for i in 0..n {
+        Ok(per_row(x.len(), |i| {
             let start = series_start(s, i);
-            if i > start && valid[i] != 0 && valid[i - 1] != 0 && x[i] > 0.0 && x[i - 1] > 0.0 {
-                out.values[i] = (x[i] / x[i - 1]).ln();
-                out.valid[i] = 1;
-            }
-        }
-        Ok(out)
+            (i > start && valid[i] != 0 && valid[i - 1] != 0 && x[i] > 0.0 && x[i - 1] > 0.0)
+                .then(|| (x[i] / x[i - 1]).ln())
+        }))
     }
 
     fn zscore(
