@@ -712,19 +712,51 @@ impl Scanner for CpuScanner {
             let start = series_start(s, i);
             i > start && valid[i] != 0 && valid[i - 1] != 0 && x[i] == x[i - 1]
         };
-        let mut head = 0;
-        for i in 0..=n {
-            if i == n || !same(i) {
-                if i > 0 {
-                    let len = (i - head) as u32;
+        // Rows `from..from + len.len()`, which start a run and end one.
+        let fill = |from: usize, len: &mut [u32], pos: &mut [u32]| {
+            let to = from + len.len();
+            let mut head = from;
+            for i in from + 1..=to {
+                if i == to || !same(i) {
+                    let l = (i - head) as u32;
                     for (p, j) in (head..i).enumerate() {
-                        runs.len[j] = len;
-                        runs.pos[j] = p as u32 + 1;
+                        len[j - from] = l;
+                        pos[j - from] = p as u32 + 1;
                     }
+                    head = i;
                 }
-                head = i;
             }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(n / PARALLEL_ROWS);
+        if threads <= 1 {
+            fill(0, &mut runs.len, &mut runs.pos);
+            return Ok(runs);
         }
+        // Ranges of whole runs: each boundary moved forward to a run's head.
+        let mut bounds = vec![0];
+        for k in 1..threads {
+            let mut b = (k * n / threads).max(*bounds.last().expect("0"));
+            while b < n && same(b) {
+                b += 1;
+            }
+            bounds.push(b);
+        }
+        bounds.push(n);
+        std::thread::scope(|scope| {
+            let (mut len, mut pos) = (&mut runs.len[..], &mut runs.pos[..]);
+            for w in bounds.windows(2) {
+                let (l, l2) = std::mem::take(&mut len).split_at_mut(w[1] - w[0]);
+                let (p, p2) = std::mem::take(&mut pos).split_at_mut(w[1] - w[0]);
+                (len, pos) = (l2, p2);
+                let fill = &fill;
+                let from = w[0];
+                if from < w[1] {
+                    scope.spawn(move || fill(from, l, p));
+                }
+            }
+        });
         Ok(runs)
     }
 }
@@ -1003,6 +1035,53 @@ mod tests {
             }
             assert!(scored > 1000, "window {window}: {scored} scores");
         }
+    }
+
+    /// Stale runs found on several threads (ranges moved to run heads) equal
+    /// one pass over all rows, with runs longer than a thread's range.
+    #[test]
+    fn parallel_stale_runs_match_one_pass() {
+        let n = 3 * PARALLEL_ROWS + 5;
+        // Runs of 1 to 150,000 rows; every 7th row invalid in one stretch.
+        let x: Vec<f64> = (0..n)
+            .map(|i| match i {
+                0..1000 => (i / 3) as f64,
+                1000..151_000 => 7.0,
+                _ => ((i * 7919) % 13) as f64,
+            })
+            .collect();
+        let v: Vec<u8> = (0..n)
+            .map(|i| u8::from(!(160_000..170_000).contains(&i) || i % 7 != 0))
+            .collect();
+        let heads: Vec<bool> = (0..n)
+            .map(|i| i == 0 || i == 100_000 || i == 180_000)
+            .collect();
+        let (ids, starts) = Series::from_heads(&heads);
+        let s = Series {
+            ids: &ids,
+            starts: &starts,
+        };
+        let runs = CpuScanner.stale_runs(&x, &v, s).unwrap();
+        let (mut len, mut pos) = (vec![0u32; n], vec![0u32; n]);
+        let mut head = 0;
+        for i in 1..=n {
+            let same = i < n
+                && i != 100_000
+                && i != 180_000
+                && v[i] != 0
+                && v[i - 1] != 0
+                && x[i] == x[i - 1];
+            if !same {
+                for j in head..i {
+                    len[j] = (i - head) as u32;
+                    pos[j] = (j - head) as u32 + 1;
+                }
+                head = i;
+            }
+        }
+        assert_eq!(runs.len, len);
+        assert_eq!(runs.pos, pos);
+        assert_eq!(runs.len[50_000], 99_000, "a run across thread ranges");
     }
 
     #[test]
