@@ -322,6 +322,19 @@ pub async fn gather(
             rest = (t2, x2, v2, ts2, tv2);
         }
     }
+    impl Work<'_> {
+        /// Writes `ticks` as rows `at..` of the series.
+        fn write(&mut self, at: usize, ticks: impl Iterator<Item = Tick>) {
+            for (i, t) in ticks.enumerate() {
+                let i = at + i;
+                self.sources[i] = t.source();
+                self.x[i] = t.value;
+                self.valid[i] = u8::from(t.has_value());
+                self.ts[i] = t.ts;
+                self.ts_valid[i] = u8::from(t.has_time());
+            }
+        }
+    }
     work.sort_by_key(|w| std::cmp::Reverse(w.sources.len()));
     let mut lanes: Vec<(usize, Vec<Work<'_>>)> = (0..threads.min(count).max(1))
         .map(|_| (0, Vec::new()))
@@ -336,9 +349,27 @@ pub async fn gather(
         for (_, lane) in lanes {
             scope.spawn(move || {
                 let mut merged: Vec<Tick> = Vec::new();
-                for w in lane {
+                for mut w in lane {
+                    let runs = &series_runs[w.series];
+                    if let Some(order) = disjoint_order(runs) {
+                        // Runs that follow one another in time (files of
+                        // consecutive days): written in turn, no merge.
+                        let mut at = 0;
+                        for k in order {
+                            let (b, run) = runs[k];
+                            w.write(
+                                at,
+                                run.iter().map(|t| Tick {
+                                    batch: t.batch + b,
+                                    ..*t
+                                }),
+                            );
+                            at += run.len();
+                        }
+                        continue;
+                    }
                     merged.clear();
-                    for (b, run) in &series_runs[w.series] {
+                    for (b, run) in runs {
                         merged.extend(run.iter().map(|t| Tick {
                             batch: t.batch + b,
                             ..*t
@@ -346,13 +377,7 @@ pub async fn gather(
                     }
                     // Sorted runs in input order: a stable merge.
                     merged.sort_by_key(Tick::order);
-                    for (i, t) in merged.iter().enumerate() {
-                        w.sources[i] = t.source();
-                        w.x[i] = t.value;
-                        w.valid[i] = u8::from(t.has_value());
-                        w.ts[i] = t.ts;
-                        w.ts_valid[i] = u8::from(t.has_time());
-                    }
+                    w.write(0, merged.iter().copied());
                 }
             });
         }
@@ -363,6 +388,24 @@ pub async fn gather(
         sources,
         columns,
     })
+}
+
+/// The order in which a series' sorted runs (in input order) can simply be
+/// concatenated to give their stable merge, when there is one: ordered by
+/// first row, each run must end before the next begins (or at the same key,
+/// coming first in input order).
+fn disjoint_order(runs: &[(u32, &[Tick])]) -> Option<Vec<usize>> {
+    let first = |k: usize| runs[k].1.first().map(Tick::order);
+    let last = |k: usize| runs[k].1.last().map(Tick::order);
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by_key(|&k| (first(k), k));
+    order
+        .windows(2)
+        .all(|p| {
+            let (a, b) = (last(p[0]), first(p[1]));
+            a < b || (a == b && p[0] < p[1])
+        })
+        .then_some(order)
 }
 
 /// The rank of every row of `keys` in ascending order, NULLs last.
@@ -483,6 +526,46 @@ mod tests {
         }
         assert_eq!(c.ts_valid.iter().filter(|v| **v == 0).count(), 42);
         assert_eq!(g.series(), 5);
+    }
+
+    /// Partitions holding consecutive time blocks of every series, in the
+    /// reverse of time order (as scans hand out files): runs that follow one
+    /// another are written in turn; blocks that share a time at their edge
+    /// keep input order at the tie (then the runs are merged).
+    #[tokio::test]
+    async fn time_blocks_across_partitions_match_a_plain_sort() {
+        let names = ["CL", "BZ", "NG"];
+        let mut rows = Vec::new();
+        for p in 0..4i64 {
+            let block = 3 - p;
+            for (c, name) in names.iter().enumerate() {
+                for j in 0..100i64 {
+                    // CL's blocks share their edge times; the others' do not.
+                    let ts = if c == 0 {
+                        block * 99 + j
+                    } else {
+                        block * 100 + j
+                    };
+                    rows.push((Some(*name), Some(ts), Some(rows.len() as f64)));
+                }
+            }
+        }
+        let parts: Vec<Vec<RecordBatch>> = rows
+            .chunks(300)
+            .map(|chunk| chunk.chunks(150).map(|b| batch(b)).collect())
+            .collect();
+        let g = gathered(parts).await;
+        let mut expected: Vec<usize> = (0..rows.len()).collect();
+        expected.sort_by_key(|i| {
+            let (c, t, _) = rows[*i];
+            (c, t)
+        });
+        let got: Vec<usize> = g.columns.x.iter().map(|x| *x as usize).collect();
+        assert_eq!(got, expected);
+        for (i, (b, r)) in g.sources.iter().enumerate() {
+            assert_eq!(*b as usize * 150 + *r as usize, got[i]);
+        }
+        assert_eq!(g.series(), 3);
     }
 
     /// Series by key with NULL keys last; rows by time with NULL times last;
