@@ -297,15 +297,17 @@ pub fn bucket_ids(
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuScanner;
 
+/// Whether row `j`'s value takes part in the windows that follow it: valid
+/// and finite.
+fn usable(x: &[f64], valid: &[u8], j: usize) -> bool {
+    valid[j] != 0 && x[j].is_finite()
+}
+
 /// Valid, finite values of rows `from..to`.
 #[cfg(test)]
 fn prior(x: &[f64], valid: &[u8], from: usize, to: usize, out: &mut Vec<f64>) {
     out.clear();
-    out.extend(
-        (from..to)
-            .filter(|&j| valid[j] != 0 && x[j].is_finite())
-            .map(|j| x[j]),
-    );
+    out.extend((from..to).filter(|&j| usable(x, valid, j)).map(|j| x[j]));
 }
 
 /// (x − mean) / sample sd of `prior` (two compensated passes), or `None`.
@@ -354,21 +356,16 @@ pub fn median(values: &mut [f64]) -> f64 {
 /// 0.6745 · (x − median) / MAD of `prior` (at least two values), or `None`
 /// when the MAD is 0.
 pub fn mad_score(x: f64, prior: &[f64]) -> Option<f64> {
-    mad_score_in_place(x, &mut prior.to_vec())
-}
-
-/// [`mad_score`] over a window it reorders and overwrites with the
-/// deviations (the scans' hot path: no allocation per row).
-pub fn mad_score_in_place(x: f64, window: &mut [f64]) -> Option<f64> {
-    if window.len() < 2 {
+    if prior.len() < 2 {
         return None;
     }
-    let m = median(window);
+    let mut window = prior.to_vec();
+    let m = median(&mut window);
     // The deviations' median does not depend on their order.
     for v in window.iter_mut() {
         *v = (*v - m).abs();
     }
-    let mad = median(window);
+    let mad = median(&mut window);
     (mad > 0.0).then(|| 0.6745 * (x - m) / mad)
 }
 
@@ -396,26 +393,44 @@ fn per_range(n: usize, fill: impl Fn(usize, &mut [f64], &mut [u8]) + Sync) -> Sc
         values: vec![0.0; n],
         valid: vec![0; n],
     };
-    let threads = std::thread::available_parallelism()
+    let threads = threads_for(n);
+    let bounds: Vec<usize> = (0..=threads).map(|k| k * n / threads).collect();
+    fill_ranges(&bounds, &mut out.values, &mut out.valid, fill);
+    out
+}
+
+/// Threads for a scan of `n` rows (1 below [`PARALLEL_ROWS`] rows each).
+fn threads_for(n: usize) -> usize {
+    std::thread::available_parallelism()
         .map_or(1, |t| t.get())
-        .min(n / PARALLEL_ROWS);
-    if threads <= 1 {
-        fill(0, &mut out.values, &mut out.valid);
-        return out;
+        .min(n / PARALLEL_ROWS)
+        .max(1)
+}
+
+/// `fill(from, a, b)` for each range `bounds[k]..bounds[k + 1]` of rows (`a`
+/// and `b` the ranges' parts of two row-aligned outputs), one thread each
+/// when there are several.
+fn fill_ranges<A: Send, B: Send>(
+    bounds: &[usize],
+    mut a: &mut [A],
+    mut b: &mut [B],
+    fill: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) {
+    if bounds.len() <= 2 {
+        fill(0, a, b);
+        return;
     }
-    let chunk = n.div_ceil(threads);
     std::thread::scope(|scope| {
-        for (c, (values, valid)) in out
-            .values
-            .chunks_mut(chunk)
-            .zip(out.valid.chunks_mut(chunk))
-            .enumerate()
-        {
-            let fill = &fill;
-            scope.spawn(move || fill(c * chunk, values, valid));
+        for w in bounds.windows(2) {
+            let (a1, a2) = std::mem::take(&mut a).split_at_mut(w[1] - w[0]);
+            let (b1, b2) = std::mem::take(&mut b).split_at_mut(w[1] - w[0]);
+            (a, b) = (a2, b2);
+            let (fill, from) = (&fill, w[0]);
+            if !a1.is_empty() {
+                scope.spawn(move || fill(from, a1, b1));
+            }
         }
     });
-    out
 }
 
 /// Rows scored together by the row-window z-score: independent chains of
@@ -432,7 +447,7 @@ fn zscore_lanes<const CLEAN: bool>(
     i0: usize,
     window: usize,
 ) -> [Option<f64>; LANES] {
-    let ok = |j: usize| CLEAN || (valid[j] != 0 && x[j].is_finite());
+    let ok = |j: usize| CLEAN || usable(x, valid, j);
     let from = i0 - window;
     let mut s = [Neumaier::default(); LANES];
     let mut k = [0usize; LANES];
@@ -516,7 +531,7 @@ impl SortedWindow {
         self.values.remove(at);
     }
 
-    /// [`mad_score_in_place`] of `x` over the window, from the sorted values:
+    /// [`mad_score`] of `x` over the window, from the sorted values:
     /// the median by index, the deviations' median by merging the deviations
     /// below and above it, which are each ordered (IEEE subtraction is
     /// monotonic). The same values are picked as by selection, so the score
@@ -568,7 +583,7 @@ impl SortedWindow {
 /// its rows (one insertion and one removal per row) instead of selecting
 /// from a copy of every window.
 fn mad_sliding(x: &[f64], valid: &[u8], s: Series<'_>, window: usize) -> ScanColumn {
-    let usable = |j: usize| valid[j] != 0 && x[j].is_finite();
+    let usable = |j: usize| usable(x, valid, j);
     per_range(x.len(), |from, values, valid_out| {
         let mut w = SortedWindow::default();
         // The window held: rows lo..hi (empty at first).
@@ -625,11 +640,10 @@ impl Scanner for CpuScanner {
                 return None;
             }
             let prior = (i - window..i)
-                .filter(|&j| valid[j] != 0 && x[j].is_finite())
+                .filter(|&j| usable(x, valid, j))
                 .map(|j| x[j]);
             zscore_over(x[i], prior)
         };
-        let usable = |j: usize| valid[j] != 0 && x[j].is_finite();
         Ok(per_range(x.len(), |from, values, valid_out| {
             let n = values.len();
             // Rows below `checked` were tested; `last_bad` is the last unusable one.
@@ -644,7 +658,7 @@ impl Scanner for CpuScanner {
                 {
                     // The windows read rows i - window .. i + LANES - 1.
                     while checked < i + LANES - 1 {
-                        if !usable(checked) {
+                        if !usable(x, valid, checked) {
                             last_bad = Some(checked);
                         }
                         checked += 1;
@@ -686,7 +700,7 @@ impl Scanner for CpuScanner {
             }
             let (from, to) = time_window(t, series_start(s, i), i, width)?;
             let prior = (from..to)
-                .filter(|&j| valid[j] != 0 && t.valid[j] != 0 && x[j].is_finite())
+                .filter(|&j| t.valid[j] != 0 && usable(x, valid, j))
                 .map(|j| x[j]);
             zscore_over(x[i], prior)
         }))
@@ -727,14 +741,8 @@ impl Scanner for CpuScanner {
                 }
             }
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |t| t.get())
-            .min(n / PARALLEL_ROWS);
-        if threads <= 1 {
-            fill(0, &mut runs.len, &mut runs.pos);
-            return Ok(runs);
-        }
         // Ranges of whole runs: each boundary moved forward to a run's head.
+        let threads = threads_for(n);
         let mut bounds = vec![0];
         for k in 1..threads {
             let mut b = (k * n / threads).max(*bounds.last().expect("0"));
@@ -744,19 +752,7 @@ impl Scanner for CpuScanner {
             bounds.push(b);
         }
         bounds.push(n);
-        std::thread::scope(|scope| {
-            let (mut len, mut pos) = (&mut runs.len[..], &mut runs.pos[..]);
-            for w in bounds.windows(2) {
-                let (l, l2) = std::mem::take(&mut len).split_at_mut(w[1] - w[0]);
-                let (p, p2) = std::mem::take(&mut pos).split_at_mut(w[1] - w[0]);
-                (len, pos) = (l2, p2);
-                let fill = &fill;
-                let from = w[0];
-                if from < w[1] {
-                    scope.spawn(move || fill(from, l, p));
-                }
-            }
-        });
+        fill_ranges(&bounds, &mut runs.len, &mut runs.pos, fill);
         Ok(runs)
     }
 }
