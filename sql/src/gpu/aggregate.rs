@@ -673,9 +673,13 @@ fn push(
     num_groups: usize,
 ) -> Result<(), contango_gpu_kernels::GpuError> {
     let n = chunk.len();
-    let ones = vec![1u8; n];
-    let zeros_f = vec![0f64; 0];
-    let zeros_i = vec![0i64; 0];
+    // All-valid rows for count(*), built only when a count(*) needs them.
+    let ones = if spec.aggs.iter().any(|a| a.value.is_none()) {
+        vec![1u8; n]
+    } else {
+        Vec::new()
+    };
+    let (zeros_f, zeros_i): (&[f64], &[i64]) = (&[], &[]);
     // Combined validity per aggregate (value ∧ weight ∧ FILTER; for
     // first/last the key's validity ∧ FILTER (∧ value with IGNORE NULLS)).
     // Unchanged columns are borrowed, so the device uploads each once.
@@ -711,16 +715,16 @@ fn push(
         .map(|(a, (valid, key_valid))| AggInput {
             values: match a.value {
                 Some(v) => &chunk.values[v].0,
-                None => &zeros_f,
+                None => zeros_f,
             },
             valid,
             weight: match a.weight {
                 Some(w) => &chunk.values[w].0,
-                None => &zeros_f,
+                None => zeros_f,
             },
             key: match a.key {
                 Some(k) => &chunk.keys[k].0,
-                None => &zeros_i,
+                None => zeros_i,
             },
             key_valid,
         })
