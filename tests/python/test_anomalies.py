@@ -5,6 +5,7 @@ Henry Hub spike of the February 2021 freeze)."""
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime
 
@@ -179,6 +180,45 @@ def test_time_window_zscore_matches_duckdb(trino_server, gpu, eia_ticks, eia_dir
         gpu=gpu,
     )
     assert [datetime.date(2020, 3, 9)] in jumps, jumps
+
+
+def ts_literal(t: datetime.datetime) -> str:
+    return f"TIMESTAMP '{t.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M:%S.%f} UTC'"
+
+
+@pytest.mark.parametrize("gpu", ["off", "on"])
+@pytest.mark.parametrize(
+    "method,window,threshold",
+    [("zscore", "20", 4), ("zscore", "INTERVAL '1' HOUR", 4), ("mad", "20", 6), ("jump", "20", 4),
+     ("stale", "3", 0), ("negative", "2", 0)],
+)
+def test_filters_on_anomalies_return_exactly_the_matching_flagged_rows(trino_server, gpu, method, window, threshold):
+    """A filtered `anomalies(...)` returns exactly the unfiltered result's rows that pass the
+    filter. Filters reach the table scan only where that cannot change a passing row: the
+    series keys always, upper bounds on `ts` for the backward-looking methods, everything for
+    `negative`. The bounds sit on flagged rows of one series, so a lower bound pushed into the
+    scan (the row loses its history or its run) or an upper bound pushed for `stale` (a run
+    cut short: its first flagged row is the second tick of a run of 3 or more) loses rows."""
+    call = (f"anomalies(table => 'iceberg.market.ticks', method => '{method}', "
+            f"window => {window}, threshold => {threshold})")
+    everything = q(trino_server, f"SELECT * FROM {call}", gpu=gpu)
+    series = collections.Counter((r[0], r[1]) for r in everything)
+    (commodity, source), flagged = series.most_common(1)[0]
+    assert flagged >= (1 if method == "negative" else 2), series
+    times = sorted(r[2] for r in everything if (r[0], r[1]) == (commodity, source))
+    second, last_but_one = times[min(1, len(times) - 1)], times[max(len(times) - 2, 0)]
+    of_series = f"SELECT * FROM {call} WHERE commodity = '{commodity}' AND source = '{source}'"
+    for bound, keep in [(f"ts >= {ts_literal(second)}", lambda t: t >= second),
+                        (f"ts <= {ts_literal(times[0])}", lambda t: t <= times[0]),
+                        (f"ts BETWEEN {ts_literal(times[0])} AND {ts_literal(last_but_one)}",
+                         lambda t: times[0] <= t <= last_but_one)]:
+        got = q(trino_server, f"{of_series} AND {bound}", gpu=gpu)
+        want = [r for r in everything if (r[0], r[1]) == (commodity, source) and keep(r[2])]
+        assert sorted(got) == sorted(want), bound
+    plan = "\n".join(r[0] for r in q(trino_server, f"EXPLAIN {of_series} AND ts <= {ts_literal(times[0])}", gpu=gpu))
+    scan = next(line for line in plan.splitlines() if "IcebergTableScan" in line)
+    assert f'commodity = "{commodity}"' in scan and f'source = "{source}"' in scan, plan
+    assert ("ts <=" in scan) == (method != "stale"), plan
 
 
 @pytest.mark.parametrize(

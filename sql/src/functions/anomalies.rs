@@ -14,8 +14,15 @@
 //! - `stale`: the repeats of a price unchanged for at least `window` ticks (score = run length);
 //! - `negative`: price < 0 (score = price).
 //!
-//! The table function plans ordinary SQL over the commodity functions
-//! (`zscore`, `log_return`), so it runs wherever they run.
+//! Every method runs as one scan over the gathered series
+//! ([`crate::gpu::anomaly::AnomalyScanExec`]), on the GPU or its CPU references.
+//!
+//! Filters on the output reach the table's scan (and its Iceberg file
+//! pruning) where they cannot change an output row that passes them: filters
+//! on `commodity` and `source` (they keep or drop whole series), upper bounds
+//! on `ts` for the methods that look only backwards (`zscore`, `mad`, `jump`;
+//! a stale run's length also counts later ticks), and every filter on the
+//! input columns for `negative`. They are applied to the output again.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -23,10 +30,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableFunctionImpl};
+use datafusion::common::Column;
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 /// Argument order of `anomalies(...)` (for named arguments).
@@ -170,6 +179,36 @@ fn us_allowed(method: &str) -> bool {
 }
 
 impl Request {
+    /// The filter of the input (the table's ticks) that `output_filter` (a
+    /// conjunct of a filter on the output) allows without changing any
+    /// output row that passes it, if any (see the module docs).
+    fn input_filter(&self, output_filter: &Expr) -> Option<Expr> {
+        if output_filter.is_volatile() {
+            return None;
+        }
+        let columns = output_filter.column_refs();
+        let named = |names: &[&str]| columns.iter().all(|c| names.contains(&c.name.as_str()));
+        let filter = if named(&["commodity", "source"])
+            || (self.method == "negative" && named(&["commodity", "source", "ts", "price"]))
+        {
+            output_filter.clone()
+        } else if named(&["ts"]) && self.method != "stale" {
+            time_upper_bound(output_filter)?
+        } else {
+            return None;
+        };
+        // The input's columns carry no qualifier.
+        filter
+            .transform(|e| match e {
+                Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                    c.name,
+                )))),
+                other => Ok(Transformed::no(other)),
+            })
+            .map(|t| t.data)
+            .ok()
+    }
+
     #[cfg(test)]
     /// The window arguments of `zscore(x, ...)`.
     fn window_args(&self) -> String {
@@ -253,6 +292,35 @@ impl Request {
     }
 }
 
+/// `ts <= bound` implied by `filter` (`ts < x`, `ts <= x`, `ts = x`, their
+/// mirror images, `ts BETWEEN a AND x`), with `x` free of columns.
+fn time_upper_bound(filter: &Expr) -> Option<Expr> {
+    let is_ts = |e: &Expr| matches!(e, Expr::Column(c) if c.name == "ts");
+    let constant = |e: &Expr| e.column_refs().is_empty();
+    let (ts, bound) = match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (ts, op, bound) = if is_ts(left) {
+                (left, *op, right)
+            } else {
+                (right, op.swap()?, left)
+            };
+            if !is_ts(ts) || !matches!(op, Operator::Lt | Operator::LtEq | Operator::Eq) {
+                return None;
+            }
+            (ts, bound)
+        }
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            high,
+            ..
+        }) if is_ts(expr) => (expr, high),
+        _ => return None,
+    };
+    constant(bound)
+        .then(|| Expr::BinaryExpr(BinaryExpr::new(ts.clone(), Operator::LtEq, bound.clone())))
+}
+
 /// The window-function formulation of `anomalies(table, method, window,
 /// threshold)` over a table without `source` (the reference the scan is
 /// tested against).
@@ -286,11 +354,24 @@ impl TableProvider for AnomaliesTable {
         TableType::View
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match self.request.input_filter(f) {
+                Some(_) => TableProviderFilterPushDown::Inexact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         let ctx = crate::columns::context_of(state, "anomalies")?;
@@ -306,11 +387,13 @@ impl TableProvider for AnomaliesTable {
         // Every method runs as one scan over the gathered series: on the
         // GPU kernels when the session's placement says so, else on their
         // CPU references.
-        let input = ctx
+        let mut ticks = ctx
             .sql(&self.request.base_sql(Some(source.schema().as_ref())))
-            .await?
-            .create_physical_plan()
             .await?;
+        for f in filters.iter().filter_map(|f| self.request.input_filter(f)) {
+            ticks = ticks.filter(f)?;
+        }
+        let input = ticks.create_physical_plan().await?;
         let exec = crate::gpu::anomaly::AnomalyScanExec::new(
             input,
             crate::gpu::anomaly::AnomalyMethod {
@@ -354,5 +437,81 @@ impl TableProvider for PlanTable {
         _limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         crate::columns::project(self.0.clone(), projection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::{col, lit, random};
+
+    fn request(method: &str) -> Request {
+        Request {
+            table: "ticks".into(),
+            method: method.into(),
+            window: RollingWindow::Rows(20),
+            threshold: 4.0,
+        }
+    }
+
+    fn pushed(method: &str, filter: Expr) -> Option<String> {
+        request(method).input_filter(&filter).map(|f| f.to_string())
+    }
+
+    #[test]
+    fn only_filters_that_cannot_change_a_passing_row_reach_the_input() {
+        let key = col("anomalies.commodity").eq(lit("WTI"));
+        let upper = col("ts").lt(lit(5i64));
+        for method in ["zscore", "mad", "jump", "stale", "negative"] {
+            // Series keys keep or drop whole series; the qualifier goes.
+            assert_eq!(
+                pushed(method, key.clone()).as_deref(),
+                Some("commodity = Utf8(\"WTI\")")
+            );
+            // Scores exist only on the output; volatile filters never move.
+            assert_eq!(pushed(method, col("score").gt(lit(5.0))), None);
+            assert_eq!(pushed(method, col("reason").is_not_null()), None);
+            assert_eq!(
+                pushed(
+                    method,
+                    col("commodity").eq(lit("WTI")).and(random().lt(lit(0.5)))
+                ),
+                None
+            );
+        }
+        for method in ["zscore", "mad", "jump"] {
+            // Upper bounds drop only later rows; lower bounds would drop history.
+            assert_eq!(
+                pushed(method, upper.clone()).as_deref(),
+                Some("ts <= Int64(5)")
+            );
+            assert_eq!(
+                pushed(method, lit(5i64).gt_eq(col("ts"))).as_deref(),
+                Some("ts <= Int64(5)")
+            );
+            assert_eq!(
+                pushed(method, col("ts").eq(lit(5i64))).as_deref(),
+                Some("ts <= Int64(5)")
+            );
+            assert_eq!(
+                pushed(method, col("ts").between(lit(1i64), lit(5i64))).as_deref(),
+                Some("ts <= Int64(5)")
+            );
+            assert_eq!(
+                pushed(method, col("ts").not_between(lit(1i64), lit(5i64))),
+                None
+            );
+            assert_eq!(pushed(method, col("ts").gt(lit(1i64))), None);
+            assert_eq!(pushed(method, col("ts").lt(col("ts"))), None);
+            assert_eq!(pushed(method, col("price").gt(lit(0.0))), None);
+        }
+        // A stale run's length counts the ticks after it.
+        assert_eq!(pushed("stale", upper.clone()), None);
+        // `negative` looks at each row alone.
+        let row = col("price").gt(lit(-50.0)).and(col("ts").gt(lit(1i64)));
+        assert_eq!(
+            pushed("negative", row).as_deref(),
+            Some("price > Float64(-50) AND ts > Int64(1)")
+        );
     }
 }
