@@ -114,6 +114,27 @@ def test_real_eia_events_are_flagged(trino_server, gpu, eia_ticks):
     assert [datetime.date(2020, 3, 9)] in jumps, jumps
 
 
+@pytest.mark.parametrize("gpu", ["off", "on"])
+@pytest.mark.parametrize(
+    "method,window,threshold",
+    [("zscore", "20", 3), ("mad", "20", 5), ("jump", "20", 3),
+     ("zscore", "INTERVAL '30' DAY", 3), ("jump", "INTERVAL '30' DAY", 3)],
+)
+def test_time_ranges_of_daily_prices_are_scored_with_their_whole_history(trino_server, gpu, eia_ticks, method, window, threshold):
+    """Daily prices, sparse against the hour-long first slice of the history search: a
+    range starting at a flagged day returns exactly the unfiltered call's rows in it (with
+    one row of history too few, that day would have no score)."""
+    call = f"anomalies(table => '{eia_ticks}', method => '{method}', window => {window}, threshold => {threshold})"
+    everything = q(trino_server, f"SELECT * FROM {call}", gpu=gpu)
+    days = sorted(r[2] for r in everything)
+    assert len(days) >= 10, len(days)
+    for lo in [days[len(days) // 10], days[len(days) // 2], days[-3]]:
+        hi = lo + datetime.timedelta(days=60)
+        got = q(trino_server, f"SELECT * FROM {call} WHERE ts BETWEEN {ts_literal(lo)} AND {ts_literal(hi)}", gpu=gpu)
+        want = [r for r in everything if lo <= r[2] <= hi]
+        assert got and sorted(got) == sorted(want), lo
+
+
 def duckdb_time_zscores(eia_dir, days):
     """Oracle: the z-score of each EIA price against the prices of the `days`
     days before it (same day excluded), once the series reaches back that far."""
@@ -196,9 +217,11 @@ def test_filters_on_anomalies_return_exactly_the_matching_flagged_rows(trino_ser
     """A filtered `anomalies(...)` returns exactly the unfiltered result's rows that pass the
     filter. Filters reach the table scan only where that cannot change a passing row: the
     series keys always, upper bounds on `ts` for the backward-looking methods, everything for
-    `negative`. The bounds sit on flagged rows of one series, so a lower bound pushed into the
-    scan (the row loses its history or its run) or an upper bound pushed for `stale` (a run
-    cut short: its first flagged row is the second tick of a run of 3 or more) loses rows."""
+    `negative`; a lower bound on `ts` limits the scan to the history the rows after it need.
+    The bounds sit on flagged rows of one series, so a lower bound pushed as it is (the row
+    loses its history or its run), too little history, or an upper bound pushed for `stale`
+    (a run cut short: its first flagged row is the second tick of a run of 3 or more) loses
+    rows."""
     call = (f"anomalies(table => 'iceberg.market.ticks', method => '{method}', "
             f"window => {window}, threshold => {threshold})")
     everything = q(trino_server, f"SELECT * FROM {call}", gpu=gpu)
@@ -215,10 +238,12 @@ def test_filters_on_anomalies_return_exactly_the_matching_flagged_rows(trino_ser
         got = q(trino_server, f"{of_series} AND {bound}", gpu=gpu)
         want = [r for r in everything if (r[0], r[1]) == (commodity, source) and keep(r[2])]
         assert sorted(got) == sorted(want), bound
-    plan = "\n".join(r[0] for r in q(trino_server, f"EXPLAIN {of_series} AND ts <= {ts_literal(times[0])}", gpu=gpu))
-    scan = next(line for line in plan.splitlines() if "IcebergTableScan" in line)
-    assert f'commodity = "{commodity}"' in scan and f'source = "{source}"' in scan, plan
-    assert ("ts <=" in scan) == (method != "stale"), plan
+    for bound, shown in [(f"ts <= {ts_literal(times[0])}", "ts <="), (f"ts >= {ts_literal(second)}", "ts >=")]:
+        plan = "\n".join(r[0] for r in q(trino_server, f"EXPLAIN {of_series} AND {bound}", gpu=gpu))
+        scan = next(line for line in plan.splitlines() if "IcebergTableScan" in line)
+        assert f'commodity = "{commodity}"' in scan and f'source = "{source}"' in scan, plan
+        # A lower bound reaches the scan moved back by the history its rows need.
+        assert (shown in scan) == (method != "stale"), plan
 
 
 @pytest.mark.parametrize(

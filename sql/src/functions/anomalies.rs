@@ -23,6 +23,10 @@
 //! on `ts` for the methods that look only backwards (`zscore`, `mad`, `jump`;
 //! a stale run's length also counts later ticks), and every filter on the
 //! input columns for `negative`. They are applied to the output again.
+//! A lower bound on `ts` for those backward-looking methods limits the
+//! input too, to the history the rows after it need ([`history`]).
+
+mod history;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -209,6 +213,31 @@ impl Request {
             .ok()
     }
 
+    /// What rows at or after a lower bound on `ts` need before them, for the
+    /// methods that look only backwards (`None` for the others).
+    fn need(&self, bound: i64) -> Option<history::Need> {
+        const HOUR: i64 = 3_600_000_000;
+        let rows = match self.method.as_str() {
+            "zscore" | "mad" => 0,
+            "jump" => 1, // the return of the window's first row needs the row before it
+            _ => return None,
+        };
+        Some(match self.window {
+            RollingWindow::Rows(n) => history::Need {
+                cut: bound,
+                rows: n as u64 + rows,
+                first_span: HOUR,
+            },
+            // One row before the window: it shows that the series reaches back
+            // far enough, and is the previous price of the window's first return.
+            RollingWindow::Micros(us) => history::Need {
+                cut: bound.saturating_sub(us),
+                rows: 1,
+                first_span: us,
+            },
+        })
+    }
+
     #[cfg(test)]
     /// The window arguments of `zscore(x, ...)`.
     fn window_args(&self) -> String {
@@ -321,6 +350,37 @@ fn time_upper_bound(filter: &Expr) -> Option<Expr> {
         .then(|| Expr::BinaryExpr(BinaryExpr::new(ts.clone(), Operator::LtEq, bound.clone())))
 }
 
+/// The least `ts` (microseconds) that `filter` allows (`ts >= x`, `ts > x`,
+/// `ts = x`, their mirror images, `ts BETWEEN x AND b`), with `x` a literal.
+fn time_lower_bound(filter: &Expr) -> Option<i64> {
+    let is_ts = |e: &Expr| matches!(e, Expr::Column(c) if c.name == "ts");
+    let micros = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), _), _) => Some(*v),
+        _ => None,
+    };
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (op, bound) = if is_ts(left) {
+                (*op, right)
+            } else if is_ts(right) {
+                (op.swap()?, left)
+            } else {
+                return None;
+            };
+            matches!(op, Operator::Gt | Operator::GtEq | Operator::Eq)
+                .then(|| micros(bound))
+                .flatten()
+        }
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            ..
+        }) if is_ts(expr) => micros(low),
+        _ => None,
+    }
+}
+
 /// The window-function formulation of `anomalies(table, method, window,
 /// threshold)` over a table without `source` (the reference the scan is
 /// tested against).
@@ -360,9 +420,14 @@ impl TableProvider for AnomaliesTable {
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|f| match self.request.input_filter(f) {
-                Some(_) => TableProviderFilterPushDown::Inexact,
-                None => TableProviderFilterPushDown::Unsupported,
+            .map(|f| {
+                let bounds_history =
+                    self.request.need(0).is_some() && time_lower_bound(f).is_some();
+                if bounds_history || self.request.input_filter(f).is_some() {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
             })
             .collect())
     }
@@ -392,6 +457,13 @@ impl TableProvider for AnomaliesTable {
             .await?;
         for f in filters.iter().filter_map(|f| self.request.input_filter(f)) {
             ticks = ticks.filter(f)?;
+        }
+        let lower = filters.iter().filter_map(time_lower_bound).max();
+        if let Some((bound, need)) = lower.and_then(|b| Some((b, self.request.need(b)?)))
+            && let Some(start) = history::start(&ticks, bound, need).await?
+            && let Some(from) = history::ts_literal(&ticks, start)
+        {
+            ticks = ticks.filter(datafusion::prelude::col("ts").gt_eq(from))?;
         }
         let input = ticks.create_physical_plan().await?;
         let exec = crate::gpu::anomaly::AnomalyScanExec::new(
@@ -507,11 +579,190 @@ mod tests {
         }
         // A stale run's length counts the ticks after it.
         assert_eq!(pushed("stale", upper.clone()), None);
+        // Lower bounds (literal times) bound the history read instead.
+        let at = |us: i64| {
+            lit(ScalarValue::TimestampMicrosecond(
+                Some(us),
+                Some("UTC".into()),
+            ))
+        };
+        assert_eq!(time_lower_bound(&col("ts").gt_eq(at(7))), Some(7));
+        assert_eq!(time_lower_bound(&at(7).lt(col("ts"))), Some(7));
+        assert_eq!(time_lower_bound(&col("ts").between(at(3), at(9))), Some(3));
+        assert_eq!(time_lower_bound(&col("ts").lt_eq(at(7))), None);
+        assert_eq!(time_lower_bound(&col("ts").gt_eq(lit(7i64))), None);
+    }
+
+    #[test]
+    fn rows_after_a_lower_bound_need_their_window_before_it() {
+        use history::Need;
+        const HOUR: i64 = 3_600_000_000;
+        let with = |method: &str, window| Request {
+            window,
+            ..request(method)
+        };
+        let rows = RollingWindow::Rows(20);
+        let hour = RollingWindow::Micros(HOUR);
+        let need = |cut, rows, first_span| {
+            Some(Need {
+                cut,
+                rows,
+                first_span,
+            })
+        };
+        assert_eq!(
+            with("zscore", rows).need(HOUR * 10),
+            need(HOUR * 10, 20, HOUR)
+        );
+        assert_eq!(with("mad", rows).need(HOUR * 10), need(HOUR * 10, 20, HOUR));
+        // The first return of the window needs the price before it.
+        assert_eq!(
+            with("jump", rows).need(HOUR * 10),
+            need(HOUR * 10, 21, HOUR)
+        );
+        // A time window: one row before it (the series reaches back; the
+        // previous price of its first return).
+        assert_eq!(
+            with("zscore", hour).need(HOUR * 10),
+            need(HOUR * 9, 1, HOUR)
+        );
+        assert_eq!(with("jump", hour).need(HOUR * 10), need(HOUR * 9, 1, HOUR));
+        assert_eq!(with("stale", rows).need(HOUR), None);
+        assert_eq!(with("negative", rows).need(HOUR), None);
         // `negative` looks at each row alone.
         let row = col("price").gt(lit(-50.0)).and(col("ts").gt(lit(1i64)));
         assert_eq!(
             pushed("negative", row).as_deref(),
             Some("price > Float64(-50) AND ts > Int64(1)")
         );
+    }
+}
+
+/// Lower bounds end to end, on hourly ticks where one row of history too
+/// few changes a flagged row.
+#[cfg(test)]
+mod history_tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::TimestampMicrosecondArray;
+    use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    const HOUR: i64 = 3_600_000_000;
+    const T0: i64 = 1_700_000_000_000_000 / HOUR * HOUR;
+
+    /// Hourly WTI ticks for 200 hours, a jump at hour 100 and a spike half
+    /// an hour after hour 150 (off the hourly grid).
+    fn context() -> SessionContext {
+        let mut ts: Vec<i64> = (0..200).map(|h| T0 + h * HOUR).collect();
+        ts.push(T0 + 150 * HOUR + HOUR / 2);
+        ts.sort();
+        let price: Vec<f64> = ts
+            .iter()
+            .map(|t| {
+                let h = (t - T0) as f64 / HOUR as f64;
+                let wiggle = 70.0 + (h * 1.3).sin() * 0.4 + (h * 0.37).cos() * 0.3;
+                if h == 150.5 {
+                    wiggle * 1.4
+                } else if h >= 100.0 {
+                    wiggle * 1.25
+                } else {
+                    wiggle
+                }
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("commodity", DataType::Utf8, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("price", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["WTI"; ts.len()])),
+                Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+                Arc::new(Float64Array::from(price)),
+            ],
+        )
+        .unwrap();
+        let ctx = SessionContext::new();
+        crate::functions::register(&ctx, "UTC");
+        ctx.register_table(
+            "ticks",
+            Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),
+        )
+        .unwrap();
+        ctx
+    }
+
+    async fn rows(ctx: &SessionContext, sql: &str) -> String {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        pretty_format_batches(&batches).unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_lower_bound_keeps_every_flagged_row_as_it_was() {
+        let ctx = context();
+        let at = |h: f64| format!("to_timestamp_micros({})", T0 + (h * HOUR as f64) as i64);
+        for (call, from, flagged) in [
+            // Hour 100's return is scored against the 16 returns before it:
+            // those need the 17 prices before hour 100.
+            ("anomalies('ticks', 'jump', 16, 3)", 100.0, "100"),
+            // The spike's window is [146:30, 150:30): the series must reach
+            // back to 146:30, which only the tick at 146:00 shows.
+            (
+                "anomalies('ticks', 'zscore', INTERVAL '4' HOUR, 3)",
+                150.5,
+                "150.5",
+            ),
+            (
+                "anomalies('ticks', 'jump', INTERVAL '4' HOUR, 3)",
+                150.5,
+                "150.5",
+            ),
+        ] {
+            let all = rows(
+                &ctx,
+                &format!(
+                    "SELECT ts, score FROM {call} WHERE ts >= {} ORDER BY ts",
+                    at(from)
+                ),
+            )
+            .await;
+            // The same rows filtered after the scan (`+ 0` keeps the bound
+            // from reaching it).
+            let reference = rows(
+                &ctx,
+                &format!(
+                    "SELECT ts, score FROM (SELECT ts, score, ts + INTERVAL '0' SECOND AS t FROM {call}) \
+                     WHERE t >= {} ORDER BY ts",
+                    at(from)
+                ),
+            )
+            .await;
+            assert_eq!(all, reference, "{call}");
+            // The bound reached the scan's input, moved back by the history.
+            let plan = rows(
+                &ctx,
+                &format!(
+                    "EXPLAIN SELECT ts, score FROM {call} WHERE ts >= {}",
+                    at(from)
+                ),
+            )
+            .await;
+            let input = plan.split("AnomalyScanExec").nth(1).unwrap_or_default();
+            assert!(input.contains("ts@1 >= "), "{plan}");
+            assert!(
+                all.lines().count() > 4,
+                "{call} flags hour {flagged}:\n{all}"
+            );
+        }
     }
 }

@@ -526,6 +526,10 @@ impl Run {
             Err(e) => return Err(DataFusionError::Execution(e.to_string())),
         };
         let mut arrays: Vec<ArrayRef> = match groups.as_mut() {
+            // No rows, no groups (an empty `GroupValues` emits no columns).
+            Some(_) if num_groups == 0 => {
+                return Ok(Outcome::Done(RecordBatch::new_empty(self.schema.clone())));
+            }
             Some(g) => g.emit(EmitTo::All)?,
             None => Vec::new(),
         };

@@ -154,6 +154,9 @@ mod tests {
             "SELECT commodity, close_price(price, ts) AS last, max(ts) FROM ticks GROUP BY 1 ORDER BY 1",
             "SELECT count(*), sum(price), min(price), max(price) FROM ticks",
             "SELECT count(*), sum(price) FROM ticks WHERE price > 1000",
+            // No rows: no groups (one key and two keys intern differently).
+            "SELECT commodity, count(*), sum(price) FROM ticks WHERE price > 1000 GROUP BY 1",
+            "SELECT commodity, date_trunc('day', ts), count(*) FROM ticks WHERE price > 1000 GROUP BY 1, 2",
             "SELECT commodity, count(*) FILTER (WHERE price < 0) FROM ticks GROUP BY 1 ORDER BY 1",
         ] {
             let (a, plan_on) = run(&on, sql).await;
