@@ -98,19 +98,10 @@ pub async fn start(ticks: &DataFrame, bound: i64, need: Need) -> DFResult<Option
         if missing.is_empty() || older == i64::MIN {
             return Ok(Some(older));
         }
-        // Series still short: done if their commodities have nothing older.
-        let commodities: HashSet<&Option<String>> = missing.keys().map(|(c, _)| c).collect();
-        let of_short = commodities
-            .into_iter()
-            .map(|c| match c {
-                Some(c) => col("commodity").eq(lit(c.as_str())),
-                None => col("commodity").is_null(),
-            })
-            .reduce(Expr::or)
-            .expect("some series are short");
+        // Series still short: done if they have nothing older.
         let older_rows = ticks
             .clone()
-            .filter(col("ts").lt(from).and(of_short))?
+            .filter(col("ts").lt(from).and(any_of(missing.keys())))?
             .limit(0, Some(1))?
             .collect()
             .await?;
@@ -120,6 +111,31 @@ pub async fn start(ticks: &DataFrame, bound: i64, need: Need) -> DFResult<Option
         (newer, span) = (older, span.saturating_mul(4));
     }
     Ok(None)
+}
+
+/// Short series beyond which the probe for older rows names commodities
+/// only (a coarser test: it may read further back, never less far).
+const MAX_NAMED_SERIES: usize = 64;
+
+/// A filter passing the rows of `series` (of their commodities, when there
+/// are many).
+fn any_of<'a>(series: impl ExactSizeIterator<Item = &'a Key>) -> Expr {
+    let is = |column: &str, value: &Option<String>| match value {
+        Some(v) => col(column).eq(lit(v.as_str())),
+        None => col(column).is_null(),
+    };
+    let terms: Vec<Expr> = if series.len() > MAX_NAMED_SERIES {
+        let commodities: HashSet<&Option<String>> = series.map(|(c, _)| c).collect();
+        commodities
+            .into_iter()
+            .map(|c| is("commodity", c))
+            .collect()
+    } else {
+        series
+            .map(|(c, s)| is("commodity", c).and(is("source", s)))
+            .collect()
+    };
+    terms.into_iter().reduce(Expr::or).unwrap_or(lit(false))
 }
 
 /// (commodity, source) of every row, with the `n` column's count when there
@@ -209,10 +225,12 @@ mod tests {
     #[tokio::test]
     async fn slices_grow_until_every_shown_series_has_its_rows() {
         // One tick an hour from hour 0 to 999 for WTI, from 900 for BRENT
-        // (a young series), and one HH tick before the bound only.
+        // and from 980 for WTI from another source (young series), and one
+        // HH tick before the bound only.
         let mut rows: Vec<(Option<&str>, &str, i64)> =
             (0..1000).map(|h| (Some("WTI"), "ICE", h)).collect();
         rows.extend((900..1000).map(|h| (Some("BRENT"), "ICE", h)));
+        rows.extend((980..1000).map(|h| (Some("WTI"), "NEW", h)));
         rows.push((Some("HH"), "NYMEX", 10));
         let t = ticks(&rows);
         let at = |h: i64| Some(h * HOUR);
@@ -234,6 +252,12 @@ mod tests {
             start(&t, 990 * HOUR, need(990, 5)).await.unwrap(),
             at(990 - 16)
         );
+        // 200 rows: WTI/ICE has them 256 hours back, where the young series
+        // have nothing older (WTI's other source does not count for WTI/NEW).
+        assert_eq!(
+            start(&t, 990 * HOUR, need(990, 200)).await.unwrap(),
+            at(990 - 256)
+        );
         // Only series with rows at or after the bound matter (HH has none).
         // With WTI filtered out, BRENT is short at 64 hours (it starts at
         // hour 900): nothing older of BRENT ends the search there.
@@ -253,6 +277,19 @@ mod tests {
         );
         // A cut before the bound (time windows): rows before the cut.
         assert_eq!(start(&t, 990 * HOUR, need(900, 1)).await.unwrap(), at(899));
+    }
+
+    #[test]
+    fn many_short_series_are_probed_by_commodity() {
+        let few: Vec<Key> = vec![(Some("WTI".into()), None)];
+        assert_eq!(
+            any_of(few.iter()).to_string(),
+            "commodity = Utf8(\"WTI\") AND source IS NULL"
+        );
+        let many: Vec<Key> = (0..=MAX_NAMED_SERIES)
+            .map(|i| (Some("WTI".into()), Some(format!("S{i}"))))
+            .collect();
+        assert_eq!(any_of(many.iter()).to_string(), "commodity = Utf8(\"WTI\")");
     }
 
     #[tokio::test]
