@@ -96,6 +96,77 @@ def test_asof_join_matches_duckdb(trino_server, tables, endpoint, join):
         assert not any(r[0] == "RBOB" for r in got)
 
 
+def lit(ts: datetime.datetime) -> str:
+    return f"TIMESTAMP '{ts:%Y-%m-%d %H:%M:%S.%f} UTC'"
+
+
+T1 = datetime.datetime(2025, 3, 3, 9, 20, 0, 500000, tzinfo=UTC)
+T2 = datetime.datetime(2025, 3, 3, 9, 40, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def lower(tables) -> datetime.datetime:
+    """A time between a WTI trade and the quote it matches (3 s or more before it): with
+    quotes read only from this time on, that trade would lose its quote."""
+    trade, quote = tables.execute(
+        "SELECT t.ts, q.ts FROM trades t ASOF JOIN quotes q ON t.commodity = q.commodity AND t.ts >= q.ts "
+        "WHERE t.commodity = 'WTI' AND t.ts > TIMESTAMPTZ '2025-03-03 09:20:00+00' "
+        "AND t.ts - q.ts > INTERVAL 3 SECOND ORDER BY t.ts LIMIT 1"
+    ).fetchone()
+    assert quote < trade - datetime.timedelta(seconds=1) < trade
+    return (trade - datetime.timedelta(seconds=1)).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("join", ["inner", "left"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "commodity = 'WTI'",
+        "commodity = 'WTI' AND ts BETWEEN {t1} AND {t2}",
+        "ts >= {t1}",
+        "commodity IN ('WTI', 'RBOB') AND ts <= {t2}",
+        "ts > {t1} AND price > 72",
+        # A right column: applied to the result only (pushing it would pick other quotes).
+        "bid > 72 AND ts >= {t1}",
+    ],
+)
+def test_filtered_asof_join_matches_duckdb(trino_server, tables, lower, join, where):
+    """Filters on the result reach the inputs: left columns the trades, keys and time bounds
+    the quotes too (from the latest quote before a lower bound). A trade just after the lower
+    bound matches a quote before it, so a quote bound pushed as it is would lose or change it."""
+    where = where.format(t1=lit(lower), t2=lit(T2))
+    got = rows_trino(
+        trino_server,
+        "SELECT commodity, ts, price, quantity, right_ts, bid, ask FROM asof_join("
+        f"left => 'iceberg.asof.trades', right => 'iceberg.asof.quotes', on => 'commodity', join => '{join}') "
+        f"WHERE {where}",
+    )
+    duck_join = "ASOF JOIN" if join == "inner" else "ASOF LEFT JOIN"
+    duck_where = where.replace(" UTC'", "+00'").replace("TIMESTAMP '", "TIMESTAMPTZ '")
+    want = tables.execute(
+        f"SELECT * FROM (SELECT t.commodity, t.ts, t.price, t.quantity, q.ts AS right_ts, q.bid, q.ask "
+        f"FROM trades t {duck_join} quotes q ON t.commodity = q.commodity AND t.ts >= q.ts) WHERE {duck_where}"
+    ).fetchall()
+    assert len(want) > 50, where
+    assert canon(got) == canon(want), where
+
+
+def test_asof_join_filters_reach_both_scans(trino_server, tables):
+    plan = "\n".join(r[0] for r in rows_trino(
+        trino_server,
+        "EXPLAIN SELECT * FROM asof_join('iceberg.asof.trades', 'iceberg.asof.quotes', 'commodity') "
+        f"WHERE commodity = 'WTI' AND ts BETWEEN {lit(T1)} AND {lit(T2)} AND price > 72",
+    ))
+    scans = [line for line in plan.splitlines() if "IcebergTableScan" in line]
+    assert len(scans) == 2, plan
+    trades, quotes = scans if "price" in scans[0] else scans[::-1]
+    for part in ['commodity = "WTI"', "ts >= 2025-03-03 09:20:00.500", "ts <= 2025-03-03 09:40:00", "price > 72"]:
+        assert part in trades, plan
+    # Quotes: the key, the upper bound, and a lower bound before T1 (the latest quote before it).
+    assert 'commodity = "WTI"' in quotes and "ts <= 2025-03-03 09:40:00" in quotes and "ts >= 2025-03-03 0" in quotes, plan
+    assert "price" not in quotes and "ts >= 2025-03-03 09:20:00.500" not in quotes, plan
+
+
 def test_asof_join_in_a_query(trino_server, tables):
     """The function composes: average spread paid per commodity."""
     got = dict(rows_trino(

@@ -24,9 +24,7 @@
 //! a stale run's length also counts later ticks), and every filter on the
 //! input columns for `negative`. They are applied to the output again.
 //! A lower bound on `ts` for those backward-looking methods limits the
-//! input too, to the history the rows after it need ([`history`]).
-
-mod history;
+//! input too, to the history the rows after it need ([`super::history`]).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -34,13 +32,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableFunctionImpl};
-use datafusion::common::Column;
 use datafusion::common::ScalarValue;
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::col;
+
+use super::history;
 
 /// Argument order of `anomalies(...)` (for named arguments).
 pub const ARGUMENTS: &[&str] = &["table", "method", "window", "threshold"];
@@ -202,15 +201,7 @@ impl Request {
             return None;
         };
         // The input's columns carry no qualifier.
-        filter
-            .transform(|e| match e {
-                Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
-                    c.name,
-                )))),
-                other => Ok(Transformed::no(other)),
-            })
-            .map(|t| t.data)
-            .ok()
+        Some(history::unqualified(filter))
     }
 
     /// What rows at or after a lower bound on `ts` need before them, for the
@@ -321,64 +312,14 @@ impl Request {
     }
 }
 
-/// `ts <= bound` implied by `filter` (`ts < x`, `ts <= x`, `ts = x`, their
-/// mirror images, `ts BETWEEN a AND x`), with `x` free of columns.
+/// `ts <= x` implied by `filter` (see [`history::upper_bound`]).
 fn time_upper_bound(filter: &Expr) -> Option<Expr> {
-    let is_ts = |e: &Expr| matches!(e, Expr::Column(c) if c.name == "ts");
-    let constant = |e: &Expr| e.column_refs().is_empty();
-    let (ts, bound) = match filter {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let (ts, op, bound) = if is_ts(left) {
-                (left, *op, right)
-            } else {
-                (right, op.swap()?, left)
-            };
-            if !is_ts(ts) || !matches!(op, Operator::Lt | Operator::LtEq | Operator::Eq) {
-                return None;
-            }
-            (ts, bound)
-        }
-        Expr::Between(Between {
-            expr,
-            negated: false,
-            high,
-            ..
-        }) if is_ts(expr) => (expr, high),
-        _ => return None,
-    };
-    constant(bound)
-        .then(|| Expr::BinaryExpr(BinaryExpr::new(ts.clone(), Operator::LtEq, bound.clone())))
+    history::upper_bound(filter, "ts").map(|(ts, x)| ts.lt_eq(x))
 }
 
-/// The least `ts` (microseconds) that `filter` allows (`ts >= x`, `ts > x`,
-/// `ts = x`, their mirror images, `ts BETWEEN x AND b`), with `x` a literal.
+/// The least `ts` that `filter` allows (see [`history::lower_bound`]).
 fn time_lower_bound(filter: &Expr) -> Option<i64> {
-    let is_ts = |e: &Expr| matches!(e, Expr::Column(c) if c.name == "ts");
-    let micros = |e: &Expr| match e {
-        Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), _), _) => Some(*v),
-        _ => None,
-    };
-    match filter {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let (op, bound) = if is_ts(left) {
-                (*op, right)
-            } else if is_ts(right) {
-                (op.swap()?, left)
-            } else {
-                return None;
-            };
-            matches!(op, Operator::Gt | Operator::GtEq | Operator::Eq)
-                .then(|| micros(bound))
-                .flatten()
-        }
-        Expr::Between(Between {
-            expr,
-            negated: false,
-            low,
-            ..
-        }) if is_ts(expr) => micros(low),
-        _ => None,
-    }
+    history::lower_bound(filter, "ts")
 }
 
 /// The window-function formulation of `anomalies(table, method, window,
@@ -460,10 +401,20 @@ impl TableProvider for AnomaliesTable {
         }
         let lower = filters.iter().filter_map(time_lower_bound).max();
         if let Some((bound, need)) = lower.and_then(|b| Some((b, self.request.need(b)?)))
-            && let Some(start) = history::start(&ticks, bound, need).await?
-            && let Some(from) = history::ts_literal(&ticks, start)
+            && let Some(at_bound) = history::ts_literal(&ticks, "ts", bound)
+            && let Some(start) = history::start(
+                &ticks,
+                ticks.clone().filter(col("ts").gt_eq(at_bound))?,
+                history::Series {
+                    keys: &["commodity", "source"],
+                    ts: "ts",
+                },
+                need,
+            )
+            .await?
+            && let Some(from) = history::ts_literal(&ticks, "ts", start)
         {
-            ticks = ticks.filter(datafusion::prelude::col("ts").gt_eq(from))?;
+            ticks = ticks.filter(col("ts").gt_eq(from))?;
         }
         let input = ticks.create_physical_plan().await?;
         let exec = crate::gpu::anomaly::AnomalyScanExec::new(

@@ -14,6 +14,13 @@
 //!
 //! The right side is the build side (held in memory, sorted by time per key);
 //! the left side streams through and each row is matched by binary search.
+//!
+//! Filters on the result that name only left columns filter the left input
+//! (each left row's result depends on that row alone). Those on the keys
+//! filter the right input too; an upper bound on the left time bounds the
+//! right time; a lower bound on it limits the right input to the latest row
+//! before it per key and what follows ([`super::history`]). So the right side
+//! held in memory is what the filtered left rows can match.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -30,7 +37,7 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::{Distribution, EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -40,6 +47,8 @@ use datafusion::physical_plan::{
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
+use super::history;
+
 /// Argument order of `asof_join(...)` (for named arguments).
 pub const ARGUMENTS: &[&str] = &["left", "right", "on", "ts", "join"];
 
@@ -48,7 +57,8 @@ pub const ARGUMENTS: &[&str] = &["left", "right", "on", "ts", "join"];
 /// calls of a statement first and registers an instance that knows them.
 #[derive(Debug, Default)]
 pub struct AsofJoin {
-    resolved: HashMap<String, SchemaRef>,
+    /// Output schema and left column count of each resolved call.
+    resolved: HashMap<String, (SchemaRef, usize)>,
 }
 
 fn bad(message: impl Into<String>) -> DataFusionError {
@@ -133,12 +143,16 @@ impl TableFunctionImpl for AsofJoin {
             return Err(bad("asof_join takes at most 5 arguments"));
         }
         let spec = Spec::parse(&strings)?;
-        let schema = self
+        let (schema, left_columns) = self
             .resolved
             .get(&spec.key())
             .cloned()
             .ok_or_else(|| bad("asof_join: the arguments must be string literals"))?;
-        Ok(Arc::new(AsofTable { spec, schema }))
+        Ok(Arc::new(AsofTable {
+            spec,
+            schema,
+            left_columns,
+        }))
     }
 }
 
@@ -176,7 +190,7 @@ pub async fn prepare(ctx: &SessionContext, sql: &str) -> crate::error::Result<()
         let left = ctx.table_provider(spec.left.as_str()).await?;
         let right = ctx.table_provider(spec.right.as_str()).await?;
         let layout = layout(&spec, &left.schema(), &right.schema(), spec.outer)?;
-        resolved.insert(spec.key(), layout.schema);
+        resolved.insert(spec.key(), (layout.schema, left.schema().fields().len()));
     }
     ctx.register_udtf("asof_join", Arc::new(AsofJoin { resolved }));
     Ok(())
@@ -196,6 +210,14 @@ struct Spec {
 struct AsofTable {
     spec: Spec,
     schema: SchemaRef,
+    /// The first `left_columns` output columns are the left table's.
+    left_columns: usize,
+}
+
+/// Where a filter on the result goes (see the module docs).
+struct Pushed {
+    left: Expr,
+    right: Option<Expr>,
 }
 
 /// Column positions and the output schema.
@@ -270,21 +292,76 @@ fn layout(spec: &Spec, l: &Schema, r: &Schema, outer: bool) -> DFResult<Layout> 
 }
 
 impl AsofTable {
+    /// Where `filter` (a conjunct of a filter on the result) may also filter
+    /// the inputs without changing a row that passes it, if anywhere.
+    fn pushdown(&self, filter: &Expr) -> Option<Pushed> {
+        if filter.is_volatile() {
+            return None;
+        }
+        let names = filter.column_refs();
+        let left_names: Vec<&str> = self.schema.fields()[..self.left_columns]
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        if !names.iter().all(|c| left_names.contains(&c.name.as_str())) {
+            return None;
+        }
+        let right = if names.iter().all(|c| self.spec.on.contains(&c.name)) {
+            Some(history::unqualified(filter.clone()))
+        } else {
+            history::upper_bound(filter, &self.spec.left_ts)
+                .map(|(_, bound)| history::column(&self.spec.right_ts).lt_eq(bound))
+        };
+        Some(Pushed {
+            left: history::unqualified(filter.clone()),
+            right,
+        })
+    }
+
     async fn inputs(
         &self,
         state: &dyn Session,
+        filters: &[Expr],
     ) -> DFResult<(Arc<dyn ExecutionPlan>, Arc<dyn ExecutionPlan>, Layout)> {
         let ctx = crate::columns::context_of(state, "asof_join")?;
-        let left = ctx
+        let mut left = ctx
             .sql(&format!("SELECT * FROM {}", self.spec.left))
-            .await?
-            .create_physical_plan()
             .await?;
-        let right = ctx
+        let mut right = ctx
             .sql(&format!("SELECT * FROM {}", self.spec.right))
-            .await?
-            .create_physical_plan()
             .await?;
+        let mut lower: Option<i64> = None;
+        for f in filters {
+            let Some(pushed) = self.pushdown(f) else {
+                continue;
+            };
+            left = left.filter(pushed.left)?;
+            if let Some(r) = pushed.right {
+                right = right.filter(r)?;
+            }
+            lower = lower.max(history::lower_bound(f, &self.spec.left_ts));
+        }
+        // Left rows at or after the bound match the latest right row before it
+        // (per key) or later ones.
+        if let Some(bound) = lower {
+            let keys: Vec<&str> = self.spec.on.iter().map(String::as_str).collect();
+            let series = history::Series {
+                keys: &keys,
+                ts: &self.spec.right_ts,
+            };
+            let need = history::Need {
+                cut: bound,
+                rows: 1,
+                first_span: 3_600_000_000,
+            };
+            if let Some(start) = history::start(&right, left.clone(), series, need).await?
+                && let Some(from) = history::ts_literal(&right, &self.spec.right_ts, start)
+            {
+                right = right.filter(history::column(&self.spec.right_ts).gt_eq(from))?;
+            }
+        }
+        let left = left.create_physical_plan().await?;
+        let right = right.create_physical_plan().await?;
         let layout = layout(&self.spec, &left.schema(), &right.schema(), self.spec.outer)?;
         Ok((left, right, layout))
     }
@@ -304,14 +381,27 @@ impl TableProvider for AsofTable {
         TableType::View
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match self.pushdown(f) {
+                Some(_) => TableProviderFilterPushDown::Inexact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         _limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let (left, right, layout) = self.inputs(state).await?;
+        let (left, right, layout) = self.inputs(state, filters).await?;
         let exec: Arc<dyn ExecutionPlan> =
             Arc::new(AsofJoinExec::new(left, right, layout, self.spec.clone()));
         crate::columns::project(exec, projection)

@@ -13,6 +13,7 @@ pub mod asof;
 pub(crate) mod commodity;
 mod datetime;
 mod formats;
+mod history;
 mod misc;
 pub mod open_close;
 mod window;
