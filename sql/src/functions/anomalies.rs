@@ -359,18 +359,10 @@ impl TableProvider for AnomaliesTable {
         &self,
         filters: &[&Expr],
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| {
-                let bounds_history =
-                    self.request.need(0).is_some() && time_lower_bound(f).is_some();
-                if bounds_history || self.request.input_filter(f).is_some() {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        Ok(history::inexact_where(filters, |f| {
+            let bounds_history = self.request.need(0).is_some() && time_lower_bound(f).is_some();
+            bounds_history || self.request.input_filter(f).is_some()
+        }))
     }
 
     async fn scan(

@@ -385,13 +385,9 @@ impl TableProvider for AsofTable {
         &self,
         filters: &[&Expr],
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| match self.pushdown(f) {
-                Some(_) => TableProviderFilterPushDown::Inexact,
-                None => TableProviderFilterPushDown::Unsupported,
-            })
-            .collect())
+        Ok(history::inexact_where(filters, |f| {
+            self.pushdown(f).is_some()
+        }))
     }
 
     async fn scan(

@@ -19,7 +19,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result as DFResult;
 use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::prelude::{DataFrame, lit};
 
 /// A series: the values of the key columns.
@@ -52,6 +52,21 @@ const MAX_SLICES: usize = 16;
 /// Short series beyond which the probe for older rows names the first key
 /// only (a coarser test: it may read further back, never less far).
 const MAX_NAMED_SERIES: usize = 64;
+
+/// `Inexact` for the filters `pushable` accepts (they filter the input and
+/// the result again), `Unsupported` for the others.
+pub fn inexact_where(
+    filters: &[&Expr],
+    pushable: impl Fn(&Expr) -> bool,
+) -> Vec<TableProviderFilterPushDown> {
+    filters
+        .iter()
+        .map(|f| match pushable(f) {
+            true => TableProviderFilterPushDown::Inexact,
+            false => TableProviderFilterPushDown::Unsupported,
+        })
+        .collect()
+}
 
 /// The column `name` (as it is: no parsing of dots, no case folding).
 pub fn column(name: &str) -> Expr {
