@@ -186,7 +186,7 @@ impl Request {
     /// conjunct of a filter on the output) allows without changing any
     /// output row that passes it, if any (see the module docs).
     fn input_filter(&self, output_filter: &Expr) -> Option<Expr> {
-        if output_filter.is_volatile() {
+        if !history::movable(output_filter) {
             return None;
         }
         let columns = output_filter.column_refs();
@@ -458,7 +458,7 @@ impl TableProvider for PlanTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::prelude::{col, lit, random};
+    use datafusion::prelude::{col, in_subquery, lit, random};
 
     fn request(method: &str) -> Request {
         Request {
@@ -491,6 +491,16 @@ mod tests {
                     method,
                     col("commodity").eq(lit("WTI")).and(random().lt(lit(0.5)))
                 ),
+                None
+            );
+            // Nor do subqueries.
+            let subquery = Arc::new(
+                datafusion::logical_expr::LogicalPlanBuilder::empty(true)
+                    .build()
+                    .unwrap(),
+            );
+            assert_eq!(
+                pushed(method, in_subquery(col("commodity"), subquery)),
                 None
             );
         }

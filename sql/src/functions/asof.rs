@@ -295,7 +295,7 @@ impl AsofTable {
     /// Where `filter` (a conjunct of a filter on the result) may also filter
     /// the inputs without changing a row that passes it, if anywhere.
     fn pushdown(&self, filter: &Expr) -> Option<Pushed> {
-        if filter.is_volatile() {
+        if !history::movable(filter) {
             return None;
         }
         let names = filter.column_refs();

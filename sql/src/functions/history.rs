@@ -68,6 +68,20 @@ pub fn inexact_where(
         .collect()
 }
 
+/// Whether `filter` may be evaluated on a table function's input as well:
+/// the same value for a row every time (not volatile), and no subquery.
+pub fn movable(filter: &Expr) -> bool {
+    !filter.is_volatile()
+        && !filter
+            .exists(|e| {
+                Ok(matches!(
+                    e,
+                    Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+                ))
+            })
+            .unwrap_or(true)
+}
+
 /// The column `name` (as it is: no parsing of dots, no case folding).
 pub fn column(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
