@@ -2,7 +2,8 @@
 //! `approx_distinct` (bigint) are rewritten into DataFusion aggregates;
 //! `approx_percentile(x, p)` and `approx_percentile(x, ARRAY[p, ...])` are
 //! computed here (exactly: the nearest-rank percentile, which is within any
-//! approximation's error bound).
+//! approximation's error bound). [`FilterIsTrue`] makes grouped aggregates
+//! skip rows whose FILTER condition is NULL.
 
 use std::any::Any;
 use std::fmt;
@@ -25,7 +26,60 @@ use datafusion::logical_expr::{
     lit,
 };
 
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::optimizer::AnalyzerRule;
+
 use super::invalid_argument;
+
+/// `agg(...) FILTER (WHERE c)` becomes `FILTER (WHERE c AND c IS NOT NULL)`
+/// (FALSE where `c` is NULL), keeping its name. (`c IS TRUE` would do, but
+/// DataFusion then plans it with another nullability than it declares.) DataFusion 53's grouped accumulators read the filter's value
+/// bits without its nulls (`accumulate_indices`), so a grouped `count(*)`
+/// counted rows whose condition is NULL (e.g. `price > 100` where the price
+/// is NULL); SQL aggregates only the rows where it is TRUE.
+#[derive(Debug)]
+pub struct FilterIsTrue;
+
+/// Whether `c` is already `x AND x IS NOT NULL`.
+fn is_guarded(c: &Expr) -> bool {
+    matches!(c, Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr { left, op: datafusion::logical_expr::Operator::And, right })
+        if matches!(right.as_ref(), Expr::IsNotNull(x) if x == left))
+}
+
+impl AnalyzerRule for FilterIsTrue {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DFResult<LogicalPlan> {
+        Ok(plan
+            .transform_up_with_subqueries(|node| {
+                if !matches!(node, LogicalPlan::Aggregate(_) | LogicalPlan::Window(_)) {
+                    return Ok(Transformed::no(node));
+                }
+                let names = NamePreserver::new(&node);
+                node.map_expressions(|e| {
+                    let original = names.save(&e);
+                    let rewritten = e.transform_up(|e| match e {
+                        Expr::AggregateFunction(mut f)
+                            if f.params.filter.as_deref().is_some_and(|c| !is_guarded(c)) =>
+                        {
+                            let c = *f.params.filter.take().expect("a filter");
+                            let guarded = c.clone().and(c.is_not_null());
+                            f.params.filter = Some(Box::new(guarded));
+                            Ok(Transformed::yes(Expr::AggregateFunction(f)))
+                        }
+                        other => Ok(Transformed::no(other)),
+                    })?;
+                    Ok(rewritten.update_data(|e| original.restore(e)))
+                })
+            })?
+            .data)
+    }
+
+    fn name(&self) -> &str {
+        "aggregate_filter_is_true"
+    }
+}
 
 /// Every aggregate of this module.
 pub fn functions() -> Vec<AggregateUDF> {
@@ -397,6 +451,40 @@ mod tests {
         // max_by within groups, with a FILTER.
         let (v, _) = one_row(
             &format!("SELECT max_by(k, p) FILTER (WHERE c = 'WTI') FROM {DATA}"),
+            "UTC",
+        )
+        .await;
+        assert_eq!(v, ["1"]);
+    }
+
+    #[tokio::test]
+    async fn grouped_filters_skip_rows_whose_condition_is_null() {
+        // BRENT's second price is NULL: `p > -100` is NULL there, so only
+        // its first row (k = 1) passes; WTI's three rows all pass.
+        for sql in [
+            format!(
+                "SELECT c, count(*) FILTER (WHERE p > -100), sum(k) FILTER (WHERE p > -100), \
+                 count(k) FILTER (WHERE p > -100) FROM {DATA} GROUP BY c ORDER BY c"
+            ),
+            format!(
+                "SELECT c, count(*) FILTER (WHERE p > -100), sum(k) FILTER (WHERE p > -100), \
+                 count(k) FILTER (WHERE p > -100) FROM {DATA} GROUP BY c ORDER BY c DESC"
+            ),
+        ] {
+            let (v, _) = one_row(&sql, "UTC").await;
+            let want = if sql.ends_with("DESC") {
+                ["WTI", "3", "6", "3"]
+            } else {
+                ["BRENT", "1", "1", "1"]
+            };
+            assert_eq!(v, want, "{sql}");
+        }
+        // The column keeps its name.
+        let (v, _) = one_row(
+            &format!(
+                "SELECT \"count(*) FILTER (WHERE t.p > Int64(-100))\" FROM \
+                 (SELECT c, count(*) FILTER (WHERE p > -100) FROM {DATA} GROUP BY c) ORDER BY 1"
+            ),
             "UTC",
         )
         .await;

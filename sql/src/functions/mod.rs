@@ -51,6 +51,7 @@ pub fn register(ctx: &SessionContext, time_zone: &str) {
         ctx.register_udwf(f);
     }
     ctx.add_analyzer_rule(Arc::new(misc::TryRewrite));
+    ctx.add_analyzer_rule(Arc::new(aggregate::FilterIsTrue));
     ctx.register_udtf("anomalies", Arc::new(anomalies::Anomalies));
     ctx.register_udtf("asof_join", Arc::new(asof::AsofJoin::default()));
 }
