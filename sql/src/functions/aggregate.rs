@@ -39,7 +39,9 @@ use super::invalid_argument;
 /// DataFusion then plans it with another nullability than it declares.) DataFusion 53's grouped accumulators read the filter's value
 /// bits without its nulls (`accumulate_indices`), so a grouped `count(*)`
 /// counted rows whose condition is NULL (e.g. `price > 100` where the price
-/// is NULL); SQL aggregates only the rows where it is TRUE.
+/// is NULL); SQL aggregates only the rows where it is TRUE. Upstream fix:
+/// apache/datafusion#22068 (issue #22067); drop this rule with a DataFusion
+/// release that has it.
 #[derive(Debug)]
 pub struct FilterIsTrue;
 
