@@ -519,6 +519,16 @@ impl ExecutionPlan for AsofJoinExec {
 /// Right rows of one key: their times (sorted) and row indexes.
 type Group = (Vec<i64>, Vec<u32>);
 
+/// Row `i`'s key bytes; without key columns (`keys == 0`) every row has the
+/// empty key, so all rows form one group (a converter of no columns holds no
+/// rows to index).
+fn key_bytes(rows: &datafusion::arrow::row::Rows, keys: usize, i: usize) -> &[u8] {
+    match keys {
+        0 => &[],
+        _ => rows.row(i).data(),
+    }
+}
+
 /// The right side: rows grouped by key, each group sorted by time.
 struct Build {
     rows: RecordBatch,
@@ -554,10 +564,10 @@ impl Build {
             if t.is_null(i) {
                 continue;
             }
-            let k = converted.row(i);
-            let entry = match groups.get_mut(k.as_ref()) {
+            let k = key_bytes(&converted, keys.len(), i);
+            let entry = match groups.get_mut(k) {
                 Some(e) => e,
-                None => groups.entry(k.as_ref().into()).or_default(),
+                None => groups.entry(k.into()).or_default(),
             };
             entry.0.push(t.value(i));
             entry.1.push(i as u32);
@@ -594,7 +604,7 @@ impl Build {
                 if t.is_null(i) || key_nulls.iter().flatten().any(|nb| nb.is_null(i)) {
                     return None;
                 }
-                let (ts, idx) = self.groups.get(converted.row(i).as_ref())?;
+                let (ts, idx) = self.groups.get(key_bytes(&converted, keys.len(), i))?;
                 let p = ts.partition_point(|x| *x <= t.value(i));
                 (p > 0).then(|| idx[p - 1])
             })
