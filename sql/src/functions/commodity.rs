@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -38,7 +38,9 @@ use datafusion::physical_expr::expressions::Literal;
 use super::Scalar;
 use super::invalid_argument;
 
-/// `time_bucket(interval, ts [, origin])`: DataFusion's `date_bin`.
+/// `time_bucket(interval, ts [, origin])`: DataFusion's `date_bin`, with
+/// the origin cast to the nanosecond timestamp `date_bin` takes (in the zone
+/// of `ts`), so a Trino `TIMESTAMP '...'` literal of any precision works.
 pub fn scalars() -> Vec<ScalarUDF> {
     let inner = datafusion::functions::datetime::date_bin();
     let for_ret = inner.clone();
@@ -54,7 +56,17 @@ pub fn scalars() -> Vec<ScalarUDF> {
                 )))
             }
         },
-        move |args, _| {
+        move |mut args, info| {
+            if args.len() == 3
+                && let DataType::Timestamp(_, zone) = info.get_data_type(&args[1])?
+            {
+                let origin = args.pop().expect("three arguments");
+                let wanted = DataType::Timestamp(TimeUnit::Nanosecond, zone);
+                args.push(match info.get_data_type(&origin)? {
+                    DataType::Timestamp(_, _) => datafusion::logical_expr::cast(origin, wanted),
+                    _ => origin,
+                });
+            }
             Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
                 inner.clone(),
                 args,
