@@ -110,6 +110,11 @@ def assert_rows_equal(actual: list[tuple], expected: list[tuple], rel_tol: float
             assert ok, f"{what} row {i} column {j}: {x!r} != {y!r}\n  actual:   {a}\n  expected: {e}"
 
 
+def trino_timestamp(t: datetime.datetime) -> str:
+    """A Trino `timestamp(6) with time zone` literal of an aware datetime, in UTC."""
+    return f"TIMESTAMP '{t.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M:%S.%f} UTC'"
+
+
 def error_text(exc: BaseException) -> str:
     return str(exc)
 

@@ -12,6 +12,7 @@ import datetime
 import pytest
 
 from conftest import trino_connect
+from helpers import trino_timestamp
 
 
 def q(server, sql, gpu="off"):
@@ -130,7 +131,7 @@ def test_time_ranges_of_daily_prices_are_scored_with_their_whole_history(trino_s
     assert len(days) >= 10, len(days)
     for lo in [days[len(days) // 10], days[len(days) // 2], days[-3]]:
         hi = lo + datetime.timedelta(days=60)
-        got = q(trino_server, f"SELECT * FROM {call} WHERE ts BETWEEN {ts_literal(lo)} AND {ts_literal(hi)}", gpu=gpu)
+        got = q(trino_server, f"SELECT * FROM {call} WHERE ts BETWEEN {trino_timestamp(lo)} AND {trino_timestamp(hi)}", gpu=gpu)
         want = [r for r in everything if lo <= r[2] <= hi]
         assert got and sorted(got) == sorted(want), lo
 
@@ -203,10 +204,6 @@ def test_time_window_zscore_matches_duckdb(trino_server, gpu, eia_ticks, eia_dir
     assert [datetime.date(2020, 3, 9)] in jumps, jumps
 
 
-def ts_literal(t: datetime.datetime) -> str:
-    return f"TIMESTAMP '{t.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M:%S.%f} UTC'"
-
-
 @pytest.mark.parametrize("gpu", ["off", "on"])
 @pytest.mark.parametrize(
     "method,window,threshold",
@@ -231,14 +228,14 @@ def test_filters_on_anomalies_return_exactly_the_matching_flagged_rows(trino_ser
     times = sorted(r[2] for r in everything if (r[0], r[1]) == (commodity, source))
     second, last_but_one = times[min(1, len(times) - 1)], times[max(len(times) - 2, 0)]
     of_series = f"SELECT * FROM {call} WHERE commodity = '{commodity}' AND source = '{source}'"
-    for bound, keep in [(f"ts >= {ts_literal(second)}", lambda t: t >= second),
-                        (f"ts <= {ts_literal(times[0])}", lambda t: t <= times[0]),
-                        (f"ts BETWEEN {ts_literal(times[0])} AND {ts_literal(last_but_one)}",
+    for bound, keep in [(f"ts >= {trino_timestamp(second)}", lambda t: t >= second),
+                        (f"ts <= {trino_timestamp(times[0])}", lambda t: t <= times[0]),
+                        (f"ts BETWEEN {trino_timestamp(times[0])} AND {trino_timestamp(last_but_one)}",
                          lambda t: times[0] <= t <= last_but_one)]:
         got = q(trino_server, f"{of_series} AND {bound}", gpu=gpu)
         want = [r for r in everything if (r[0], r[1]) == (commodity, source) and keep(r[2])]
         assert sorted(got) == sorted(want), bound
-    for bound, shown in [(f"ts <= {ts_literal(times[0])}", "ts <="), (f"ts >= {ts_literal(second)}", "ts >=")]:
+    for bound, shown in [(f"ts <= {trino_timestamp(times[0])}", "ts <="), (f"ts >= {trino_timestamp(second)}", "ts >=")]:
         plan = "\n".join(r[0] for r in q(trino_server, f"EXPLAIN {of_series} AND {bound}", gpu=gpu))
         scan = next(line for line in plan.splitlines() if "IcebergTableScan" in line)
         assert f'commodity = "{commodity}"' in scan and f'source = "{source}"' in scan, plan

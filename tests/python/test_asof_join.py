@@ -96,10 +96,6 @@ def test_asof_join_matches_duckdb(trino_server, tables, endpoint, join):
         assert not any(r[0] == "RBOB" for r in got)
 
 
-def lit(ts: datetime.datetime) -> str:
-    return f"TIMESTAMP '{ts:%Y-%m-%d %H:%M:%S.%f} UTC'"
-
-
 T1 = datetime.datetime(2025, 3, 3, 9, 20, 0, 500000, tzinfo=UTC)
 T2 = datetime.datetime(2025, 3, 3, 9, 40, tzinfo=UTC)
 
@@ -134,7 +130,7 @@ def test_filtered_asof_join_matches_duckdb(trino_server, tables, lower, join, wh
     """Filters on the result reach the inputs: left columns the trades, keys and time bounds
     the quotes too (from the latest quote before a lower bound). A trade just after the lower
     bound matches a quote before it, so a quote bound pushed as it is would lose or change it."""
-    where = where.format(t1=lit(lower), t2=lit(T2))
+    where = where.format(t1=helpers.trino_timestamp(lower), t2=helpers.trino_timestamp(T2))
     got = rows_trino(
         trino_server,
         "SELECT commodity, ts, price, quantity, right_ts, bid, ask FROM asof_join("
@@ -160,7 +156,7 @@ def test_filtered_asof_join_without_keys_matches_duckdb(trino_server, tables, lo
         trino_server,
         "SELECT commodity, ts, price, right_ts FROM asof_join("
         f"left => 'iceberg.asof.trades', right => 'iceberg.asof.quotes', on => '', join => '{join}') "
-        f"WHERE ts >= {lit(lower)} AND price > 71",
+        f"WHERE ts >= {helpers.trino_timestamp(lower)} AND price > 71",
     )
     duck_join = "ASOF JOIN" if join == "inner" else "ASOF LEFT JOIN"
     want = tables.execute(
@@ -175,7 +171,7 @@ def test_asof_join_filters_reach_both_scans(trino_server, tables):
     plan = "\n".join(r[0] for r in rows_trino(
         trino_server,
         "EXPLAIN SELECT * FROM asof_join('iceberg.asof.trades', 'iceberg.asof.quotes', 'commodity') "
-        f"WHERE commodity = 'WTI' AND ts BETWEEN {lit(T1)} AND {lit(T2)} AND price > 72",
+        f"WHERE commodity = 'WTI' AND ts BETWEEN {helpers.trino_timestamp(T1)} AND {helpers.trino_timestamp(T2)} AND price > 72",
     ))
     scans = [line for line in plan.splitlines() if "IcebergTableScan" in line]
     assert len(scans) == 2, plan

@@ -2,8 +2,8 @@
 //! `approx_distinct` (bigint) are rewritten into DataFusion aggregates;
 //! `approx_percentile(x, p)` and `approx_percentile(x, ARRAY[p, ...])` are
 //! computed here (exactly: the nearest-rank percentile, which is within any
-//! approximation's error bound). [`FilterIsTrue`] makes grouped aggregates
-//! skip rows whose FILTER condition is NULL.
+//! approximation's error bound). [`NullFilterIsFalse`] makes grouped
+//! aggregates skip rows whose FILTER condition is NULL.
 
 use std::any::Any;
 use std::fmt;
@@ -28,58 +28,47 @@ use datafusion::logical_expr::{
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{BinaryExpr, LogicalPlan, Operator};
 use datafusion::optimizer::AnalyzerRule;
 
 use super::invalid_argument;
 
-/// `agg(...) FILTER (WHERE c)` becomes `FILTER (WHERE c AND c IS NOT NULL)`
-/// (FALSE where `c` is NULL), keeping its name. (`c IS TRUE` would do, but
-/// DataFusion then plans it with another nullability than it declares.) DataFusion 53's grouped accumulators read the filter's value
-/// bits without its nulls (`accumulate_indices`), so a grouped `count(*)`
-/// counted rows whose condition is NULL (e.g. `price > 100` where the price
-/// is NULL); SQL aggregates only the rows where it is TRUE. Upstream fix:
-/// apache/datafusion#22068 (issue #22067); drop this rule with a DataFusion
-/// release that has it.
+/// `agg(...) FILTER (WHERE c)` becomes `FILTER (WHERE c AND c IS NOT NULL)`,
+/// FALSE where `c` is NULL, keeping its name. DataFusion 53's grouped
+/// accumulators read the filter's value bits without its nulls
+/// (`accumulate_indices`), so a grouped `count(*)` counted rows whose
+/// condition is NULL (e.g. `price > 100` where the price is NULL); SQL
+/// aggregates only the rows where it is TRUE. (`c IS TRUE` would do, but
+/// DataFusion then plans it with another nullability than it declares.)
+/// Upstream fix: apache/datafusion#22068 (issue #22067); drop this rule with
+/// a DataFusion release that has it.
 #[derive(Debug)]
-pub struct FilterIsTrue;
+pub struct NullFilterIsFalse;
 
 /// Whether `c` is already `x AND x IS NOT NULL`.
 fn is_guarded(c: &Expr) -> bool {
-    matches!(c, Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr { left, op: datafusion::logical_expr::Operator::And, right })
+    matches!(c, Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right })
         if matches!(right.as_ref(), Expr::IsNotNull(x) if x == left))
 }
 
-impl AnalyzerRule for FilterIsTrue {
+impl AnalyzerRule for NullFilterIsFalse {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DFResult<LogicalPlan> {
-        Ok(plan
-            .transform_up_with_subqueries(|node| {
-                if !matches!(node, LogicalPlan::Aggregate(_) | LogicalPlan::Window(_)) {
-                    return Ok(Transformed::no(node));
+        super::rewrite_keeping_names(plan, |e, _| {
+            e.transform_up(|e| match e {
+                Expr::AggregateFunction(mut f)
+                    if f.params.filter.as_deref().is_some_and(|c| !is_guarded(c)) =>
+                {
+                    let c = *f.params.filter.take().expect("a filter");
+                    f.params.filter = Some(Box::new(c.clone().and(c.is_not_null())));
+                    Ok(Transformed::yes(Expr::AggregateFunction(f)))
                 }
-                let names = NamePreserver::new(&node);
-                node.map_expressions(|e| {
-                    let original = names.save(&e);
-                    let rewritten = e.transform_up(|e| match e {
-                        Expr::AggregateFunction(mut f)
-                            if f.params.filter.as_deref().is_some_and(|c| !is_guarded(c)) =>
-                        {
-                            let c = *f.params.filter.take().expect("a filter");
-                            let guarded = c.clone().and(c.is_not_null());
-                            f.params.filter = Some(Box::new(guarded));
-                            Ok(Transformed::yes(Expr::AggregateFunction(f)))
-                        }
-                        other => Ok(Transformed::no(other)),
-                    })?;
-                    Ok(rewritten.update_data(|e| original.restore(e)))
-                })
-            })?
-            .data)
+                other => Ok(Transformed::no(other)),
+            })
+        })
     }
 
     fn name(&self) -> &str {
-        "aggregate_filter_is_true"
+        "aggregate_null_filter_is_false"
     }
 }
 

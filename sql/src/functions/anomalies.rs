@@ -207,7 +207,6 @@ impl Request {
     /// What rows at or after a lower bound on `ts` need before them, for the
     /// methods that look only backwards (`None` for the others).
     fn need(&self, bound: i64) -> Option<history::Need> {
-        const HOUR: i64 = 3_600_000_000;
         let rows = match self.method.as_str() {
             "zscore" | "mad" => 0,
             "jump" => 1, // the return of the window's first row needs the row before it
@@ -217,7 +216,7 @@ impl Request {
             RollingWindow::Rows(n) => history::Need {
                 cut: bound,
                 rows: n as u64 + rows,
-                first_span: HOUR,
+                first_span: history::HOUR,
             },
             // One row before the window: it shows that the series reaches back
             // far enough, and is the previous price of the window's first return.
@@ -360,8 +359,8 @@ impl TableProvider for AnomaliesTable {
         filters: &[&Expr],
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
         Ok(history::inexact_where(filters, |f| {
-            let bounds_history = self.request.need(0).is_some() && time_lower_bound(f).is_some();
-            bounds_history || self.request.input_filter(f).is_some()
+            let bounds_history = time_lower_bound(f).and_then(|b| self.request.need(b));
+            bounds_history.is_some() || self.request.input_filter(f).is_some()
         }))
     }
 

@@ -352,7 +352,7 @@ impl AsofTable {
             let need = history::Need {
                 cut: bound,
                 rows: 1,
-                first_span: 3_600_000_000,
+                first_span: history::HOUR,
             };
             if let Some(start) = history::start(&right, left.clone(), series, need).await?
                 && let Some(from) = history::ts_literal(&right, &self.spec.right_ts, start)

@@ -45,6 +45,9 @@ pub struct Need {
     pub first_span: i64,
 }
 
+/// An hour in microseconds: the first slice when nothing gives a time scale.
+pub const HOUR: i64 = 3_600_000_000;
+
 /// Slices tried before reading all history (4^16 hours is far beyond any
 /// timestamp, so the last slices reach the start of time anyway).
 const MAX_SLICES: usize = 16;
@@ -101,64 +104,58 @@ fn is_column(e: &Expr, name: &str) -> bool {
     matches!(e, Expr::Column(c) if c.name == name)
 }
 
-/// `column <= x` implied by `filter` (`column < x`, `<= x`, `= x`, their
-/// mirror images, `column BETWEEN a AND x`), with `x` free of columns; the
-/// column keeps its qualifier.
-pub fn upper_bound(filter: &Expr, column: &str) -> Option<(Expr, Expr)> {
-    let constant = |e: &Expr| e.column_refs().is_empty();
-    let (c, bound) = match filter {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let (c, op, bound) = if is_column(left, column) {
-                (left, *op, right)
-            } else {
-                (right, op.swap()?, left)
-            };
-            if !is_column(c, column) || !matches!(op, Operator::Lt | Operator::LtEq | Operator::Eq)
-            {
-                return None;
-            }
-            (c, bound)
+/// The comparisons of `column` that `filter` makes, each as (the column,
+/// the operator with the column on its left, the other side): one for
+/// `column < x` or its mirror image `x > column`, two for `column BETWEEN a
+/// AND b`.
+fn comparisons<'a>(filter: &'a Expr, column: &str) -> Vec<(&'a Expr, Operator, &'a Expr)> {
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_column(left, column) => {
+            vec![(left, *op, right)]
         }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_column(right, column) => op
+            .swap()
+            .map(|op| (right.as_ref(), op, left.as_ref()))
+            .into_iter()
+            .collect(),
         Expr::Between(Between {
             expr,
             negated: false,
+            low,
             high,
-            ..
-        }) if is_column(expr, column) => (expr, high),
-        _ => return None,
-    };
-    constant(bound).then(|| (c.as_ref().clone(), bound.as_ref().clone()))
+        }) if is_column(expr, column) => vec![
+            (expr.as_ref(), Operator::GtEq, low.as_ref()),
+            (expr.as_ref(), Operator::LtEq, high.as_ref()),
+        ],
+        _ => vec![],
+    }
+}
+
+/// `column <= x` implied by `filter` (`column < x`, `<= x`, `= x`, their
+/// mirror images, `column BETWEEN a AND x`), with `x` free of columns, as
+/// (the column with its qualifier, `x`).
+pub fn upper_bound(filter: &Expr, column: &str) -> Option<(Expr, Expr)> {
+    comparisons(filter, column)
+        .into_iter()
+        .find(|(_, op, x)| {
+            matches!(op, Operator::Lt | Operator::LtEq | Operator::Eq) && x.column_refs().is_empty()
+        })
+        .map(|(c, _, x)| (c.clone(), x.clone()))
 }
 
 /// The least microsecond time that `filter` allows of `column` (`column >=
 /// x`, `> x`, `= x`, their mirror images, `column BETWEEN x AND b`), with `x`
 /// a microsecond timestamp literal.
 pub fn lower_bound(filter: &Expr, column: &str) -> Option<i64> {
-    let micros = |e: &Expr| match e {
-        Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), _), _) => Some(*v),
-        _ => None,
-    };
-    match filter {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let (op, bound) = if is_column(left, column) {
-                (*op, right)
-            } else if is_column(right, column) {
-                (op.swap()?, left)
-            } else {
-                return None;
-            };
-            matches!(op, Operator::Gt | Operator::GtEq | Operator::Eq)
-                .then(|| micros(bound))
-                .flatten()
-        }
-        Expr::Between(Between {
-            expr,
-            negated: false,
-            low,
-            ..
-        }) if is_column(expr, column) => micros(low),
-        _ => None,
-    }
+    comparisons(filter, column)
+        .into_iter()
+        .find_map(|(_, op, x)| match (op, x) {
+            (
+                Operator::Gt | Operator::GtEq | Operator::Eq,
+                Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), _), _),
+            ) => Some(*v),
+            _ => None,
+        })
 }
 
 /// A literal of `frame`'s column `ts` type (so the comparison reaches the
@@ -221,11 +218,11 @@ pub async fn start(
             .collect()
     };
     let mut missing: HashMap<Key, u64> = shown.into_iter().map(|k| (k, need.rows)).collect();
+    if missing.is_empty() {
+        return Ok(Some(need.cut));
+    }
     let (mut newer, mut span) = (need.cut, need.first_span.max(1));
     for _ in 0..MAX_SLICES {
-        if missing.is_empty() {
-            return Ok(Some(newer));
-        }
         let older = need.cut.saturating_sub(span);
         let (Some(from), Some(to)) = (ts(older), ts(newer)) else {
             return Ok(None);

@@ -16,7 +16,6 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result as DFResult;
 use datafusion::functions::expr_fn as f;
 use datafusion::functions_nested::expr_fn as nested;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, Cast, Expr, Operator, ScalarUDF, Signature, TryCast, TypeSignature, Volatility,
     case, lit,
@@ -648,33 +647,20 @@ fn round_float_to_int(
 
 impl AnalyzerRule for TryRewrite {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DFResult<LogicalPlan> {
-        Ok(plan
-            .transform_up_with_subqueries(|node| {
-                let names = NamePreserver::new(&node);
-                let input_schema = match node.inputs().as_slice() {
-                    [one] => Some(one.schema().clone()),
-                    _ => None,
-                };
-                node.map_expressions(|e| {
-                    let original = names.save(&e);
-                    let e = match &input_schema {
-                        Some(schema) => e.transform_up(|e| round_float_to_int(e, schema))?.data,
-                        None => e,
-                    };
-                    let rewritten = e.transform_up(|e| match e {
-                        Expr::ScalarFunction(sf)
-                            if sf.func.name() == "try" && sf.args.len() == 1 =>
-                        {
-                            let arg = sf.args.into_iter().next().expect("one argument");
-                            // Keep the output name: try(x) aliased as before.
-                            Ok(Transformed::yes(guard_try(arg)?))
-                        }
-                        other => Ok(Transformed::no(other)),
-                    })?;
-                    Ok(rewritten.update_data(|e| original.restore(e)))
-                })
-            })?
-            .data)
+        super::rewrite_keeping_names(plan, |e, input_schema| {
+            let e = match input_schema {
+                Some(schema) => e.transform_up(|e| round_float_to_int(e, schema))?.data,
+                None => e,
+            };
+            e.transform_up(|e| match e {
+                Expr::ScalarFunction(sf) if sf.func.name() == "try" && sf.args.len() == 1 => {
+                    let arg = sf.args.into_iter().next().expect("one argument");
+                    // Keep the output name: try(x) aliased as before.
+                    Ok(Transformed::yes(guard_try(arg)?))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
     }
 
     fn name(&self) -> &str {

@@ -51,9 +51,36 @@ pub fn register(ctx: &SessionContext, time_zone: &str) {
         ctx.register_udwf(f);
     }
     ctx.add_analyzer_rule(Arc::new(misc::TryRewrite));
-    ctx.add_analyzer_rule(Arc::new(aggregate::FilterIsTrue));
+    ctx.add_analyzer_rule(Arc::new(aggregate::NullFilterIsFalse));
     ctx.register_udtf("anomalies", Arc::new(anomalies::Anomalies));
     ctx.register_udtf("asof_join", Arc::new(asof::AsofJoin::default()));
+}
+
+/// `plan` (subqueries included) with every node's expressions rewritten
+/// bottom-up by `rewrite`, each keeping its output name. `rewrite` gets the
+/// node's input schema when the node has exactly one input. Shared by the
+/// analyzer rules of this module.
+fn rewrite_keeping_names(
+    plan: datafusion::logical_expr::LogicalPlan,
+    rewrite: impl Fn(
+        Expr,
+        Option<&datafusion::common::DFSchemaRef>,
+    ) -> DFResult<datafusion::common::tree_node::Transformed<Expr>>,
+) -> DFResult<datafusion::logical_expr::LogicalPlan> {
+    use datafusion::logical_expr::expr_rewriter::NamePreserver;
+    Ok(plan
+        .transform_up_with_subqueries(|node| {
+            let names = NamePreserver::new(&node);
+            let input_schema = match node.inputs().as_slice() {
+                [one] => Some(one.schema().clone()),
+                _ => None,
+            };
+            node.map_expressions(|e| {
+                let original = names.save(&e);
+                Ok(rewrite(e, input_schema.as_ref())?.update_data(|e| original.restore(e)))
+            })
+        })?
+        .data)
 }
 
 type ReturnFn = dyn Fn(&[DataType], &[Option<&ScalarValue>]) -> DFResult<DataType> + Send + Sync;
