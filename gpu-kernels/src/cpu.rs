@@ -102,6 +102,8 @@ impl CpuAggregator {
 
 impl Aggregator for CpuAggregator {
     fn push(&mut self, chunk: &AggChunk<'_>) -> Result<(), GpuError> {
+        let ops: Vec<AggOp> = self.accs.iter().map(|a| a.op).collect();
+        chunk.check(&ops)?;
         let g = chunk.groups;
         for (acc, input) in self.accs.iter_mut().zip(&chunk.inputs) {
             acc.grow(chunk.num_groups);
@@ -776,6 +778,46 @@ mod tests {
             key: k,
             key_valid: kv,
         }
+    }
+
+    #[test]
+    fn chunks_without_what_an_op_reads_are_refused() {
+        let g = [0u32, 0, 1];
+        let (x, v, k) = ([1.0, 2.0, 3.0], [1u8; 3], [30i64, 10, 20]);
+        let push = |op: AggOp, input: AggInput<'_>| {
+            CpuAggregator::new(&[op]).push(&AggChunk {
+                groups: &g,
+                num_groups: 2,
+                inputs: vec![input],
+            })
+        };
+        // Counts and min/max of keys read no values (what the SQL operator
+        // gives them); the device uploads values for the other ops only.
+        for op in [AggOp::Count, AggOp::MinKey, AggOp::MaxKey] {
+            push(op, input(&[], &v, &[], &k, &v)).unwrap();
+        }
+        let refused = [
+            (AggOp::Sum, input(&[], &v, &[], &[], &[])),
+            (AggOp::Max, input(&x[..2], &v, &[], &[], &[])),
+            (AggOp::Count, input(&[], &v[..2], &[], &[], &[])),
+            (AggOp::Vwap, input(&x, &v, &[], &[], &[])),
+            (AggOp::MinKey, input(&[], &v, &[], &[], &[])),
+            (AggOp::Last, input(&x, &v, &[], &k, &v[..1])),
+        ];
+        for (op, i) in refused {
+            let e = push(op, i).unwrap_err();
+            assert!(
+                matches!(&e, GpuError::Unsupported(m) if m.contains("chunk of 3 rows")),
+                "{op:?}: {e}"
+            );
+        }
+        let mut two = CpuAggregator::new(&[AggOp::Count, AggOp::Sum]);
+        let e = two.push(&AggChunk {
+            groups: &g,
+            num_groups: 2,
+            inputs: vec![input(&x, &v, &[], &[], &[])],
+        });
+        assert!(e.is_err());
     }
 
     #[test]

@@ -641,7 +641,7 @@ struct Staged<T: DeviceRepr> {
 
 #[derive(Default)]
 struct Staging {
-    /// The values argument of counts (one element, never read).
+    /// The values argument of ops that read none (one element, never read).
     unused: Option<CudaSlice<f64>>,
     groups: Option<Staged<u32>>,
     f64s: Vec<Option<Staged<f64>>>,
@@ -1000,6 +1000,8 @@ impl DeviceAggregator {
 
 impl Aggregator for DeviceAggregator {
     fn push(&mut self, chunk: &AggChunk<'_>) -> R<()> {
+        let ops: Vec<AggOp> = self.accs.iter().map(|a| a.op).collect();
+        chunk.check(&ops)?;
         let n = chunk.groups.len();
         if n == 0 {
             self.reserve(chunk.num_groups)?;
@@ -1033,8 +1035,8 @@ impl Aggregator for DeviceAggregator {
         }
         let mut idx = Vec::with_capacity(chunk.inputs.len());
         for (a, input) in self.accs.iter().zip(&chunk.inputs) {
-            // Counts read only validity: their values are never uploaded.
-            let v = if a.op == AggOp::Count {
+            // Values are uploaded only for the ops that read them.
+            let v = if !a.op.reads_values() {
                 None
             } else {
                 Some(put(

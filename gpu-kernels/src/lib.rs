@@ -70,6 +70,12 @@ pub enum AggOp {
 }
 
 impl AggOp {
+    /// Whether the op reads `values` (counts read only validity, min/max of
+    /// keys only the keys).
+    pub fn reads_values(self) -> bool {
+        !matches!(self, AggOp::Count | AggOp::MinKey | AggOp::MaxKey)
+    }
+
     /// Whether the op takes an order key (first/last).
     pub fn keyed(self) -> bool {
         matches!(
@@ -91,11 +97,13 @@ impl AggOp {
     }
 }
 
-/// The inputs of one aggregate for one chunk of rows (all slices as long as
-/// the chunk; `weight` and `key` empty when the op does not take them).
+/// The inputs of one aggregate for one chunk of rows: `valid` as long as the
+/// chunk, and `values`, `weight`, `key` and `key_valid` too where the op
+/// reads them ([`AggOp::reads_values`], [`AggOp::weighted`],
+/// [`AggOp::keyed`]); the others may be empty.
 #[derive(Debug, Clone, Copy)]
 pub struct AggInput<'a> {
-    /// Values (f64; `Count` reads only validity, so its values may be empty).
+    /// Values (f64; empty allowed where the op does not read them).
     pub values: &'a [f64],
     /// 1 where the value is valid (non-null), else 0.
     pub valid: &'a [u8],
@@ -117,6 +125,42 @@ pub struct AggChunk<'a> {
     pub num_groups: usize,
     /// Inputs per aggregate, in the order of the ops.
     pub inputs: Vec<AggInput<'a>>,
+}
+
+impl AggChunk<'_> {
+    /// Checks that every input holds what its op reads, for a whole chunk:
+    /// both aggregators refuse a chunk that does not, so a caller's mistake
+    /// is an error on the CPU too, not only a fault on the device.
+    pub fn check(&self, ops: &[AggOp]) -> Result<(), GpuError> {
+        let n = self.groups.len();
+        if self.inputs.len() != ops.len() {
+            return Err(GpuError::Unsupported(format!(
+                "{} inputs for {} aggregates",
+                self.inputs.len(),
+                ops.len()
+            )));
+        }
+        for (op, i) in ops.iter().zip(&self.inputs) {
+            let short = |what: &str, len: usize| {
+                Err(GpuError::Unsupported(format!(
+                    "{op:?} got {len} {what} for a chunk of {n} rows"
+                )))
+            };
+            if i.valid.len() != n {
+                return short("validity bytes", i.valid.len());
+            }
+            if op.reads_values() && i.values.len() != n {
+                return short("values", i.values.len());
+            }
+            if op.weighted() && i.weight.len() != n {
+                return short("weights", i.weight.len());
+            }
+            if op.keyed() && (i.key.len() != n || i.key_valid.len() != n) {
+                return short("keys", i.key.len().min(i.key_valid.len()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The result of one aggregate per group.

@@ -102,14 +102,23 @@ fn run(agg: &mut dyn Aggregator, t: &Ticks, groups: &[u32], chunk: usize) {
                 .max()
                 .unwrap_or(0),
         );
+        // Each op gets only what it reads, as the SQL operator gives it.
         let inputs = OPS
             .iter()
-            .map(|_| AggInput {
-                values: &t.price[start..end],
+            .map(|op| AggInput {
+                values: if op.reads_values() {
+                    &t.price[start..end]
+                } else {
+                    &[]
+                },
                 valid: &t.valid[start..end],
-                weight: &t.volume[start..end],
-                key: &t.ts[start..end],
-                key_valid: &ones[start..end],
+                weight: if op.weighted() {
+                    &t.volume[start..end]
+                } else {
+                    &[]
+                },
+                key: if op.keyed() { &t.ts[start..end] } else { &[] },
+                key_valid: if op.keyed() { &ones[start..end] } else { &[] },
             })
             .collect();
         agg.push(&AggChunk {
