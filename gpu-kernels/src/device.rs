@@ -35,6 +35,23 @@ pub enum GpuError {
     /// The request is outside what the kernels support.
     #[error("not supported on the GPU: {0}")]
     Unsupported(String),
+    /// GPU code panicked (a bug); see [`guarded`].
+    #[error("GPU code panicked: {0}")]
+    Panicked(String),
+}
+
+/// Runs GPU work, turning a panic inside it into [`GpuError::Panicked`]: a bug
+/// in device code then sends an operator to its CPU path instead of failing
+/// the query (the fallback is counted and logged where it happens).
+pub fn guarded<T>(work: impl FnOnce() -> Result<T, GpuError>) -> Result<T, GpuError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|p| {
+        let message = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(GpuError::Panicked(message))
+    })
 }
 
 impl From<DriverError> for GpuError {
@@ -1105,7 +1122,26 @@ impl Aggregator for DeviceAggregator {
 
 #[cfg(test)]
 mod tests {
-    use super::par_copy;
+    use super::{GpuError, guarded, par_copy};
+
+    #[test]
+    fn panics_in_gpu_work_become_errors() {
+        // The shape of a real device bug (an upload of values an op was not given).
+        let empty: Vec<f64> = Vec::new();
+        let r = guarded(|| Ok(empty[..std::hint::black_box(3)].len()));
+        assert!(
+            matches!(&r, Err(GpuError::Panicked(m)) if m.contains("out of range")),
+            "{r:?}"
+        );
+        let r = guarded(|| -> Result<(), GpuError> { panic!("device state {}", 7) });
+        assert!(
+            matches!(&r, Err(GpuError::Panicked(m)) if m == "device state 7"),
+            "{r:?}"
+        );
+        assert_eq!(guarded(|| Ok(5)).unwrap(), 5);
+        let r = guarded(|| -> Result<(), GpuError> { Err(GpuError::OutOfMemory("x".into())) });
+        assert!(matches!(r, Err(GpuError::OutOfMemory(_))));
+    }
 
     #[test]
     fn parallel_copies_copy_everything() {

@@ -26,7 +26,7 @@ pub mod device;
 mod ordered;
 
 pub use cudarc::driver::CudaSlice;
-pub use device::{Gpu, GpuError};
+pub use device::{Gpu, GpuError, guarded};
 
 /// Relative tolerance of float sums between the GPU and the CPU reference.
 pub const SUM_TOLERANCE: f64 = 1e-9;

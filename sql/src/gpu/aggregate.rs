@@ -492,7 +492,10 @@ impl Run {
                     let _device = self.metrics.device_time.timer();
                     let started = std::time::Instant::now();
                     let on_gpu = a.device_name() != "cpu";
-                    if let Err(e) = push(a.as_mut(), spec, &chunk, num_groups) {
+                    let pushed = contango_gpu_kernels::guarded(|| {
+                        push(a.as_mut(), spec, &chunk, num_groups)
+                    });
+                    if let Err(e) = pushed {
                         if on_gpu {
                             return Ok(Outcome::DeviceFailed(e.to_string()));
                         }
@@ -518,7 +521,7 @@ impl Run {
             self.metrics.baseline.elapsed_compute().timer(),
             self.metrics.device_time.timer(),
         );
-        let finished = agg.finish(num_groups);
+        let finished = contango_gpu_kernels::guarded(|| agg.finish(num_groups));
         drop(finishing);
         let columns = match finished {
             Ok(c) => c,

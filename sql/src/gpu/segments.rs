@@ -123,7 +123,7 @@ pub fn scan_on_device_or_cpu<T>(
         .filter(|_| placement.mode == GpuMode::On || n as u64 >= placement.min_rows);
     if let Some(g) = gpu {
         let started = std::time::Instant::now();
-        match work(g) {
+        match contango_gpu_kernels::guarded(|| work(g)) {
             Ok(r) => {
                 metrics.on_gpu(n, started.elapsed().as_secs_f64());
                 return Ok(r);
