@@ -92,6 +92,7 @@ pub const KERNELS: &[&str] = &[
     "scan_zscore_time",
     "scan_mad",
     "scan_mad_select",
+    "scan_mad_slide",
     "scan_stale",
 ];
 
@@ -359,20 +360,71 @@ impl Gpu {
         })
     }
 
-    /// A float scan (`scan_log_return`, `scan_zscore`, `scan_mad` or
-    /// `scan_mad_select`) on
+    /// A float scan (`scan_log_return`, `scan_zscore`, or MAD: `scan_mad`
+    /// up to [`crate::MAX_MAD_WINDOW`] rows, else `scan_mad_slide`) on
     /// device-resident series; the result stays on the device.
     pub fn scan(&self, kind: ScanKind, d: &DeviceSeries, window: usize) -> R<DeviceScan> {
-        let n = d.x.len() as u64;
-        let mut values = self.zeros::<f64>(n as usize)?;
-        let mut valid = self.zeros::<u8>(n as usize)?;
-        let w = window as u64;
         let name = match kind {
             ScanKind::LogReturn => "scan_log_return",
             ScanKind::ZScore => "scan_zscore",
             ScanKind::Mad if window <= crate::MAX_MAD_WINDOW => "scan_mad",
-            ScanKind::Mad => "scan_mad_select",
+            ScanKind::Mad => return self.mad_slide(d, window),
         };
+        self.row_scan(name, kind, d, window)
+    }
+
+    /// MAD scores over windows above [`crate::MAX_MAD_WINDOW`] rows by the
+    /// bitwise selection of medians (`scan_mad_select`: 64 passes over each
+    /// window, no scratch memory). `scan` uses it when the sliding kernel's
+    /// scratch does not fit.
+    pub fn mad_select(&self, d: &DeviceSeries, window: usize) -> R<DeviceScan> {
+        self.row_scan("scan_mad_select", ScanKind::Mad, d, window)
+    }
+
+    /// MAD scores by sliding sorted windows (`scan_mad_slide`): each thread
+    /// takes `max(window, 64)` rows and keeps their window sorted in a scratch
+    /// of `window` keys (so the scratch holds at most one key per row).
+    fn mad_slide(&self, d: &DeviceSeries, window: usize) -> R<DeviceScan> {
+        let n = d.x.len() as u64;
+        let w = window as u64;
+        let per_thread = w.max(64);
+        let threads = n.div_ceil(per_thread);
+        let mut scratch = match self.zeros::<u64>((threads * w).max(1) as usize) {
+            Ok(s) => s,
+            Err(GpuError::OutOfMemory(_)) => return self.mad_select(d, window),
+            Err(e) => return Err(e),
+        };
+        let mut values = self.zeros::<f64>(n as usize)?;
+        let mut valid = self.zeros::<u8>(n as usize)?;
+        let mut b = self.stream.launch_builder(self.f("scan_mad_slide"));
+        b.arg(&n)
+            .arg(&d.x)
+            .arg(&d.valid)
+            .arg(&d.ids)
+            .arg(&d.starts)
+            .arg(&w)
+            .arg(&per_thread)
+            .arg(&mut scratch)
+            .arg(&mut values)
+            .arg(&mut valid);
+        // SAFETY: all buffers hold `n` rows; `starts` holds every series; the
+        // scratch holds `window` keys for each of the `threads` threads.
+        unsafe { b.launch(grid(threads)) }?;
+        Ok(DeviceScan { values, valid })
+    }
+
+    /// Launches a scan kernel of one thread per row.
+    fn row_scan(
+        &self,
+        name: &str,
+        kind: ScanKind,
+        d: &DeviceSeries,
+        window: usize,
+    ) -> R<DeviceScan> {
+        let n = d.x.len() as u64;
+        let mut values = self.zeros::<f64>(n as usize)?;
+        let mut valid = self.zeros::<u8>(n as usize)?;
+        let w = window as u64;
         let mut b = self.stream.launch_builder(self.f(name));
         b.arg(&n).arg(&d.x).arg(&d.valid).arg(&d.ids).arg(&d.starts);
         if kind != ScanKind::LogReturn {

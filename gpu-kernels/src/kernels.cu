@@ -406,6 +406,92 @@ extern "C" __global__ void scan_mad_select(u64 n, const double *x, const u8 *v, 
     if (mad > 0.0) { out[i] = 0.6745 * (x[i] - m) / mad; ov[i] = 1; }
 }
 
+// MAD over large windows by sliding, as the CPU reference does: each thread
+// takes `per_thread` consecutive rows and keeps their window sorted in its own
+// scratch (`window` order-preserving keys), with one removal and one insertion
+// per row; a window is filled afresh (heap sort) at a thread's first row and
+// at each new series. The median is picked by index and the deviations' median
+// by merging the deviations below and above it (each ordered: IEEE subtraction
+// is monotonic), so the same values are picked and the score has the same bits.
+// BEGIN mad_slide
+__device__ __forceinline__ u64 lower_key(const u64 *a, u64 c, u64 key) {
+    u64 lo = 0, hi = c;
+    while (lo < hi) { u64 mid = lo + (hi - lo) / 2; if (a[mid] < key) lo = mid + 1; else hi = mid; }
+    return lo;
+}
+__device__ void sift_down(u64 *a, u64 root, u64 end) {
+    for (;;) {
+        u64 child = 2 * root + 1;
+        if (child >= end) return;
+        if (child + 1 < end && a[child + 1] > a[child]) child++;
+        if (a[root] >= a[child]) return;
+        u64 t = a[root]; a[root] = a[child]; a[child] = t;
+        root = child;
+    }
+}
+__device__ void heap_sort(u64 *a, u64 c) {
+    for (u64 s = c / 2; s-- > 0;) sift_down(a, s, c);
+    for (u64 e = c; e-- > 1;) { u64 t = a[0]; a[0] = a[e]; a[e] = t; sift_down(a, 0, e); }
+}
+// The next smallest deviation from m, from the ordered runs left of l and from r on.
+__device__ __forceinline__ double next_deviation(const u64 *a, u64 c, double m, u64 &l, u64 &r) {
+    bool has_l = l > 0, has_r = r < c;
+    double d = has_l ? fabs(o2f(a[l - 1]) - m) : 0.0;
+    double e = has_r ? fabs(o2f(a[r]) - m) : 0.0;
+    if (has_l && has_r) { if (d <= e) { l--; return d; } r++; return e; }
+    if (has_r) { r++; return e; }
+    l--; return d;
+}
+__device__ void mad_slide_rows(u64 from, u64 to, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
+                               u64 window, u64 *a, double *out, u8 *ov) {
+    u64 c = 0, lo = 0, hi = 0;
+    for (u64 i = from; i < to; i++) {
+        out[i] = 0.0; ov[i] = 0;
+        if (i - starts[sid[i]] < window) continue;
+        u64 start = i - window;
+        if (start >= hi || lo > start) {
+            c = 0;
+            for (u64 j = start; j < i; j++)
+                if (v[j] && isfinite(x[j])) a[c++] = f2o(x[j]);
+            heap_sort(a, c);
+        } else {
+            for (u64 j = lo; j < start; j++) {
+                if (!v[j] || !isfinite(x[j])) continue;
+                u64 k = lower_key(a, c, f2o(x[j]));
+                for (u64 q = k; q + 1 < c; q++) a[q] = a[q + 1];
+                c--;
+            }
+            for (u64 j = hi; j < i; j++) {
+                if (!v[j] || !isfinite(x[j])) continue;
+                u64 key = f2o(x[j]);
+                u64 k = lower_key(a, c, key);
+                for (u64 q = c; q > k; q--) a[q] = a[q - 1];
+                a[k] = key; c++;
+            }
+        }
+        lo = start; hi = i;
+        if (!v[i] || c < 2) continue;
+        double m = (c % 2 == 1) ? o2f(a[c / 2]) : (o2f(a[c / 2 - 1]) + o2f(a[c / 2])) / 2.0;
+        // First index whose value is not below m (IEEE <, as the reference).
+        u64 p0 = 0, p1 = c;
+        while (p0 < p1) { u64 mid = p0 + (p1 - p0) / 2; if (o2f(a[mid]) < m) p0 = mid + 1; else p1 = mid; }
+        u64 l = p0, r = p0;
+        for (u64 s = 0; s < (c - 1) / 2; s++) next_deviation(a, c, m, l, r);
+        double low = next_deviation(a, c, m, l, r);
+        double mad = (c % 2 == 1) ? low : (low + next_deviation(a, c, m, l, r)) / 2.0;
+        if (mad > 0.0) { out[i] = 0.6745 * (x[i] - m) / mad; ov[i] = 1; }
+    }
+}
+// END mad_slide
+extern "C" __global__ void scan_mad_slide(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
+                                          u64 window, u64 per_thread, u64 *scratch, double *out, u8 *ov) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    u64 from = t * per_thread;
+    if (from >= n) return;
+    u64 to = from + per_thread < n ? from + per_thread : n;
+    mad_slide_rows(from, to, x, v, sid, starts, window, scratch + t * window, out, ov);
+}
+
 // Stale runs: each run's head walks the run once, writing every row's run
 // length and 1-based position (O(n) work in all).
 __device__ __forceinline__ bool same_as_prev(u64 i, const double *x, const u8 *v, const u32 *sid, const u64 *starts) {

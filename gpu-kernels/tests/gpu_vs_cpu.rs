@@ -237,8 +237,8 @@ fn scans_match_the_cpu() {
         ids: &ids,
         starts: &starts,
     };
-    // 129 and 500: MAD windows beyond the per-thread sort (medians selected
-    // bit by bit).
+    // 129 and 500: MAD windows beyond the per-thread sort (sliding sorted
+    // windows; the bitwise selection below).
     for window in [2usize, 20, 100, 129, 500] {
         same_bits(
             &format!("zscore({window})"),
@@ -251,6 +251,20 @@ fn scans_match_the_cpu() {
                 .mad_zscore(&t.price, &t.valid, s, window)
                 .unwrap(),
             &gpu.mad_zscore(&t.price, &t.valid, s, window).unwrap(),
+        );
+    }
+    let d = gpu.upload_series(&t.price, &t.valid, s).unwrap();
+    for window in [129usize, 500] {
+        let r = gpu.mad_select(&d, window).unwrap();
+        same_bits(
+            &format!("mad_select({window})"),
+            &CpuScanner
+                .mad_zscore(&t.price, &t.valid, s, window)
+                .unwrap(),
+            &ScanColumn {
+                values: gpu.download(&r.values).unwrap(),
+                valid: gpu.download(&r.valid).unwrap(),
+            },
         );
     }
     let (c, g) = (
