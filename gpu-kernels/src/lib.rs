@@ -33,7 +33,9 @@ pub const SUM_TOLERANCE: f64 = 1e-9;
 /// Relative tolerance of log returns (and what is derived from them).
 pub const LOG_TOLERANCE: f64 = 1e-12;
 /// Largest window whose MAD each GPU thread finds by sorting its window;
-/// larger windows use a bitwise selection of the medians (same results).
+/// for larger windows each thread slides one sorted window along its rows
+/// (the bitwise selection of medians where that scratch does not fit; same
+/// results).
 pub const MAX_MAD_WINDOW: usize = 128;
 
 /// One aggregate over dense group ids.

@@ -94,7 +94,7 @@ mod tests {
         }
     }
 
-    /// The GPU's MAD over large windows selects medians bit by bit; the CPU
+    /// The GPU's MAD can select medians bit by bit (`scan_mad_select`); the CPU
     /// reference selects with `select_nth_unstable`. Both equal a full sort's
     /// median bit for bit on windows with ties, negative prices and both
     /// zeros, and so does the CPU's MAD score (windows of one value: none).

@@ -14,9 +14,9 @@
 //!   scans on all cores);
 //!
 //! and checks that the GPU and CPU paths return the same rows. Up to 10M rows
-//! it also times the MAD scan over 200-row windows (the kernel that selects
-//! medians bit by bit) against the CPU references and checks every score's
-//! bits. DuckDB timings
+//! it also times the MAD scan over 200-row windows (the sliding kernel, and
+//! the one that selects medians bit by bit) against the CPU references and
+//! checks every score's bits. DuckDB timings
 //! come from `benches/gpu_duckdb.py` over identical data (`--duckdb FILE`).
 //!
 //! `cargo run --release -p contango-bench --bin gpu_bench -- --rows 10000000 --out gpu.md`

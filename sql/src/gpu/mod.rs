@@ -168,7 +168,7 @@ mod tests {
         for (method, window, threshold) in [
             ("zscore", 20, 3.0),
             ("mad", 15, 3.5),
-            // Beyond the per-thread sort: medians selected bit by bit.
+            // Beyond the per-thread sort: sliding sorted windows.
             ("mad", 200, 3.5),
             ("jump", 20, 3.0),
             ("stale", 4, 0.0),
