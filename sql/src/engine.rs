@@ -212,6 +212,9 @@ impl QueryEngine {
             .with_default_catalog_and_schema(&session.catalog, &session.schema)
             .with_target_partitions(self.target_partitions);
         config.options_mut().execution.time_zone = Some(session.time_zone.clone());
+        // Trino sorts NULLs last whatever the direction (DataFusion: as the
+        // largest value, so first when descending).
+        config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         let config = config.with_option_extension(self.gpu.clone());
         let config = session_properties::apply(config, &session.properties)?;
         let state = SessionStateBuilder::new()
@@ -256,7 +259,7 @@ impl QueryEngine {
         self.refresh().await?;
         let ctx = self.context(session)?;
         crate::functions::asof::prepare(&ctx, &sql).await?;
-        let frame = name_unnamed_columns(ctx.sql_with_options(&sql, client_sql_options()).await?)?;
+        let frame = name_unnamed_columns(plan_sql(&ctx, &sql).await?)?;
         let parameters = parameter_types(frame.logical_plan())?;
         Ok(PlannedStatement {
             frame,
@@ -649,9 +652,23 @@ pub fn quote_identifier(name: &str) -> String {
     crate::trino_types::quote_field(name)
 }
 
+/// Plans one client query: parsed, its unnamed select items named as Trino
+/// names them ([`crate::column_names`]), planned and checked against the
+/// client policy (read-only).
+async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state.sql_to_statement(sql, &dialect)?;
+    crate::column_names::name_unnamed_items(&mut statement);
+    let plan = state.statement_to_plan(statement).await?;
+    client_sql_options().verify_plan(&plan)?;
+    Ok(ctx.execute_logical_plan(plan).await?)
+}
+
 /// Trino names output columns that have no name (neither a column nor an
 /// alias) `_col0`, `_col1`, ... by position; DataFusion names them after the
-/// expression text.
+/// expression text. Most are named before planning; this names those after a
+/// `*` and output expressions the planner adds.
 fn name_unnamed_columns(frame: DataFrame) -> Result<DataFrame> {
     use datafusion::logical_expr::LogicalPlan;
     let mut plan = frame.logical_plan();

@@ -2,6 +2,7 @@
 //! the client statement policy, the query engine on DataFusion, and the one
 //! Arrow ↔ Trino type map with Trino's JSON value encoding.
 
+pub mod column_names;
 pub mod columns;
 pub mod dialect;
 pub mod engine;
