@@ -17,6 +17,10 @@
 //! - `anomalies(table => 't', method => 'zscore', ...)`: named arguments become
 //!   positional (DataFusion's table functions take positional arguments only).
 //!
+//! - Trino's array type `ARRAY(T)` (in casts: `CAST(x AS ARRAY(DOUBLE))`)
+//!   becomes `ARRAY<T>`, which DataFusion's parser reads (`ARRAY[...]`, the
+//!   constructor, is unchanged).
+//!
 //! Nothing inside string literals, quoted identifiers or comments changes.
 
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -34,6 +38,7 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
         && !lower.contains("varbinary")
         && !lower.contains("fetch")
         && !lower.contains("=>")
+        && !lower.contains("array")
     {
         return Ok(None);
     }
@@ -41,6 +46,7 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     time_travel(&tokens, time_zone, &mut edits)?;
     named_table_arguments(sql, &tokens, &mut edits)?;
+    array_types(&tokens, &mut edits);
     for (i, t) in tokens.iter().enumerate() {
         let Token::Word(w) = &t.token else { continue };
         if w.quote_style.is_some() {
@@ -101,7 +107,9 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
             // `FETCH FIRST n ROWS ONLY` is `LIMIT n`.
             edits.push((t.start, tokens[i + 4].end, format!("LIMIT {n}")));
         } else if w.value.eq_ignore_ascii_case("timestamp")
-            && matches!(tokens.get(i.wrapping_sub(1)).map(|p| &p.token), Some(Token::Word(a)) if a.quote_style.is_none() && a.value.eq_ignore_ascii_case("AS"))
+            && (matches!(tokens.get(i.wrapping_sub(1)).map(|p| &p.token), Some(Token::Word(a)) if a.quote_style.is_none() && a.value.eq_ignore_ascii_case("AS"))
+                || (tokens.get(i.wrapping_sub(1)).map(|p| &p.token) == Some(&Token::LParen)
+                    && matches!(tokens.get(i.wrapping_sub(2)).map(|p| &p.token), Some(Token::Word(a)) if a.quote_style.is_none() && a.value.eq_ignore_ascii_case("ARRAY"))))
             && (next == Some(&Token::RParen)
                 || matches!(next, Some(Token::Word(n)) if n.value.eq_ignore_ascii_case("WITH")))
         {
@@ -151,6 +159,41 @@ pub fn rewrite(sql: &str, time_zone: &str) -> Result<Option<String>> {
     }
     out.push_str(&sql[copied..]);
     Ok(Some(out))
+}
+
+/// `ARRAY(T)` → `ARRAY<T >` (the space keeps nested closers apart: `>>` is
+/// a shift). Trino has no `array(...)` function, so a parenthesis after an
+/// unquoted `ARRAY` is always the type.
+fn array_types(tokens: &[Tok], edits: &mut Vec<(usize, usize, String)>) {
+    for (i, t) in tokens.iter().enumerate() {
+        let Token::Word(w) = &t.token else { continue };
+        if w.quote_style.is_some()
+            || !w.value.eq_ignore_ascii_case("array")
+            || tokens.get(i + 1).map(|n| &n.token) != Some(&Token::LParen)
+            || matches!(
+                tokens.get(i.wrapping_sub(1)).map(|p| &p.token),
+                Some(Token::Period)
+            )
+        {
+            continue;
+        }
+        let mut depth = 0usize;
+        for close in &tokens[i + 1..] {
+            match close.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        let open = &tokens[i + 1];
+                        edits.push((open.start, open.end, "<".into()));
+                        edits.push((close.start, close.end, " >".into()));
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Table functions with named arguments: name, argument order, defaults.
@@ -418,6 +461,25 @@ mod tests {
 
     fn rewrite_utc(sql: &str) -> Result<Option<String>> {
         rewrite(sql, "UTC")
+    }
+
+    #[test]
+    fn array_types_become_angle_brackets() {
+        let r = |sql: &str| rewrite_utc(sql).unwrap();
+        assert_eq!(
+            r("SELECT CAST(x AS ARRAY(DOUBLE)), try_cast(y AS array (array(varchar(3))))")
+                .as_deref(),
+            Some("SELECT CAST(x AS ARRAY<DOUBLE >), try_cast(y AS array <array<varchar(3) > >)")
+        );
+        assert_eq!(
+            r("SELECT CAST(x AS ARRAY(TIMESTAMP))").as_deref(),
+            Some("SELECT CAST(x AS ARRAY<TIMESTAMP(3) >)")
+        );
+        // The constructor, a quoted name, a field and a string stay.
+        assert_eq!(
+            r("SELECT ARRAY[1], \"array\"(1), t.array, 'array(x)'"),
+            None
+        );
     }
 
     #[test]
