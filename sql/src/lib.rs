@@ -21,6 +21,7 @@ pub mod table_info;
 pub mod trino_json;
 pub mod trino_show;
 pub mod trino_types;
+pub mod unnest;
 
 pub use engine::{CatalogSource, PlannedStatement, QueryEngine};
 pub use error::{ContangoError, ErrorKind, Result};

@@ -1,0 +1,200 @@
+//! Trino's lateral UNNEST, planned as DataFusion's select-list unnest.
+//!
+//! `FROM t CROSS JOIN UNNEST(t.a, t.b) [WITH ORDINALITY] AS u(x, y [, n])`
+//! (or `FROM t, UNNEST(...) AS u(...)`) expands each row of `t` by its arrays,
+//! which DataFusion's planner leaves as an outer reference it cannot execute.
+//! It becomes `FROM (SELECT t.*, unnest(t.a) AS x, unnest(t.b) AS y FROM t) AS t`,
+//! and `u.x` becomes `t.x`. Select-list unnests of one SELECT zip their arrays
+//! and pad the shorter with NULLs, and a NULL or empty array gives no rows, as
+//! Trino's UNNEST does; `WITH ORDINALITY` adds `unnest(generate_series(1, n))`
+//! with `n` the longest array's length. Other forms (several relations before
+//! the UNNEST, LEFT JOIN, no column names, maps, arrays of rows) are left to
+//! DataFusion.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SetExpr, Statement, TableFactor,
+    TableWithJoins, VisitMut, VisitorMut, visit_expressions_mut,
+};
+
+/// Rewrites the lateral UNNESTs of every SELECT in a query statement.
+pub fn lateral_unnest(statement: &mut DFStatement) {
+    if let DFStatement::Statement(s) = statement
+        && let Statement::Query(_) = s.as_ref()
+    {
+        let _ = s.visit(&mut Rewriter);
+    }
+}
+
+struct Rewriter;
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut()
+            && let Some((unnest, table)) = rewrite(select)
+        {
+            // `u.x` → `t.x`, in the SELECT and in the query's ORDER BY.
+            let rename = |e: &mut Expr| {
+                if let Expr::CompoundIdentifier(parts) = e
+                    && parts.len() == 2
+                    && same_name(&parts[0], &unnest)
+                {
+                    parts[0] = table.clone();
+                }
+                ControlFlow::<()>::Continue(())
+            };
+            let _ = visit_expressions_mut(select.as_mut(), rename);
+            if let Some(order_by) = query.order_by.as_mut() {
+                let _ = visit_expressions_mut(order_by, rename);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn same_name(a: &Ident, b: &Ident) -> bool {
+    match (a.quote_style, b.quote_style) {
+        (None, None) => a.value.eq_ignore_ascii_case(&b.value),
+        _ => a.value == b.value,
+    }
+}
+
+/// Replaces `t CROSS JOIN UNNEST(...) AS u(...)` in `select`'s FROM by the
+/// derived table; returns the names of `u` and `t`.
+fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
+    let (table, unnest) = match select.from.as_slice() {
+        [one] if one.joins.len() == 1 => {
+            let join = &one.joins[0];
+            if !matches!(
+                join.join_operator,
+                JoinOperator::CrossJoin(JoinConstraint::None)
+            ) {
+                return None;
+            }
+            (&one.relation, &join.relation)
+        }
+        [a, b] if a.joins.is_empty() && b.joins.is_empty() => (&a.relation, &b.relation),
+        _ => return None,
+    };
+    let TableFactor::UNNEST {
+        alias: Some(alias),
+        array_exprs,
+        with_offset: false,
+        with_ordinality,
+        ..
+    } = unnest
+    else {
+        return None;
+    };
+    let columns = &alias.columns;
+    if array_exprs.is_empty() || columns.len() != array_exprs.len() + usize::from(*with_ordinality)
+    {
+        return None;
+    }
+    let name = match table {
+        TableFactor::Table {
+            alias: Some(a),
+            args: None,
+            ..
+        }
+        | TableFactor::Derived { alias: Some(a), .. } => a.name.clone(),
+        TableFactor::Table {
+            name,
+            alias: None,
+            args: None,
+            ..
+        } => name.0.last()?.as_ident()?.clone(),
+        _ => return None,
+    };
+    let mut items: Vec<String> = array_exprs
+        .iter()
+        .zip(columns)
+        .map(|(e, c)| format!("unnest({e}) AS {}", c.name))
+        .collect();
+    if *with_ordinality {
+        let lengths: Vec<String> = array_exprs
+            .iter()
+            .map(|e| format!("CAST(cardinality({e}) AS BIGINT)"))
+            .collect();
+        let longest = if lengths.len() == 1 {
+            lengths[0].clone()
+        } else {
+            format!("greatest({})", lengths.join(", "))
+        };
+        let ordinal = &columns[array_exprs.len()].name;
+        items.push(format!(
+            "unnest(generate_series(1, {longest})) AS {ordinal}"
+        ));
+    }
+    let sql = format!(
+        "SELECT * FROM (SELECT {name}.*, {} FROM {table}) AS {name}",
+        items.join(", ")
+    );
+    let mut parsed = DFParser::parse_sql(&sql).ok()?;
+    let DFStatement::Statement(s) = parsed.pop_front()? else {
+        return None;
+    };
+    let Statement::Query(q) = *s else {
+        return None;
+    };
+    let SetExpr::Select(mut derived) = *q.body else {
+        return None;
+    };
+    let relation: TableWithJoins = derived.from.pop()?;
+    let unnest_name = alias.name.clone();
+    select.from = vec![relation];
+    Some((unnest_name, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut statements = DFParser::parse_sql(sql).unwrap();
+        let mut s = statements.pop_front().unwrap();
+        lateral_unnest(&mut s);
+        s.to_string()
+    }
+
+    #[test]
+    fn cross_joined_unnests_become_select_list_unnests() {
+        assert_eq!(
+            rewritten("SELECT t.k, u.x FROM t CROSS JOIN UNNEST(t.a) AS u(x) ORDER BY u.x"),
+            "SELECT t.k, t.x FROM (SELECT t.*, unnest(t.a) AS x FROM t) AS t ORDER BY t.x"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT k, x, y, n FROM s.t AS r, UNNEST(a, b) WITH ORDINALITY AS u(x, y, n)"
+            ),
+            "SELECT k, x, y, n FROM (SELECT r.*, unnest(a) AS x, unnest(b) AS y, \
+             unnest(generate_series(1, greatest(CAST(cardinality(a) AS BIGINT), \
+             CAST(cardinality(b) AS BIGINT)))) AS n FROM s.t AS r) AS r"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT * FROM (SELECT 1 AS k, ARRAY[2] AS a) d CROSS JOIN UNNEST(d.a) WITH ORDINALITY u(x, i)"
+            ),
+            "SELECT * FROM (SELECT d.*, unnest(d.a) AS x, unnest(generate_series(1, \
+             CAST(cardinality(d.a) AS BIGINT))) AS i FROM (SELECT 1 AS k, ARRAY[2] AS a) d) AS d"
+        );
+    }
+
+    #[test]
+    fn other_forms_are_left_alone() {
+        for sql in [
+            "SELECT * FROM UNNEST(ARRAY[1]) AS u(x)",
+            "SELECT * FROM t CROSS JOIN UNNEST(t.a)",
+            "SELECT * FROM t CROSS JOIN UNNEST(t.a) AS u(x, y)",
+            "SELECT * FROM t LEFT JOIN UNNEST(t.a) AS u(x) ON true",
+            "SELECT * FROM t JOIN s ON t.k = s.k CROSS JOIN UNNEST(t.a) AS u(x)",
+        ] {
+            let unchanged = DFParser::parse_sql(sql).unwrap().pop_front().unwrap();
+            assert_eq!(rewritten(sql), unchanged.to_string());
+        }
+    }
+}
