@@ -660,6 +660,7 @@ async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let dialect = state.config().options().sql_parser.dialect;
     let mut statement = state.sql_to_statement(sql, &dialect)?;
     crate::unnest::lateral_unnest(&mut statement);
+    crate::subqueries::row_in_subqueries(&mut statement);
     crate::column_names::name_unnamed_items(&mut statement);
     let plan = state.statement_to_plan(statement).await?;
     client_sql_options().verify_plan(&plan)?;

@@ -17,6 +17,7 @@ pub mod queries;
 pub mod session;
 pub mod session_properties;
 pub mod statements;
+pub mod subqueries;
 pub mod table_info;
 pub mod trino_json;
 pub mod trino_show;

@@ -1,0 +1,146 @@
+//! Trino's row-value IN subquery, planned as a correlated EXISTS.
+//!
+//! `WHERE (commodity, ts) IN (SELECT commodity, max(ts) FROM ticks GROUP BY 1)`
+//! (the latest row per key) is valid Trino; DataFusion's planner takes one
+//! column per IN subquery. A conjunct of a WHERE or HAVING of that form becomes
+//! `EXISTS (SELECT 1 FROM (subquery) AS __in(__in_0, ...) WHERE __in.__in_0 =
+//! commodity AND ...)`, which DataFusion turns into a semi join. There the two
+//! agree: a row is kept exactly when some subquery row equals it on every
+//! column (where IN would be NULL, EXISTS is false, and both drop the row).
+//! Elsewhere (under NOT, OR, or in a select list) NULL and false differ, so
+//! those are left to DataFusion.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Select, SetExpr, Statement, VisitMut, VisitorMut,
+};
+
+/// Rewrites the row-value IN subqueries of every WHERE and HAVING.
+pub fn row_in_subqueries(statement: &mut DFStatement) {
+    if let DFStatement::Statement(s) = statement
+        && let Statement::Query(_) = s.as_ref()
+    {
+        let _ = s.visit(&mut Rewriter);
+    }
+}
+
+struct Rewriter;
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn pre_visit_query(
+        &mut self,
+        query: &mut datafusion::sql::sqlparser::ast::Query,
+    ) -> ControlFlow<()> {
+        each_select(&mut query.body, &mut |select| {
+            for e in [&mut select.selection, &mut select.having]
+                .into_iter()
+                .flatten()
+            {
+                conjuncts(e);
+            }
+        });
+        ControlFlow::Continue(())
+    }
+}
+
+fn each_select(body: &mut SetExpr, f: &mut impl FnMut(&mut Select)) {
+    match body {
+        SetExpr::Select(s) => f(s),
+        SetExpr::SetOperation { left, right, .. } => {
+            each_select(left, f);
+            each_select(right, f);
+        }
+        _ => {}
+    }
+}
+
+/// Rewrites `e` where it is a conjunct of the condition (through ANDs and
+/// parentheses).
+fn conjuncts(e: &mut Expr) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left);
+            conjuncts(right);
+        }
+        Expr::Nested(inner) => conjuncts(inner),
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated: false,
+        } if matches!(expr.as_ref(), Expr::Tuple(items) if items.len() > 1) => {
+            let Expr::Tuple(items) = expr.as_ref() else {
+                return;
+            };
+            let columns: Vec<String> = (0..items.len()).map(|i| format!("__in_{i}")).collect();
+            let equal: Vec<String> = items
+                .iter()
+                .zip(&columns)
+                .map(|(item, c)| format!("__in.{c} = ({item})"))
+                .collect();
+            let sql = format!(
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM ({subquery}) AS __in({}) WHERE {})",
+                columns.join(", "),
+                equal.join(" AND ")
+            );
+            if let Some(exists) = parse_condition(&sql) {
+                *e = exists;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The WHERE condition of a parsed `SELECT 1 WHERE ...`.
+fn parse_condition(sql: &str) -> Option<Expr> {
+    let DFStatement::Statement(s) = DFParser::parse_sql(sql).ok()?.pop_front()? else {
+        return None;
+    };
+    let Statement::Query(q) = *s else { return None };
+    let SetExpr::Select(select) = *q.body else {
+        return None;
+    };
+    select.selection
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut s = DFParser::parse_sql(sql).unwrap().pop_front().unwrap();
+        row_in_subqueries(&mut s);
+        s.to_string()
+    }
+
+    #[test]
+    fn row_values_in_subqueries_become_exists() {
+        assert_eq!(
+            rewritten(
+                "SELECT * FROM t WHERE x > 0 AND ((k, ts) IN (SELECT k, max(ts) FROM t GROUP BY k))"
+            ),
+            "SELECT * FROM t WHERE x > 0 AND (EXISTS (SELECT 1 FROM (SELECT k, max(ts) FROM t \
+             GROUP BY k) AS __in (__in_0, __in_1) WHERE __in.__in_0 = (k) AND __in.__in_1 = (ts)))"
+        );
+    }
+
+    #[test]
+    fn other_in_forms_are_left_alone() {
+        for sql in [
+            "SELECT * FROM t WHERE k IN (SELECT k FROM u)",
+            "SELECT * FROM t WHERE (k, ts) NOT IN (SELECT k, ts FROM u)",
+            "SELECT * FROM t WHERE x > 0 OR (k, ts) IN (SELECT k, ts FROM u)",
+            "SELECT (k, ts) IN (SELECT k, ts FROM u) FROM t",
+        ] {
+            let unchanged = DFParser::parse_sql(sql).unwrap().pop_front().unwrap();
+            assert_eq!(rewritten(sql), unchanged.to_string());
+        }
+    }
+}
