@@ -652,16 +652,14 @@ pub fn quote_identifier(name: &str) -> String {
     crate::trino_types::quote_field(name)
 }
 
-/// Plans one client query: parsed, its unnamed select items named as Trino
-/// names them ([`crate::column_names`]), planned and checked against the
+/// Plans one client query: parsed, rewritten from Trino forms DataFusion
+/// does not plan ([`crate::ast_rewrites`]), planned and checked against the
 /// client policy (read-only).
 async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let mut statement = state.sql_to_statement(sql, &dialect)?;
-    crate::unnest::lateral_unnest(&mut statement);
-    crate::subqueries::row_in_subqueries(&mut statement);
-    crate::column_names::name_unnamed_items(&mut statement);
+    crate::ast_rewrites::apply(&mut statement);
     let plan = state.statement_to_plan(statement).await?;
     client_sql_options().verify_plan(&plan)?;
     Ok(ctx.execute_logical_plan(plan).await?)

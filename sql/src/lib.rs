@@ -2,7 +2,7 @@
 //! the client statement policy, the query engine on DataFusion, and the one
 //! Arrow ↔ Trino type map with Trino's JSON value encoding.
 
-pub mod column_names;
+pub mod ast_rewrites;
 pub mod columns;
 pub mod dialect;
 pub mod engine;
@@ -17,12 +17,10 @@ pub mod queries;
 pub mod session;
 pub mod session_properties;
 pub mod statements;
-pub mod subqueries;
 pub mod table_info;
 pub mod trino_json;
 pub mod trino_show;
 pub mod trino_types;
-pub mod unnest;
 
 pub use engine::{CatalogSource, PlannedStatement, QueryEngine};
 pub use error::{ContangoError, ErrorKind, Result};

@@ -13,19 +13,17 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SetExpr, Statement, TableFactor,
-    TableWithJoins, VisitMut, VisitorMut, visit_expressions_mut,
+    Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SetExpr, TableFactor, TableWithJoins,
+    VisitorMut, visit_expressions_mut,
 };
+
+use super::{parse_select, visit_query};
 
 /// Rewrites the lateral UNNESTs of every SELECT in a query statement.
 pub fn lateral_unnest(statement: &mut DFStatement) {
-    if let DFStatement::Statement(s) = statement
-        && let Statement::Query(_) = s.as_ref()
-    {
-        let _ = s.visit(&mut Rewriter);
-    }
+    visit_query(statement, &mut Rewriter);
 }
 
 struct Rewriter;
@@ -134,17 +132,7 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
         "SELECT * FROM (SELECT {name}.*, {} FROM {table}) AS {name}",
         items.join(", ")
     );
-    let mut parsed = DFParser::parse_sql(&sql).ok()?;
-    let DFStatement::Statement(s) = parsed.pop_front()? else {
-        return None;
-    };
-    let Statement::Query(q) = *s else {
-        return None;
-    };
-    let SetExpr::Select(mut derived) = *q.body else {
-        return None;
-    };
-    let relation: TableWithJoins = derived.from.pop()?;
+    let relation: TableWithJoins = parse_select(&sql)?.from.pop()?;
     let unnest_name = alias.name.clone();
     select.from = vec![relation];
     Some((unnest_name, name))
@@ -153,6 +141,7 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::sql::parser::DFParser;
 
     fn rewritten(sql: &str) -> String {
         let mut statements = DFParser::parse_sql(sql).unwrap();

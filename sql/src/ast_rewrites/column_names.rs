@@ -2,8 +2,10 @@
 //!
 //! Trino names a select item that is neither a column reference nor aliased
 //! `_col<position>`; DataFusion names it after its expression text, and that
-//! text drops casts, so `SELECT sum(price), sum(CAST(price AS DOUBLE))` names
-//! both columns `sum(ticks.price)` and fails to plan. Every SELECT of the
+//! text drops casts, so `SELECT price, CAST(price AS DOUBLE)` named both
+//! columns `ticks.price` and failed to plan. (Aggregates are named before
+//! this alias applies: `sum(price), sum(CAST(price AS DOUBLE))` still clash,
+//! a corpus `known_gap`.) Every SELECT of the
 //! statement (subqueries, CTEs and each side of a set operation included)
 //! gets its unnamed expressions aliased `_col<position>` here. Items after a
 //! `*` are left alone (their position depends on the expansion); the engine
@@ -19,17 +21,14 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, OrderByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, Value,
-    VisitMut, VisitorMut,
+    Expr, Ident, OrderByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, Value, VisitorMut,
 };
+
+use super::{each_select, visit_query};
 
 /// Aliases the unnamed expressions of every SELECT in a query statement.
 pub fn name_unnamed_items(statement: &mut DFStatement) {
-    if let DFStatement::Statement(s) = statement
-        && let Statement::Query(_) = s.as_ref()
-    {
-        let _ = s.visit(&mut Namer);
-    }
+    visit_query(statement, &mut Namer);
 }
 
 struct Namer;
@@ -47,19 +46,6 @@ impl VisitorMut for Namer {
         }
         each_select(&mut query.body, &mut name_select);
         ControlFlow::Continue(())
-    }
-}
-
-/// The SELECTs of a query body (both sides of set operations; nested
-/// queries are visited on their own).
-fn each_select(body: &mut SetExpr, f: &mut impl FnMut(&mut Select)) {
-    match body {
-        SetExpr::Select(s) => f(s),
-        SetExpr::SetOperation { left, right, .. } => {
-            each_select(left, f);
-            each_select(right, f);
-        }
-        _ => {}
     }
 }
 

@@ -12,18 +12,14 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Select, SetExpr, Statement, VisitMut, VisitorMut,
-};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Query, VisitorMut};
+
+use super::{each_select, parse_select, visit_query};
 
 /// Rewrites the row-value IN subqueries of every WHERE and HAVING.
 pub fn row_in_subqueries(statement: &mut DFStatement) {
-    if let DFStatement::Statement(s) = statement
-        && let Statement::Query(_) = s.as_ref()
-    {
-        let _ = s.visit(&mut Rewriter);
-    }
+    visit_query(statement, &mut Rewriter);
 }
 
 struct Rewriter;
@@ -31,10 +27,7 @@ struct Rewriter;
 impl VisitorMut for Rewriter {
     type Break = ();
 
-    fn pre_visit_query(
-        &mut self,
-        query: &mut datafusion::sql::sqlparser::ast::Query,
-    ) -> ControlFlow<()> {
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         each_select(&mut query.body, &mut |select| {
             for e in [&mut select.selection, &mut select.having]
                 .into_iter()
@@ -44,17 +37,6 @@ impl VisitorMut for Rewriter {
             }
         });
         ControlFlow::Continue(())
-    }
-}
-
-fn each_select(body: &mut SetExpr, f: &mut impl FnMut(&mut Select)) {
-    match body {
-        SetExpr::Select(s) => f(s),
-        SetExpr::SetOperation { left, right, .. } => {
-            each_select(left, f);
-            each_select(right, f);
-        }
-        _ => {}
     }
 }
 
@@ -90,7 +72,7 @@ fn conjuncts(e: &mut Expr) {
                 columns.join(", "),
                 equal.join(" AND ")
             );
-            if let Some(exists) = parse_condition(&sql) {
+            if let Some(exists) = parse_select(&sql).and_then(|s| s.selection) {
                 *e = exists;
             }
         }
@@ -98,21 +80,10 @@ fn conjuncts(e: &mut Expr) {
     }
 }
 
-/// The WHERE condition of a parsed `SELECT 1 WHERE ...`.
-fn parse_condition(sql: &str) -> Option<Expr> {
-    let DFStatement::Statement(s) = DFParser::parse_sql(sql).ok()?.pop_front()? else {
-        return None;
-    };
-    let Statement::Query(q) = *s else { return None };
-    let SetExpr::Select(select) = *q.body else {
-        return None;
-    };
-    select.selection
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::sql::parser::DFParser;
 
     fn rewritten(sql: &str) -> String {
         let mut s = DFParser::parse_sql(sql).unwrap().pop_front().unwrap();
