@@ -114,13 +114,9 @@ fn column_name(e: &Expr) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::parser::DFParser;
 
     fn named(sql: &str) -> String {
-        let mut statements = DFParser::parse_sql(sql).unwrap();
-        let mut s = statements.pop_front().unwrap();
-        name_unnamed_items(&mut s);
-        s.to_string()
+        super::super::rewritten_by(name_unnamed_items, sql)
     }
 
     #[test]

@@ -42,6 +42,24 @@ fn each_select(body: &mut SetExpr, f: &mut impl FnMut(&mut Select)) {
     }
 }
 
+/// `sql` parsed, rewritten by `rewrite` and printed (for the tests).
+#[cfg(test)]
+fn rewritten_by(rewrite: fn(&mut DFStatement), sql: &str) -> String {
+    let mut s = DFParser::parse_sql(sql).unwrap().pop_front().unwrap();
+    rewrite(&mut s);
+    s.to_string()
+}
+
+/// `sql` parsed and printed unchanged (for the tests).
+#[cfg(test)]
+fn reprinted(sql: &str) -> String {
+    DFParser::parse_sql(sql)
+        .unwrap()
+        .pop_front()
+        .unwrap()
+        .to_string()
+}
+
 /// The SELECT of `sql`, a query made by a rewrite.
 fn parse_select(sql: &str) -> Option<Box<Select>> {
     let DFStatement::Statement(s) = DFParser::parse_sql(sql).ok()?.pop_front()? else {

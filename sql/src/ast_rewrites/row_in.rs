@@ -83,12 +83,10 @@ fn conjuncts(e: &mut Expr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::parser::DFParser;
+    use crate::ast_rewrites::reprinted;
 
     fn rewritten(sql: &str) -> String {
-        let mut s = DFParser::parse_sql(sql).unwrap().pop_front().unwrap();
-        row_in_subqueries(&mut s);
-        s.to_string()
+        super::super::rewritten_by(row_in_subqueries, sql)
     }
 
     #[test]
@@ -110,8 +108,7 @@ mod tests {
             "SELECT * FROM t WHERE x > 0 OR (k, ts) IN (SELECT k, ts FROM u)",
             "SELECT (k, ts) IN (SELECT k, ts FROM u) FROM t",
         ] {
-            let unchanged = DFParser::parse_sql(sql).unwrap().pop_front().unwrap();
-            assert_eq!(rewritten(sql), unchanged.to_string());
+            assert_eq!(rewritten(sql), reprinted(sql));
         }
     }
 }

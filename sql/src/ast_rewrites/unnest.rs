@@ -141,13 +141,10 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::parser::DFParser;
+    use crate::ast_rewrites::reprinted;
 
     fn rewritten(sql: &str) -> String {
-        let mut statements = DFParser::parse_sql(sql).unwrap();
-        let mut s = statements.pop_front().unwrap();
-        lateral_unnest(&mut s);
-        s.to_string()
+        super::super::rewritten_by(lateral_unnest, sql)
     }
 
     #[test]
@@ -182,8 +179,7 @@ mod tests {
             "SELECT * FROM t LEFT JOIN UNNEST(t.a) AS u(x) ON true",
             "SELECT * FROM t JOIN s ON t.k = s.k CROSS JOIN UNNEST(t.a) AS u(x)",
         ] {
-            let unchanged = DFParser::parse_sql(sql).unwrap().pop_front().unwrap();
-            assert_eq!(rewritten(sql), unchanged.to_string());
+            assert_eq!(rewritten(sql), reprinted(sql));
         }
     }
 }
