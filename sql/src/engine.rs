@@ -561,7 +561,7 @@ fn describe_output(session: &Session, planned: &PlannedStatement) -> Result<Reco
     let mut columns: [Vec<String>; 5] = Default::default();
     let mut sizes = Vec::new();
     let mut aliased = Vec::new();
-    for (qualifier, field) in schema.iter() {
+    for (position, (qualifier, field)) in schema.iter().enumerate() {
         let (catalog, db, table) = match qualifier {
             Some(datafusion::sql::TableReference::Full {
                 catalog,
@@ -580,7 +580,8 @@ fn describe_output(session: &Session, planned: &PlannedStatement) -> Result<Reco
             ),
             None => Default::default(),
         };
-        aliased.push(qualifier.is_none());
+        // Not a table's column, and not Trino's name for an unnamed item.
+        aliased.push(qualifier.is_none() && *field.name() != format!("_col{position}"));
         let t = field.data_type();
         for (column, value) in columns.iter_mut().zip([
             field.name().clone(),
