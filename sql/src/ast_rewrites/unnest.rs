@@ -7,9 +7,10 @@
 //! and `u.x` becomes `t.x`. Select-list unnests of one SELECT zip their arrays
 //! and pad the shorter with NULLs, and a NULL or empty array gives no rows, as
 //! Trino's UNNEST does; `WITH ORDINALITY` adds `unnest(generate_series(1, n))`
-//! with `n` the longest array's length. Other forms (several relations before
-//! the UNNEST, LEFT JOIN, no column names, maps, arrays of rows) are left to
-//! DataFusion.
+//! with `n` the longest array's length. `t LEFT JOIN UNNEST(...) AS u(...) ON
+//! true` keeps the rows whose arrays are all empty or NULL, with NULLs. Other
+//! forms (several relations before the UNNEST, no column names, maps, arrays
+//! of rows) are left to DataFusion.
 
 use std::ops::ControlFlow;
 
@@ -61,21 +62,26 @@ fn same_name(a: &Ident, b: &Ident) -> bool {
     }
 }
 
-/// Replaces `t CROSS JOIN UNNEST(...) AS u(...)` in `select`'s FROM by the
-/// derived table; returns the names of `u` and `t`.
+/// Replaces `t CROSS JOIN UNNEST(...) AS u(...)` (or `t LEFT JOIN UNNEST(...)
+/// AS u(...) ON true`) in `select`'s FROM by the derived table; returns the
+/// names of `u` and `t`.
 fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
-    let (table, unnest) = match select.from.as_slice() {
+    let (table, unnest, left) = match select.from.as_slice() {
         [one] if one.joins.len() == 1 => {
             let join = &one.joins[0];
-            if !matches!(
-                join.join_operator,
-                JoinOperator::CrossJoin(JoinConstraint::None)
-            ) {
-                return None;
-            }
-            (&one.relation, &join.relation)
+            let left = match &join.join_operator {
+                JoinOperator::CrossJoin(JoinConstraint::None) => false,
+                JoinOperator::Left(JoinConstraint::On(on))
+                | JoinOperator::LeftOuter(JoinConstraint::On(on))
+                    if on.to_string().eq_ignore_ascii_case("true") =>
+                {
+                    true
+                }
+                _ => return None,
+            };
+            (&one.relation, &join.relation, left)
         }
-        [a, b] if a.joins.is_empty() && b.joins.is_empty() => (&a.relation, &b.relation),
+        [a, b] if a.joins.is_empty() && b.joins.is_empty() => (&a.relation, &b.relation, false),
         _ => return None,
     };
     let TableFactor::UNNEST {
@@ -108,10 +114,19 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
         } => name.0.last()?.as_ident()?.clone(),
         _ => return None,
     };
+    // A LEFT JOIN keeps rows whose arrays are all empty or NULL, with NULLs:
+    // such an array unnests as one NULL (zipping pads the others anyway).
+    let array = |e: &Expr| {
+        if left {
+            format!("CASE WHEN cardinality({e}) > 0 THEN {e} ELSE [NULL] END")
+        } else {
+            e.to_string()
+        }
+    };
     let mut items: Vec<String> = array_exprs
         .iter()
         .zip(columns)
-        .map(|(e, c)| format!("unnest({e}) AS {}", c.name))
+        .map(|(e, c)| format!("unnest({}) AS {}", array(e), c.name))
         .collect();
     if *with_ordinality {
         let lengths: Vec<String> = array_exprs
@@ -124,8 +139,9 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
             format!("greatest({})", lengths.join(", "))
         };
         let ordinal = &columns[array_exprs.len()].name;
+        // No rows from NULL arrays: an empty series (0), not a NULL one.
         items.push(format!(
-            "unnest(generate_series(1, {longest})) AS {ordinal}"
+            "unnest(generate_series(1, coalesce({longest}, 0))) AS {ordinal}"
         ));
     }
     let sql = format!(
@@ -158,15 +174,15 @@ mod tests {
                 "SELECT k, x, y, n FROM s.t AS r, UNNEST(a, b) WITH ORDINALITY AS u(x, y, n)"
             ),
             "SELECT k, x, y, n FROM (SELECT r.*, unnest(a) AS x, unnest(b) AS y, \
-             unnest(generate_series(1, greatest(CAST(cardinality(a) AS BIGINT), \
-             CAST(cardinality(b) AS BIGINT)))) AS n FROM s.t AS r) AS r"
+             unnest(generate_series(1, coalesce(greatest(CAST(cardinality(a) AS BIGINT), \
+             CAST(cardinality(b) AS BIGINT)), 0))) AS n FROM s.t AS r) AS r"
         );
         assert_eq!(
             rewritten(
                 "SELECT * FROM (SELECT 1 AS k, ARRAY[2] AS a) d CROSS JOIN UNNEST(d.a) WITH ORDINALITY u(x, i)"
             ),
             "SELECT * FROM (SELECT d.*, unnest(d.a) AS x, unnest(generate_series(1, \
-             CAST(cardinality(d.a) AS BIGINT))) AS i FROM (SELECT 1 AS k, ARRAY[2] AS a) d) AS d"
+             coalesce(CAST(cardinality(d.a) AS BIGINT), 0))) AS i FROM (SELECT 1 AS k, ARRAY[2] AS a) d) AS d"
         );
     }
 
@@ -176,7 +192,7 @@ mod tests {
             "SELECT * FROM UNNEST(ARRAY[1]) AS u(x)",
             "SELECT * FROM t CROSS JOIN UNNEST(t.a)",
             "SELECT * FROM t CROSS JOIN UNNEST(t.a) AS u(x, y)",
-            "SELECT * FROM t LEFT JOIN UNNEST(t.a) AS u(x) ON true",
+            "SELECT * FROM t LEFT JOIN UNNEST(t.a) AS u(x) ON t.k = u.x",
             "SELECT * FROM t JOIN s ON t.k = s.k CROSS JOIN UNNEST(t.a) AS u(x)",
         ] {
             assert_eq!(rewritten(sql), reprinted(sql));
