@@ -17,7 +17,7 @@ use std::ops::ControlFlow;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SetExpr, TableFactor, TableWithJoins,
-    VisitorMut, visit_expressions_mut,
+    VisitMut, VisitorMut,
 };
 
 use super::{parse_select, visit_query};
@@ -37,21 +37,75 @@ impl VisitorMut for Rewriter {
             && let Some((unnest, table)) = rewrite(select)
         {
             // `u.x` → `t.x`, in the SELECT and in the query's ORDER BY.
-            let rename = |e: &mut Expr| {
-                if let Expr::CompoundIdentifier(parts) = e
-                    && parts.len() == 2
-                    && same_name(&parts[0], &unnest)
-                {
-                    parts[0] = table.clone();
-                }
-                ControlFlow::<()>::Continue(())
+            let mut renamer = Renamer {
+                from: unnest,
+                to: table,
+                shadowed: vec![false],
             };
-            let _ = visit_expressions_mut(select.as_mut(), rename);
+            let _ = select.visit(&mut renamer);
             if let Some(order_by) = query.order_by.as_mut() {
-                let _ = visit_expressions_mut(order_by, rename);
+                let _ = order_by.visit(&mut renamer);
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Renames the qualifier `from.` to `to.`, also in subqueries (correlated
+/// references), except inside a subquery whose own FROM names `from` again.
+struct Renamer {
+    from: Ident,
+    to: Ident,
+    /// Per query level entered: whether `from` is shadowed there.
+    shadowed: Vec<bool>,
+}
+
+impl VisitorMut for Renamer {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let outer = *self.shadowed.last().unwrap_or(&false);
+        let here = match query.body.as_ref() {
+            SetExpr::Select(s) => s.from.iter().any(|f| {
+                std::iter::once(&f.relation)
+                    .chain(f.joins.iter().map(|j| &j.relation))
+                    .any(|r| relation_name(r).is_some_and(|n| same_name(&n, &self.from)))
+            }),
+            _ => false,
+        };
+        self.shadowed.push(outer || here);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.shadowed.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if !self.shadowed.last().unwrap_or(&false)
+            && let Expr::CompoundIdentifier(parts) = e
+            && parts.len() == 2
+            && same_name(&parts[0], &self.from)
+        {
+            parts[0] = self.to.clone();
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The name a FROM relation is referred to by: its alias, or a table's last
+/// name part.
+fn relation_name(r: &TableFactor) -> Option<Ident> {
+    match r {
+        TableFactor::Table { alias: Some(a), .. }
+        | TableFactor::Derived { alias: Some(a), .. }
+        | TableFactor::UNNEST { alias: Some(a), .. }
+        | TableFactor::Function { alias: Some(a), .. } => Some(a.name.clone()),
+        TableFactor::Table {
+            name, alias: None, ..
+        } => name.0.last()?.as_ident().cloned(),
+        _ => None,
     }
 }
 
@@ -100,18 +154,9 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
         return None;
     }
     let name = match table {
-        TableFactor::Table {
-            alias: Some(a),
-            args: None,
-            ..
+        TableFactor::Table { args: None, .. } | TableFactor::Derived { alias: Some(_), .. } => {
+            relation_name(table)?
         }
-        | TableFactor::Derived { alias: Some(a), .. } => a.name.clone(),
-        TableFactor::Table {
-            name,
-            alias: None,
-            args: None,
-            ..
-        } => name.0.last()?.as_ident()?.clone(),
         _ => return None,
     };
     // A LEFT JOIN keeps rows whose arrays are all empty or NULL, with NULLs:
@@ -183,6 +228,20 @@ mod tests {
             ),
             "SELECT * FROM (SELECT d.*, unnest(d.a) AS x, unnest(generate_series(1, \
              coalesce(CAST(cardinality(d.a) AS BIGINT), 0))) AS i FROM (SELECT 1 AS k, ARRAY[2] AS a) d) AS d"
+        );
+    }
+
+    #[test]
+    fn references_to_the_unnest_follow_it_unless_shadowed() {
+        assert_eq!(
+            rewritten(
+                "SELECT u.x FROM t CROSS JOIN UNNEST(t.a) AS u(x) \
+                 WHERE EXISTS (SELECT 1 FROM o WHERE o.v = u.x) \
+                 AND EXISTS (SELECT 1 FROM o AS u WHERE u.v = 1)"
+            ),
+            "SELECT t.x FROM (SELECT t.*, unnest(t.a) AS x FROM t) AS t \
+             WHERE EXISTS (SELECT 1 FROM o WHERE o.v = t.x) \
+             AND EXISTS (SELECT 1 FROM o AS u WHERE u.v = 1)"
         );
     }
 
