@@ -14,6 +14,7 @@ pub(crate) mod commodity;
 mod datetime;
 mod formats;
 mod history;
+mod map_aggregates;
 mod misc;
 pub mod open_close;
 mod window;
@@ -44,6 +45,7 @@ pub fn register(ctx: &SessionContext, time_zone: &str) {
     for f in aggregate::functions()
         .into_iter()
         .chain(commodity::aggregates())
+        .chain(map_aggregates::functions())
     {
         ctx.register_udaf(f);
     }
