@@ -174,11 +174,7 @@ impl MapAccumulator {
     }
 
     fn list(&self, items: &[ScalarValue], item_type: &DataType) -> DFResult<ScalarValue> {
-        let values = if items.is_empty() {
-            datafusion::arrow::array::new_empty_array(item_type)
-        } else {
-            ScalarValue::iter_to_array(items.iter().cloned())?
-        };
+        let values = array_of(items, item_type)?;
         Ok(ScalarValue::List(Arc::new(
             datafusion::arrow::array::ListArray::new(
                 Arc::new(Field::new_list_field(item_type.clone(), true)),
@@ -187,6 +183,15 @@ impl MapAccumulator {
                 None,
             ),
         )))
+    }
+}
+
+/// `items` as an array of `item_type` (also when there are none).
+fn array_of(items: &[ScalarValue], item_type: &DataType) -> DFResult<ArrayRef> {
+    if items.is_empty() {
+        Ok(datafusion::arrow::array::new_empty_array(item_type))
+    } else {
+        ScalarValue::iter_to_array(items.iter().cloned())
     }
 }
 
@@ -239,16 +244,8 @@ impl Accumulator for MapAccumulator {
     }
 
     fn evaluate(&mut self) -> DFResult<ScalarValue> {
-        let keys = if self.keys.is_empty() {
-            datafusion::arrow::array::new_empty_array(&self.key_type)
-        } else {
-            ScalarValue::iter_to_array(self.keys.iter().cloned())?
-        };
-        let values = if self.values.is_empty() {
-            datafusion::arrow::array::new_empty_array(&self.value_type)
-        } else {
-            ScalarValue::iter_to_array(self.values.iter().cloned())?
-        };
+        let keys = array_of(&self.keys, &self.key_type)?;
+        let values = array_of(&self.values, &self.value_type)?;
         let DataType::Struct(fields) = entries_field(&self.key_type, &self.value_type)
             .data_type()
             .clone()
