@@ -7,10 +7,11 @@
 //! and `u.x` becomes `t.x`. Select-list unnests of one SELECT zip their arrays
 //! and pad the shorter with NULLs, and a NULL or empty array gives no rows, as
 //! Trino's UNNEST does; `WITH ORDINALITY` adds `unnest(generate_series(1, n))`
-//! with `n` the longest array's length. `t LEFT JOIN UNNEST(...) AS u(...) ON
-//! true` keeps the rows whose arrays are all empty or NULL, with NULLs. Other
-//! forms (several relations before the UNNEST, no column names, maps, arrays
-//! of rows) are left to DataFusion.
+//! with `n` the longest array's length. One argument named by two columns
+//! (`UNNEST(t.m) AS u(k, v)`) is a map: its keys and values. `t LEFT JOIN
+//! UNNEST(...) AS u(...) ON true` keeps the rows whose arrays are all empty or
+//! NULL, with NULLs. Other forms (several relations before the UNNEST, no
+//! column names, arrays of rows) are left to DataFusion.
 
 use std::ops::ControlFlow;
 
@@ -149,10 +150,19 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
         return None;
     };
     let columns = &alias.columns;
-    if array_exprs.is_empty() || columns.len() != array_exprs.len() + usize::from(*with_ordinality)
-    {
-        return None;
-    }
+    let ordinality = usize::from(*with_ordinality);
+    // The arrays to unnest: one per argument, or a map's keys and values
+    // (one argument named by two columns).
+    let arrays: Vec<String> =
+        if !array_exprs.is_empty() && columns.len() == array_exprs.len() + ordinality {
+            array_exprs.iter().map(|e| e.to_string()).collect()
+        } else if let [map] = array_exprs.as_slice()
+            && columns.len() == 2 + ordinality
+        {
+            vec![format!("map_keys({map})"), format!("map_values({map})")]
+        } else {
+            return None;
+        };
     let name = match table {
         TableFactor::Table { args: None, .. } | TableFactor::Derived { alias: Some(_), .. } => {
             relation_name(table)?
@@ -161,20 +171,20 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
     };
     // A LEFT JOIN keeps rows whose arrays are all empty or NULL, with NULLs:
     // such an array unnests as one NULL (zipping pads the others anyway).
-    let array = |e: &Expr| {
+    let array = |e: &String| {
         if left {
             format!("CASE WHEN cardinality({e}) > 0 THEN {e} ELSE [NULL] END")
         } else {
-            e.to_string()
+            e.clone()
         }
     };
-    let mut items: Vec<String> = array_exprs
+    let mut items: Vec<String> = arrays
         .iter()
         .zip(columns)
         .map(|(e, c)| format!("unnest({}) AS {}", array(e), c.name))
         .collect();
     if *with_ordinality {
-        let lengths: Vec<String> = array_exprs
+        let lengths: Vec<String> = arrays
             .iter()
             .map(|e| format!("CAST(cardinality({e}) AS BIGINT)"))
             .collect();
@@ -183,7 +193,7 @@ fn rewrite(select: &mut Select) -> Option<(Ident, Ident)> {
         } else {
             format!("greatest({})", lengths.join(", "))
         };
-        let ordinal = &columns[array_exprs.len()].name;
+        let ordinal = &columns[arrays.len()].name;
         // No rows from NULL arrays: an empty series (0), not a NULL one.
         items.push(format!(
             "unnest(generate_series(1, coalesce({longest}, 0))) AS {ordinal}"
@@ -232,6 +242,15 @@ mod tests {
     }
 
     #[test]
+    fn a_map_unnests_as_keys_and_values() {
+        assert_eq!(
+            rewritten("SELECT u.k, u.v FROM t CROSS JOIN UNNEST(t.m) AS u(k, v)"),
+            "SELECT t.k, t.v FROM (SELECT t.*, unnest(map_keys(t.m)) AS k, \
+             unnest(map_values(t.m)) AS v FROM t) AS t"
+        );
+    }
+
+    #[test]
     fn references_to_the_unnest_follow_it_unless_shadowed() {
         assert_eq!(
             rewritten(
@@ -250,7 +269,7 @@ mod tests {
         for sql in [
             "SELECT * FROM UNNEST(ARRAY[1]) AS u(x)",
             "SELECT * FROM t CROSS JOIN UNNEST(t.a)",
-            "SELECT * FROM t CROSS JOIN UNNEST(t.a) AS u(x, y)",
+            "SELECT * FROM t CROSS JOIN UNNEST(t.a) AS u(x, y, z)",
             "SELECT * FROM t LEFT JOIN UNNEST(t.a) AS u(x) ON t.k = u.x",
             "SELECT * FROM t JOIN s ON t.k = s.k CROSS JOIN UNNEST(t.a) AS u(x)",
         ] {
