@@ -102,8 +102,7 @@ impl CpuAggregator {
 
 impl Aggregator for CpuAggregator {
     fn push(&mut self, chunk: &AggChunk<'_>) -> Result<(), GpuError> {
-        let ops: Vec<AggOp> = self.accs.iter().map(|a| a.op).collect();
-        chunk.check(&ops)?;
+        chunk.check(self.accs.iter().map(|a| a.op))?;
         let g = chunk.groups;
         for (acc, input) in self.accs.iter_mut().zip(&chunk.inputs) {
             acc.grow(chunk.num_groups);

@@ -580,7 +580,8 @@ impl Scanner for Arc<Gpu> {
 }
 
 impl Gpu {
-    fn download_scan(&self, d: DeviceScan) -> R<ScanColumn> {
+    /// A device-resident scan result on the host.
+    pub fn download_scan(&self, d: DeviceScan) -> R<ScanColumn> {
         Ok(ScanColumn {
             values: self.download(&d.values)?,
             valid: self.download(&d.valid)?,
@@ -1069,8 +1070,7 @@ impl DeviceAggregator {
 
 impl Aggregator for DeviceAggregator {
     fn push(&mut self, chunk: &AggChunk<'_>) -> R<()> {
-        let ops: Vec<AggOp> = self.accs.iter().map(|a| a.op).collect();
-        chunk.check(&ops)?;
+        chunk.check(self.accs.iter().map(|a| a.op))?;
         let n = chunk.groups.len();
         if n == 0 {
             self.reserve(chunk.num_groups)?;

@@ -413,7 +413,6 @@ extern "C" __global__ void scan_mad_select(u64 n, const double *x, const u8 *v, 
 // at each new series. The median is picked by index and the deviations' median
 // by merging the deviations below and above it (each ordered: IEEE subtraction
 // is monotonic), so the same values are picked and the score has the same bits.
-// BEGIN mad_slide
 __device__ __forceinline__ u64 lower_key(const u64 *a, u64 c, u64 key) {
     u64 lo = 0, hi = c;
     while (lo < hi) { u64 mid = lo + (hi - lo) / 2; if (a[mid] < key) lo = mid + 1; else hi = mid; }
@@ -482,7 +481,6 @@ __device__ void mad_slide_rows(u64 from, u64 to, const double *x, const u8 *v, c
         if (mad > 0.0) { out[i] = 0.6745 * (x[i] - m) / mad; ov[i] = 1; }
     }
 }
-// END mad_slide
 extern "C" __global__ void scan_mad_slide(u64 n, const double *x, const u8 *v, const u32 *sid, const u64 *starts,
                                           u64 window, u64 per_thread, u64 *scratch, double *out, u8 *ov) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;

@@ -133,7 +133,7 @@ impl AggChunk<'_> {
     /// Checks that every input holds what its op reads, for a whole chunk:
     /// both aggregators refuse a chunk that does not, so a caller's mistake
     /// is an error on the CPU too, not only a fault on the device.
-    pub fn check(&self, ops: &[AggOp]) -> Result<(), GpuError> {
+    pub fn check(&self, ops: impl ExactSizeIterator<Item = AggOp>) -> Result<(), GpuError> {
         let n = self.groups.len();
         if self.inputs.len() != ops.len() {
             return Err(GpuError::Unsupported(format!(
@@ -142,7 +142,7 @@ impl AggChunk<'_> {
                 ops.len()
             )));
         }
-        for (op, i) in ops.iter().zip(&self.inputs) {
+        for (op, i) in ops.zip(&self.inputs) {
             let short = |what: &str, len: usize| {
                 Err(GpuError::Unsupported(format!(
                     "{op:?} got {len} {what} for a chunk of {n} rows"

@@ -261,10 +261,7 @@ fn scans_match_the_cpu() {
             &CpuScanner
                 .mad_zscore(&t.price, &t.valid, s, window)
                 .unwrap(),
-            &ScanColumn {
-                values: gpu.download(&r.values).unwrap(),
-                valid: gpu.download(&r.valid).unwrap(),
-            },
+            &gpu.download_scan(r).unwrap(),
         );
     }
     let (c, g) = (

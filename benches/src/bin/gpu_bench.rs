@@ -29,7 +29,7 @@ use std::time::Instant;
 use contango_gpu_kernels::cpu::{CpuAggregator, CpuScanner, bucket_ids};
 use contango_gpu_kernels::device::{DeviceInput, DeviceSeries, ScanKind};
 use contango_gpu_kernels::{
-    AggChunk, AggInput, AggOp, Aggregator, CudaSlice, Gpu, Scanner, Series,
+    AggChunk, AggInput, AggOp, Aggregator, CudaSlice, Gpu, ScanColumn, Scanner, Series,
 };
 use contango_sql::gpu::{GpuMode, GpuOptions, GpuPlacementRule};
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -353,18 +353,12 @@ fn mad_check(gpu: &Arc<Gpu>, d: &DeviceCols, t: &Ticks) -> String {
             times.push(t0.elapsed().as_secs_f64());
             result = Some(r);
         }
-        let r = result.expect("ran");
         times.sort_by(f64::total_cmp);
-        (
-            times[1],
-            gpu.download(&r.values).expect("download"),
-            gpu.download(&r.valid).expect("download"),
-        )
+        let scores = gpu.download_scan(result.expect("ran")).expect("download");
+        (times[1], scores)
     };
-    let (slide_s, values, valid) =
-        timed(&|| gpu.scan(ScanKind::Mad, &d.scan, MAD_WINDOW).expect("scan"));
-    let (select_s, sel_values, sel_valid) =
-        timed(&|| gpu.mad_select(&d.scan, MAD_WINDOW).expect("scan"));
+    let (slide_s, slide) = timed(&|| gpu.scan(ScanKind::Mad, &d.scan, MAD_WINDOW).expect("scan"));
+    let (select_s, select) = timed(&|| gpu.mad_select(&d.scan, MAD_WINDOW).expect("scan"));
     let (ids, starts) = series_of(t);
     let ones = vec![1u8; n];
     let t1 = Instant::now();
@@ -380,11 +374,11 @@ fn mad_check(gpu: &Arc<Gpu>, d: &DeviceCols, t: &Ticks) -> String {
         )
         .expect("cpu");
     let cpu_s = t1.elapsed().as_secs_f64();
-    let same = |values: &[f64], valid: &[u8]| {
-        c.valid == valid
-            && (0..n).all(|i| c.valid[i] == 0 || c.values[i].to_bits() == values[i].to_bits())
+    let same = |g: &ScanColumn| {
+        c.valid == g.valid
+            && (0..n).all(|i| c.valid[i] == 0 || c.values[i].to_bits() == g.values[i].to_bits())
     };
-    let same = same(&values, &valid) && same(&sel_values, &sel_valid);
+    let same = same(&slide) && same(&select);
     let line = format!(
         "| {n} | {} | {} | {} | {} |\n",
         fmt_s(Some(slide_s)),

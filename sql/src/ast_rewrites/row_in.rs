@@ -57,10 +57,13 @@ fn conjuncts(e: &mut Expr) {
             expr,
             subquery,
             negated: false,
-        } if matches!(expr.as_ref(), Expr::Tuple(items) if items.len() > 1) => {
+        } => {
             let Expr::Tuple(items) = expr.as_ref() else {
                 return;
             };
+            if items.len() < 2 {
+                return;
+            }
             let columns: Vec<String> = (0..items.len()).map(|i| format!("__in_{i}")).collect();
             let equal: Vec<String> = items
                 .iter()
