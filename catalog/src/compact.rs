@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 use iceberg::spec::{
     DataContentType, DataFile, FormatVersion, Literal, ManifestContentType, ManifestListWriter,
     ManifestWriterBuilder, Operation, PrimitiveLiteral, Snapshot, SnapshotReference,
@@ -30,8 +30,8 @@ use iceberg::{Catalog, MetadataLocation, TableIdent};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::connect::{CatalogKind, CatalogSettings};
-use crate::stream_offsets::OFFSETS_PROP;
 use crate::writer::TableAppender;
+use contango_common::stream::OFFSETS_PROP;
 
 /// What to compact.
 #[derive(Debug, Clone, Copy)]

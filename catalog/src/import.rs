@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::file_format::options::JsonReadOptions;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};

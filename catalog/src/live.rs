@@ -14,7 +14,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use arrow::array::{Array, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -28,15 +28,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 use iceberg::TableIdent;
 
-use crate::stream_offsets::Offsets;
 use crate::table::IcebergTable;
+use contango_common::stream::Offsets;
 
-/// Lineage column: Kafka partition.
-pub const PARTITION_COLUMN: &str = "_kafka_partition";
-/// Lineage column: Kafka offset.
-pub const OFFSET_COLUMN: &str = "_kafka_offset";
-/// Lineage column: Kafka topic (only when a stream reads several topics).
-pub const TOPIC_COLUMN: &str = "_kafka_topic";
+use contango_common::stream::Lineage;
 
 /// Live tails by table.
 #[derive(Debug, Default)]
@@ -125,69 +120,6 @@ impl LiveTail {
 
     fn mask(&self, batch: &RecordBatch, committed: &Offsets) -> Option<BooleanArray> {
         Lineage::STREAM.not_covered(batch, committed, self.topic.as_deref().unwrap_or(""))
-    }
-}
-
-/// Names of a table's (topic, partition, offset) columns.
-#[derive(Debug, Clone, Copy)]
-pub struct Lineage {
-    /// Topic column (rows of batches without it belong to a default topic).
-    pub topic: &'static str,
-    /// Partition column (INT).
-    pub partition: &'static str,
-    /// Offset column (BIGINT).
-    pub offset: &'static str,
-}
-
-impl Lineage {
-    /// The lineage columns of a stream table (and its late table).
-    pub const STREAM: Lineage = Lineage {
-        topic: TOPIC_COLUMN,
-        partition: PARTITION_COLUMN,
-        offset: OFFSET_COLUMN,
-    };
-
-    /// `true` for rows at or past `committed`'s next offset of their
-    /// topic-partition (and for partitions it does not know); `None` when the
-    /// batch lacks the partition or offset column.
-    pub fn not_covered(
-        &self,
-        batch: &RecordBatch,
-        committed: &Offsets,
-        default_topic: &str,
-    ) -> Option<BooleanArray> {
-        let partitions = batch
-            .column_by_name(self.partition)?
-            .as_any()
-            .downcast_ref::<Int32Array>()?;
-        let offsets = batch
-            .column_by_name(self.offset)?
-            .as_any()
-            .downcast_ref::<Int64Array>()?;
-        let topics = batch
-            .column_by_name(self.topic)
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>());
-        // One lookup per run of rows from the same partition, not per row.
-        let mut last: Option<(&str, i32, i64)> = None;
-        let mask = (0..batch.num_rows())
-            .map(|i| {
-                let topic = topics.map_or(default_topic, |t| t.value(i));
-                let p = partitions.value(i);
-                let next = match last {
-                    Some((t, lp, n)) if t == topic && lp == p => n,
-                    _ => {
-                        let n = committed
-                            .get(&(topic.to_string(), p))
-                            .copied()
-                            .unwrap_or(i64::MIN);
-                        last = Some((topic, p, n));
-                        n
-                    }
-                };
-                Some(offsets.is_valid(i) && offsets.value(i) >= next)
-            })
-            .collect();
-        Some(mask)
     }
 }
 

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
-use contango_sql::error::{ContangoError, Result};
-use contango_sql::{CatalogSource, TableInfo};
+use contango_common::error::{ContangoError, Result};
+use contango_common::{CatalogSource, TableInfo};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use iceberg::table::Table;
@@ -124,8 +124,7 @@ impl CatalogSource for IcebergCatalog {
         }
         let loaded = self.load_table(schema, table).await?;
         let loaded = self.inner.loaded.reuse(loaded);
-        let name = format!("{}.{schema}.{table}", self.name);
-        Ok(Some(crate::table_info::describe(&loaded, &name)?))
+        Ok(Some(crate::table_info::describe(&loaded)))
     }
 
     async fn refresh(&self) -> Result<()> {

@@ -1,23 +1,20 @@
-//! What Trino's metadata views show of an Iceberg table beyond its columns:
-//! the table comment (property `comment`), column comments (field docs),
-//! partitioning in Trino's spelling and the `SHOW CREATE TABLE` text the
-//! Trino Iceberg connector prints.
+//! What Trino's metadata views show of an Iceberg table beyond its columns,
+//! as plain data ([`TableInfo`]): the table comment (property `comment`),
+//! column comments (field docs), partitioning in Trino's spelling, and the
+//! properties Trino's Iceberg connector prints in `SHOW CREATE TABLE`'s
+//! `WITH (...)`. The SQL front end renders the text.
 
 use std::collections::HashMap;
 
-use contango_sql::TableInfo;
-use std::sync::Arc;
-
-use contango_sql::engine::{create_table_sql, quote_identifier};
-use iceberg::arrow::schema_to_arrow_schema;
+use contango_common::TableInfo;
+use contango_common::types::quote_field;
 use iceberg::spec::Transform;
 use iceberg::table::Table;
 
-/// Describes `table`, named `catalog.schema.name` in SQL.
-pub fn describe(table: &Table, qualified_name: &str) -> iceberg::Result<TableInfo> {
+/// Describes `table`.
+pub fn describe(table: &Table) -> TableInfo {
     let metadata = table.metadata();
     let schema = metadata.current_schema();
-    let arrow = schema_to_arrow_schema(schema)?;
     let column_comments: HashMap<String, String> = schema
         .as_struct()
         .fields()
@@ -30,7 +27,7 @@ pub fn describe(table: &Table, qualified_name: &str) -> iceberg::Result<TableInf
         .iter()
         .filter_map(|pf| {
             let source = schema.field_by_id(pf.source_id)?;
-            let col = quote_identifier(&source.name);
+            let col = quote_field(&source.name);
             Some(match pf.transform {
                 Transform::Identity => col,
                 Transform::Year => format!("year({col})"),
@@ -44,35 +41,17 @@ pub fn describe(table: &Table, qualified_name: &str) -> iceberg::Result<TableInf
             })
         })
         .collect();
-    let mut info = TableInfo {
-        comment: metadata.properties().get("comment").cloned(),
-        column_comments,
-        create_table_sql: String::new(),
-        partitioning,
-    };
     let format = metadata
         .properties()
         .get("write.format.default")
         .map(|f| f.to_ascii_uppercase())
         .unwrap_or_else(|| "PARQUET".into());
-    let mut with = vec![
-        format!("   format = '{format}'"),
-        format!("   format_version = {}", metadata.format_version() as u8),
-        format!(
-            "   location = '{}'",
-            metadata.location().replace('\'', "''")
-        ),
-    ];
-    if !info.partitioning.is_empty() {
-        let items: Vec<String> = info
-            .partitioning
-            .iter()
-            .map(|p| format!("'{}'", p.replace('\'', "''")))
-            .collect();
-        with.push(format!("   partitioning = ARRAY[{}]", items.join(",")));
+    TableInfo {
+        comment: metadata.properties().get("comment").cloned(),
+        column_comments,
+        partitioning,
+        format: Some(format),
+        format_version: Some(metadata.format_version() as u8),
+        location: Some(metadata.location().to_string()),
     }
-    let mut sql = create_table_sql(qualified_name, &Arc::new(arrow), Some(&info));
-    sql.push_str(&format!("\nWITH (\n{}\n)", with.join(",\n")));
-    info.create_table_sql = sql;
-    Ok(info)
 }

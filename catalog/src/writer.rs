@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, SchemaRef as ArrowSchemaRef};
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 use iceberg::arrow::{
     RecordBatchPartitionSplitter, arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema,
 };

@@ -9,8 +9,8 @@ use arrow::array::{
     StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use contango_catalog::live::{OFFSET_COLUMN, PARTITION_COLUMN, TOPIC_COLUMN};
-use contango_catalog::stream_offsets::TopicPartition;
+use contango_common::stream::TopicPartition;
+use contango_common::stream::{OFFSET_COLUMN, PARTITION_COLUMN, TOPIC_COLUMN};
 
 use crate::record::Validator;
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 use serde::{Deserialize, Serialize};
 
 /// One Kafka → Iceberg stream.

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use contango_catalog::stream_offsets::Offsets;
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
+use contango_common::stream::Offsets;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use contango_common::error::{ContangoError, Result};
 use contango_market::{MarketGenerator, MarketSpec};
-use contango_sql::error::{ContangoError, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};

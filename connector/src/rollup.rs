@@ -17,7 +17,7 @@ use contango_catalog::guarded_commit::{CommitError, append_on};
 use contango_catalog::stream_offsets::newest_property;
 use contango_catalog::table::IcebergTable;
 use contango_catalog::writer::{TableAppender, ensure_table};
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::{SessionContext, col, lit};
 use iceberg::spec::Transform;

@@ -26,13 +26,14 @@ use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
 use arrow::compute::{concat_batches, filter_record_batch};
 use contango_catalog::compact::{CompactionPolicy, compact};
 use contango_catalog::guarded_commit::{CommitError, append_on};
-use contango_catalog::live::{Lineage, LiveTail, LiveTails};
-use contango_catalog::stream_offsets::{
-    self, OFFSETS_PROP, Offsets, RANGE_PROP, STREAM_PROP, TopicPartition,
-};
+use contango_catalog::live::{LiveTail, LiveTails};
+use contango_catalog::stream_offsets;
 use contango_catalog::table::IcebergTable;
 use contango_catalog::writer::{TableAppender, ensure_table, parse_table_name};
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
+use contango_common::stream::{
+    self as offsets, Lineage, OFFSETS_PROP, Offsets, RANGE_PROP, STREAM_PROP, TopicPartition,
+};
 use datafusion::prelude::SessionContext;
 use iceberg::spec::Transform;
 use iceberg::table::Table;
@@ -63,7 +64,7 @@ pub struct StreamEnv {
     /// Metrics of every stream.
     pub registry: Arc<StreamRegistry>,
     /// Where each commit of a ticks table is announced (data quality).
-    pub commits: Option<contango_catalog::stream_offsets::CommitSink>,
+    pub commits: Option<contango_common::stream::CommitSink>,
 }
 
 /// The running streams of a server.
@@ -345,11 +346,8 @@ impl<'a> Committer<'a> {
         // 2-3. the ticks, only on top of the offsets this writer last saw.
         let next = advance(&self.base, &ranges);
         let props = std::collections::HashMap::from([
-            (OFFSETS_PROP.to_string(), stream_offsets::encode(&next)),
-            (
-                RANGE_PROP.to_string(),
-                stream_offsets::encode_ranges(&ranges),
-            ),
+            (OFFSETS_PROP.to_string(), offsets::encode(&next)),
+            (RANGE_PROP.to_string(), offsets::encode_ranges(&ranges)),
             (STREAM_PROP.to_string(), self.config.name.clone()),
         ]);
         let mut files = None;
@@ -361,8 +359,8 @@ impl<'a> Committer<'a> {
                 return Err(ContangoError::unavailable(format!(
                     "another writer committed to {} (offsets {} instead of {}); resuming from the table",
                     self.ident,
-                    stream_offsets::encode(&current),
-                    stream_offsets::encode(&self.base)
+                    offsets::encode(&current),
+                    offsets::encode(&self.base)
                 )));
             }
             let data = match files.take() {
@@ -403,7 +401,7 @@ impl<'a> Committer<'a> {
             (&self.env.commits, table.metadata().current_snapshot())
         {
             // A closed receiver only means nobody watches any more.
-            let _ = sink.send(contango_catalog::stream_offsets::Committed {
+            let _ = sink.send(contango_common::stream::Committed {
                 table: self.ident.clone(),
                 snapshot_id: snapshot.snapshot_id(),
                 before: self.base.clone(),
@@ -507,7 +505,7 @@ impl<'a> Committer<'a> {
             out.write(&rows).await?;
             let files = out.finish().await?;
             let props = std::collections::HashMap::from([
-                (OFFSETS_PROP.to_string(), stream_offsets::encode(&next)),
+                (OFFSETS_PROP.to_string(), offsets::encode(&next)),
                 (STREAM_PROP.to_string(), self.config.name.clone()),
             ]);
             match append_on(self.env.catalog.clone(), &table, files, props).await {

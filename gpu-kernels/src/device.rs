@@ -35,6 +35,12 @@ pub enum GpuError {
     /// The request is outside what the kernels support.
     #[error("not supported on the GPU: {0}")]
     Unsupported(String),
+    /// A launch's arguments break its kernel's preconditions (a buffer
+    /// shorter than the rows or groups the kernel indexes, a series id past
+    /// the series starts): a caller's bug, refused before anything runs on
+    /// the device, where it would be an out-of-bounds access.
+    #[error("invalid kernel arguments: {0}")]
+    InvalidArgument(String),
     /// GPU code panicked (a bug); see [`guarded`].
     #[error("GPU code panicked: {0}")]
     Panicked(String),
@@ -66,6 +72,20 @@ impl From<DriverError> for GpuError {
 }
 
 type R<T> = Result<T, GpuError>;
+
+/// Checks, before a launch, that each of `buffers` (name, length in
+/// elements) holds at least the `n` elements `kernel` will index (rows, or
+/// groups for accumulators): kernels access their buffers unchecked, so a
+/// short buffer would be an out-of-bounds access on the device. The error
+/// names the kernel and the first short buffer.
+fn check_lengths(kernel: &str, n: usize, buffers: &[(&str, usize)]) -> R<()> {
+    match buffers.iter().find(|(_, len)| *len < n) {
+        Some((name, len)) => Err(GpuError::InvalidArgument(format!(
+            "{kernel}: `{name}` holds {len} elements, needs at least {n}"
+        ))),
+        None => Ok(()),
+    }
+}
 
 const SOURCE: &str = include_str!("kernels.cu");
 const BLOCK: u32 = 256;
@@ -286,9 +306,11 @@ impl Gpu {
         let mut buf = self.zeros::<u64>(n)?;
         if value != 0 {
             let len = n.max(1) as u64;
+            check_lengths("fill_u64", len as usize, &[("buffer", buf.len())])?;
             let mut b = self.stream.launch_builder(self.f("fill_u64"));
             b.arg(&mut buf).arg(&len).arg(&value);
-            // SAFETY: the kernel writes `len` elements of a buffer of that length.
+            // SAFETY: the kernel writes elements `0..len` of `buffer`, which
+            // was checked to hold at least `len`.
             unsafe { b.launch(grid(len)) }?;
         }
         Ok(buf)
@@ -306,7 +328,9 @@ impl Gpu {
         }
     }
 
-    /// Group ids `series · nbuckets + (bucket − first_bucket)` on the device.
+    /// Group ids `series · nbuckets + (bucket − first_bucket)` on the device,
+    /// one per row of `ts` (`width` > 0; `series` and `out` at least as long
+    /// as `ts`). The ids are `u32`: the caller keeps them in range.
     #[allow(clippy::too_many_arguments)]
     pub fn bucket_ids(
         &self,
@@ -318,7 +342,17 @@ impl Gpu {
         nbuckets: u64,
         out: &mut CudaSlice<u32>,
     ) -> R<()> {
+        if width <= 0 {
+            return Err(GpuError::InvalidArgument(format!(
+                "bucket_ids: bucket width {width}"
+            )));
+        }
         let n = ts.len() as u64;
+        check_lengths(
+            "bucket_ids",
+            ts.len(),
+            &[("series", series.len()), ("out", out.len())],
+        )?;
         let mut b = self.stream.launch_builder(self.f("bucket_ids"));
         b.arg(&n)
             .arg(series)
@@ -328,12 +362,15 @@ impl Gpu {
             .arg(&first_bucket)
             .arg(&nbuckets)
             .arg(out);
-        // SAFETY: all buffers hold `n` rows.
+        // SAFETY: the kernel touches rows `0..n` of `series`, `ts` and `out`
+        // only, and each was checked to hold at least `n`; it indexes nothing
+        // by value.
         unsafe { b.launch(grid(n)) }?;
         Ok(())
     }
 
-    /// `valid ∧ lo ≤ x ≤ hi` into `out`.
+    /// `valid ∧ lo ≤ x ≤ hi` into `out`, for every row of `x` (`valid` and
+    /// `out` at least as long as `x`).
     pub fn mask_range(
         &self,
         x: &CudaSlice<f64>,
@@ -343,15 +380,39 @@ impl Gpu {
         out: &mut CudaSlice<u8>,
     ) -> R<()> {
         let n = x.len() as u64;
+        check_lengths(
+            "mask_range",
+            x.len(),
+            &[("valid", valid.len()), ("out", out.len())],
+        )?;
         let mut b = self.stream.launch_builder(self.f("mask_range"));
         b.arg(&n).arg(x).arg(&lo).arg(&hi).arg(valid).arg(out);
-        // SAFETY: all buffers hold `n` rows.
+        // SAFETY: the kernel touches rows `0..n` of `x`, `valid` and `out`
+        // only, and each was checked to hold at least `n`.
         unsafe { b.launch(grid(n)) }?;
         Ok(())
     }
 
-    /// Series columns on the device, for scans.
+    /// Series columns on the device, for scans. Refuses columns of different
+    /// lengths and a series id with no entry in `s.starts` (checked here, on
+    /// the host, because the scan kernels read `starts[ids[i]]` unchecked).
     pub fn upload_series(&self, x: &[f64], valid: &[u8], s: Series<'_>) -> R<DeviceSeries> {
+        if valid.len() != x.len() || s.ids.len() != x.len() {
+            return Err(GpuError::InvalidArgument(format!(
+                "upload_series: {} values, {} validity bytes and {} series ids",
+                x.len(),
+                valid.len(),
+                s.ids.len()
+            )));
+        }
+        if let Some(&max) = s.ids.iter().max()
+            && max as usize >= s.starts.len()
+        {
+            return Err(GpuError::InvalidArgument(format!(
+                "upload_series: series id {max} but only {} series starts",
+                s.starts.len()
+            )));
+        }
         Ok(DeviceSeries {
             x: self.upload(x)?,
             valid: self.upload(valid)?,
@@ -385,7 +446,7 @@ impl Gpu {
     /// takes `max(window, 64)` rows and keeps their window sorted in a scratch
     /// of `window` keys (so the scratch holds at most one key per row).
     fn mad_slide(&self, d: &DeviceSeries, window: usize) -> R<DeviceScan> {
-        let n = d.x.len() as u64;
+        let n = d.launch_rows("scan_mad_slide")?;
         let w = window as u64;
         let per_thread = w.max(64);
         let threads = n.div_ceil(per_thread);
@@ -396,6 +457,16 @@ impl Gpu {
         };
         let mut values = self.zeros::<f64>(n as usize)?;
         let mut valid = self.zeros::<u8>(n as usize)?;
+        check_lengths(
+            "scan_mad_slide",
+            n as usize,
+            &[("values", values.len()), ("valid out", valid.len())],
+        )?;
+        check_lengths(
+            "scan_mad_slide",
+            (threads * w) as usize,
+            &[("scratch", scratch.len())],
+        )?;
         let mut b = self.stream.launch_builder(self.f("scan_mad_slide"));
         b.arg(&n)
             .arg(&d.x)
@@ -407,8 +478,12 @@ impl Gpu {
             .arg(&mut scratch)
             .arg(&mut values)
             .arg(&mut valid);
-        // SAFETY: all buffers hold `n` rows; `starts` holds every series; the
-        // scratch holds `window` keys for each of the `threads` threads.
+        // SAFETY: checked above: the row buffers hold at least `n` rows and
+        // the scratch `window` keys for each of the `threads` threads (thread
+        // t keeps at most `window` keys, at `scratch[t·window..]`). Every
+        // `ids[i] < starts.len()`, checked on the host by `upload_series`.
+        // Rows before their series start only wrap `i − window` past `i`,
+        // which empties the window loops (no access).
         unsafe { b.launch(grid(threads)) }?;
         Ok(DeviceScan { values, valid })
     }
@@ -421,9 +496,21 @@ impl Gpu {
         d: &DeviceSeries,
         window: usize,
     ) -> R<DeviceScan> {
-        let n = d.x.len() as u64;
+        if name == "scan_mad" && window > crate::MAX_MAD_WINDOW {
+            // Each thread sorts its window in arrays of MAX_MAD elements.
+            return Err(GpuError::InvalidArgument(format!(
+                "scan_mad: window of {window} rows, at most {}",
+                crate::MAX_MAD_WINDOW
+            )));
+        }
+        let n = d.launch_rows(name)?;
         let mut values = self.zeros::<f64>(n as usize)?;
         let mut valid = self.zeros::<u8>(n as usize)?;
+        check_lengths(
+            name,
+            n as usize,
+            &[("values", values.len()), ("valid out", valid.len())],
+        )?;
         let w = window as u64;
         let mut b = self.stream.launch_builder(self.f(name));
         b.arg(&n).arg(&d.x).arg(&d.valid).arg(&d.ids).arg(&d.starts);
@@ -431,7 +518,12 @@ impl Gpu {
             b.arg(&w);
         }
         b.arg(&mut values).arg(&mut valid);
-        // SAFETY: all buffers hold `n` rows; `starts` holds every series.
+        // SAFETY: checked above: every row buffer holds at least `n` rows, and
+        // `scan_mad`'s window fits its per-thread arrays. Every
+        // `ids[i] < starts.len()`, checked on the host by `upload_series`.
+        // Log returns read row `i − 1` only when `i` is past its series start
+        // (so `i ≥ 1`); the window loops read rows `i − window..i` only when
+        // `i ≥ window` (else `i − window` wraps past `i` and they read nothing).
         unsafe { b.launch(grid(n)) }?;
         Ok(DeviceScan { values, valid })
     }
@@ -448,9 +540,19 @@ impl Gpu {
         if width <= 0 {
             return Err(GpuError::Unsupported(format!("time window {width} µs")));
         }
-        let n = d.x.len() as u64;
+        let n = d.launch_rows("scan_zscore_time")?;
         let mut values = self.zeros::<f64>(n as usize)?;
         let mut valid = self.zeros::<u8>(n as usize)?;
+        check_lengths(
+            "scan_zscore_time",
+            n as usize,
+            &[
+                ("ts", ts.len()),
+                ("ts_valid", ts_valid.len()),
+                ("values", values.len()),
+                ("valid out", valid.len()),
+            ],
+        )?;
         let mut b = self.stream.launch_builder(self.f("scan_zscore_time"));
         b.arg(&n)
             .arg(&d.x)
@@ -462,16 +564,25 @@ impl Gpu {
             .arg(&width)
             .arg(&mut values)
             .arg(&mut valid);
-        // SAFETY: all buffers hold `n` rows; `starts` holds every series.
+        // SAFETY: checked above: every row buffer holds at least `n` rows and
+        // `width > 0` (the kernel's `I64_MIN + width` does not overflow).
+        // Every `ids[i] < starts.len()`, checked on the host by
+        // `upload_series`; the kernel reads rows `start..i` of row i's series
+        // only, none when its start is past `i`.
         unsafe { b.launch(grid(n)) }?;
         Ok(DeviceScan { values, valid })
     }
 
     /// Stale runs on device-resident series.
     pub fn stale(&self, d: &DeviceSeries) -> R<(CudaSlice<u32>, CudaSlice<u32>)> {
-        let n = d.x.len() as u64;
+        let n = d.launch_rows("scan_stale")?;
         let mut len = self.zeros::<u32>(n as usize)?;
         let mut pos = self.zeros::<u32>(n as usize)?;
+        check_lengths(
+            "scan_stale",
+            n as usize,
+            &[("len", len.len()), ("pos", pos.len())],
+        )?;
         let mut b = self.stream.launch_builder(self.f("scan_stale"));
         b.arg(&n)
             .arg(&d.x)
@@ -480,7 +591,10 @@ impl Gpu {
             .arg(&d.starts)
             .arg(&mut len)
             .arg(&mut pos);
-        // SAFETY: all buffers hold `n` rows.
+        // SAFETY: checked above: every row buffer holds at least `n` rows.
+        // Every `ids[i] < starts.len()`, checked on the host by
+        // `upload_series`; the kernel reads row `i − 1` only when `i` is past
+        // its series start, so `i ≥ 1`.
         unsafe { b.launch(grid(n)) }?;
         Ok((len, pos))
     }
@@ -497,12 +611,33 @@ pub enum ScanKind {
     Mad,
 }
 
-/// Series columns resident on the device.
+/// Series columns resident on the device, made by [`Gpu::upload_series`].
+///
+/// Invariant (what the scan kernels rely on, and cannot check themselves):
+/// every series id is below `starts.len()`, because the kernels read
+/// `starts[ids[i]]` unchecked. `upload_series` checks it on the host, where
+/// the ids still are; the fields are private, so nothing else can break it.
+/// The row count is `ids.len()`; `x` and `valid` may be longer (scan outputs
+/// are never empty), and each launch checks they are not shorter.
 pub struct DeviceSeries {
     x: CudaSlice<f64>,
     valid: CudaSlice<u8>,
     ids: CudaSlice<u32>,
     starts: CudaSlice<u64>,
+}
+
+impl DeviceSeries {
+    /// The rows a launch of `kernel` covers (one per series id), after
+    /// checking that `x` and `valid` hold at least that many.
+    fn launch_rows(&self, kernel: &str) -> R<u64> {
+        let n = self.ids.len();
+        check_lengths(
+            kernel,
+            n,
+            &[("x", self.x.len()), ("valid", self.valid.len())],
+        )?;
+        Ok(n as u64)
+    }
 }
 
 /// A scan's result on the device.
@@ -876,7 +1011,84 @@ impl DeviceAggregator {
         Ok(())
     }
 
-    /// Aggregates rows already on the device (`groups[i] < num_groups`).
+    /// Checks every launch of [`push_device`](Self::push_device) before any
+    /// runs (a refused chunk leaves the accumulators untouched): one input
+    /// per op, with the buffers the op's kernels read; `groups` and those
+    /// buffers at least `n` rows; every accumulator at least `num_groups`
+    /// groups (`reserve` grew them).
+    fn check_push(
+        &self,
+        groups: &CudaSlice<u32>,
+        n: usize,
+        num_groups: usize,
+        inputs: &[DeviceInput<'_>],
+    ) -> R<()> {
+        if inputs.len() != self.accs.len() {
+            return Err(GpuError::InvalidArgument(format!(
+                "push_device: {} inputs for {} aggregates",
+                inputs.len(),
+                self.accs.len()
+            )));
+        }
+        for (a, input) in self.accs.iter().zip(inputs) {
+            let kernels = match a.op {
+                AggOp::Count => "agg_count",
+                AggOp::Sum | AggOp::Avg => "agg_sum",
+                AggOp::Min | AggOp::Max => "agg_minmax",
+                AggOp::Vwap => "agg_vwap",
+                AggOp::MinKey | AggOp::MaxKey => "agg_best_key",
+                AggOp::First | AggOp::Last => "agg_best_key/agg_best_row/agg_pick",
+                _ => "agg_var",
+            };
+            let mut rows = vec![("groups", groups.len())];
+            // Min/max of keys reads only the key validity.
+            if !matches!(a.op, AggOp::MinKey | AggOp::MaxKey) {
+                rows.push(("valid", input.valid.len()));
+            }
+            if a.op.reads_values() {
+                rows.push(("values", input.values.len()));
+            }
+            if a.op.weighted() {
+                let w = input
+                    .weight
+                    .ok_or_else(|| GpuError::Unsupported("vwap without weights".into()))?;
+                rows.push(("weight", w.len()));
+            }
+            if a.op.keyed() {
+                let (Some(key), Some(kv)) = (input.key, input.key_valid) else {
+                    return Err(GpuError::Unsupported(format!("{:?} without keys", a.op)));
+                };
+                rows.extend([("key", key.len()), ("key_valid", kv.len())]);
+            }
+            check_lengths(kernels, n, &rows)?;
+            // The accumulators this op uses are the allocated ones (a launch
+            // would stop at `expect("reserved")` on any other).
+            let accs = [
+                ("count", a.count.as_ref().map(CudaSlice::len)),
+                ("f1", a.f1.as_ref().map(CudaSlice::len)),
+                ("f2", a.f2.as_ref().map(CudaSlice::len)),
+                ("u1", a.u1.as_ref().map(CudaSlice::len)),
+                ("seen", a.seen.as_ref().map(CudaSlice::len)),
+                ("row", a.row.as_ref().map(CudaSlice::len)),
+                ("picked", a.picked.as_ref().map(CudaSlice::len)),
+                ("picked_valid", a.picked_valid.as_ref().map(CudaSlice::len)),
+            ];
+            let accs: Vec<(&str, usize)> = accs
+                .into_iter()
+                .filter_map(|(name, len)| Some((name, len?)))
+                .collect();
+            check_lengths(kernels, num_groups, &accs)?;
+        }
+        Ok(())
+    }
+
+    /// Aggregates the first `n` rows of buffers already on the device, one
+    /// input per op. `groups` and every input buffer an op reads must hold at
+    /// least `n` rows (checked; an error otherwise, before anything runs).
+    /// Every `groups[i]` must be below `num_groups`: the kernels index the
+    /// accumulators by it unchecked, and checking it here would take a read
+    /// of the device buffer, so that part is the caller's to keep
+    /// ([`Aggregator::push`] checks it on the host before uploading).
     pub fn push_device(
         &mut self,
         groups: &CudaSlice<u32>,
@@ -885,6 +1097,7 @@ impl DeviceAggregator {
         inputs: &[DeviceInput<'_>],
     ) -> R<()> {
         self.reserve(num_groups)?;
+        self.check_push(groups, n, num_groups, inputs)?;
         let gpu = self.gpu.clone();
         let s = &gpu.stream;
         let n64 = n as u64;
@@ -894,12 +1107,18 @@ impl DeviceAggregator {
         let ng = num_groups as u64;
         for (a, input) in self.accs.iter_mut().zip(inputs) {
             let count = a.count.as_mut().expect("reserved");
-            // SAFETY (every launch below): buffers hold `n` rows and
-            // accumulators at least `num_groups` groups.
+            // Launch safety, for every launch below: `check_push` checked that
+            // each row buffer it reads (`groups`, the input's columns) holds
+            // at least `n` rows and each accumulator at least `num_groups`
+            // groups. Threads touch rows `0..n` only (groups `0..num_groups`
+            // in `agg_reset_rows`), and accumulators at `groups[i]`, below
+            // `num_groups` by this function's contract (not checked: on the
+            // device, see above).
             match a.op {
                 AggOp::Count => {
                     let mut b = s.launch_builder(gpu.f("agg_count"));
                     b.arg(&n64).arg(groups).arg(input.valid).arg(count);
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(runs) }?;
                 }
                 AggOp::Sum | AggOp::Avg => {
@@ -910,6 +1129,7 @@ impl DeviceAggregator {
                         .arg(input.valid)
                         .arg(count)
                         .arg(a.f1.as_mut().expect("reserved"));
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(runs) }?;
                 }
                 AggOp::Min | AggOp::Max => {
@@ -922,6 +1142,7 @@ impl DeviceAggregator {
                         .arg(count)
                         .arg(a.u1.as_mut().expect("reserved"))
                         .arg(&is_max);
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(runs) }?;
                 }
                 AggOp::Vwap => {
@@ -937,6 +1158,7 @@ impl DeviceAggregator {
                         .arg(count)
                         .arg(a.f1.as_mut().expect("reserved"))
                         .arg(a.f2.as_mut().expect("reserved"));
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(runs) }?;
                 }
                 AggOp::MinKey | AggOp::MaxKey => {
@@ -952,6 +1174,7 @@ impl DeviceAggregator {
                         .arg(count)
                         .arg(a.u1.as_mut().expect("reserved"))
                         .arg(&last);
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(runs) }?;
                 }
                 AggOp::First | AggOp::Last => {
@@ -968,6 +1191,7 @@ impl DeviceAggregator {
                         .arg(count)
                         .arg(&mut *best)
                         .arg(&last);
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(runs) }?;
                     let row = a.row.as_mut().expect("reserved");
                     let sentinel = if last == 1 { 0u64 } else { u64::MAX };
@@ -977,6 +1201,7 @@ impl DeviceAggregator {
                         .arg(a.seen.as_mut().expect("reserved"))
                         .arg(&mut *row)
                         .arg(&sentinel);
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(grid(ng)) }?;
                     let mut b = s.launch_builder(gpu.f("agg_best_row"));
                     b.arg(&n64)
@@ -987,6 +1212,7 @@ impl DeviceAggregator {
                         .arg(&mut *row)
                         .arg(&offset)
                         .arg(&last);
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(rows) }?;
                     let mut b = s.launch_builder(gpu.f("agg_pick"));
                     b.arg(&n64)
@@ -997,6 +1223,7 @@ impl DeviceAggregator {
                         .arg(&offset)
                         .arg(a.picked.as_mut().expect("reserved"))
                         .arg(a.picked_valid.as_mut().expect("reserved"));
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(rows) }?;
                 }
                 _ => {
@@ -1009,6 +1236,7 @@ impl DeviceAggregator {
                         .arg(a.u1.as_mut().expect("reserved"))
                         .arg(a.f1.as_mut().expect("reserved"))
                         .arg(a.f2.as_mut().expect("reserved"));
+                    // SAFETY: buffers checked by `check_push` ("Launch safety").
                     unsafe { b.launch(runs) }?;
                 }
             }
@@ -1071,6 +1299,16 @@ impl DeviceAggregator {
 impl Aggregator for DeviceAggregator {
     fn push(&mut self, chunk: &AggChunk<'_>) -> R<()> {
         chunk.check(self.accs.iter().map(|a| a.op))?;
+        // The kernels index accumulators by group id unchecked; here the ids
+        // are still on the host (`push_device` cannot check them).
+        if let Some(&max) = chunk.groups.iter().max()
+            && max as usize >= chunk.num_groups
+        {
+            return Err(GpuError::InvalidArgument(format!(
+                "group id {max} in a chunk of {} groups",
+                chunk.num_groups
+            )));
+        }
         let n = chunk.groups.len();
         if n == 0 {
             self.reserve(chunk.num_groups)?;
@@ -1174,7 +1412,30 @@ impl Aggregator for DeviceAggregator {
 
 #[cfg(test)]
 mod tests {
-    use super::{GpuError, guarded, par_copy};
+    use super::{GpuError, check_lengths, guarded, par_copy};
+
+    #[test]
+    fn launch_lengths_are_checked() {
+        // Long enough (longer is fine: staged buffers are reused), and no
+        // buffers at all.
+        check_lengths("agg_sum", 10, &[("groups", 10), ("values", 16)]).unwrap();
+        check_lengths("agg_sum", 0, &[("groups", 0)]).unwrap();
+        check_lengths("hold", 10, &[]).unwrap();
+        // A short buffer is refused, by kernel and buffer name and lengths.
+        let r = check_lengths("scan_zscore", 10, &[("x", 10), ("valid", 9), ("ids", 3)]);
+        let Err(GpuError::InvalidArgument(m)) = &r else {
+            panic!("{r:?}");
+        };
+        assert_eq!(
+            m, "scan_zscore: `valid` holds 9 elements, needs at least 10",
+            "the first short buffer is named"
+        );
+        assert!(
+            r.unwrap_err()
+                .to_string()
+                .starts_with("invalid kernel arguments: ")
+        );
+    }
 
     #[test]
     fn panics_in_gpu_work_become_errors() {

@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use contango_catalog::stream_offsets::{Committed, Offsets, TopicPartition};
 use contango_catalog::writer::{TableAppender, ensure_table};
-use contango_sql::{ContangoError, QueryEngine, Result, Session};
+use contango_common::stream::{Committed, Offsets, TopicPartition};
+use contango_common::{ContangoError, Result, Session};
+use contango_sql::QueryEngine;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,

@@ -6,7 +6,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use contango_sql::{CatalogSource, Result, TableInfo};
+use contango_common::{CatalogSource, Result, TableInfo};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
@@ -323,7 +323,7 @@ impl TableProvider for QualityView {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let ctx = contango_sql::columns::context_of(state, "quality views")?;
+        let ctx = contango_common::columns::context_of(state, "quality views")?;
         let schema = self.kind.schema();
         let catalog = self.shared.catalog_name();
         let monitored = match self.kind {
@@ -344,7 +344,7 @@ impl TableProvider for QualityView {
             Some(sql) => ctx.sql(&sql).await?,
             None => ctx.read_batch(RecordBatch::new_empty(schema.clone()))?,
         };
-        contango_sql::columns::scan_of(frame, &schema, projection, limit).await
+        contango_common::columns::scan_of(frame, &schema, projection, limit).await
     }
 }
 

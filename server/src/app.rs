@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contango_catalog::{CatalogSettings, IcebergCatalog};
-use contango_sql::error::{ContangoError, Result};
-use contango_sql::{CatalogSource, QueryEngine, Session};
+use contango_common::error::{ContangoError, Result};
+use contango_common::{CatalogSource, Session};
+use contango_sql::QueryEngine;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use contango_catalog::stream_offsets::{CommitSink, Committed};
+use contango_common::stream::{CommitSink, Committed};
 use contango_connector::{StreamEnv, StreamRegistry, Streams};
 use contango_quality::{QualityCatalog, QualityRunner, QualityShared};
 use tokio::sync::mpsc::UnboundedReceiver;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 use parking_lot::Mutex;
 
 /// User used when authentication is disabled.

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 use contango_catalog::import::{FileFormat, import_files};
+use contango_common::error::{ContangoError, Result};
 use contango_connector::StreamConfig;
 use contango_connector::producer::ProduceSpec;
 use contango_market::MarketSpec;
-use contango_sql::error::{ContangoError, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
@@ -49,7 +49,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServerArgs {
-    /// Configuration file (TOML). See README for every key.
+    /// Configuration file (TOML). See docs/configuration.md for every key.
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Data directory for the embedded catalog and warehouse.

@@ -11,8 +11,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use contango_catalog::{CatalogKind, CatalogSettings, S3Settings};
+use contango_common::error::{ContangoError, Result};
 use contango_connector::StreamConfig;
-use contango_sql::error::{ContangoError, Result};
 use serde::{Deserialize, Serialize};
 
 /// Whole configuration file.
@@ -54,7 +54,7 @@ pub struct GpuConfig {
 
 impl Default for GpuConfig {
     fn default() -> Self {
-        let d = contango_sql::gpu::GpuOptions::default();
+        let d = contango_timeseries::gpu::GpuOptions::default();
         Self {
             mode: d.gpu,
             min_rows: d.gpu_min_rows,
@@ -66,10 +66,10 @@ impl Default for GpuConfig {
 
 impl GpuConfig {
     /// The session defaults these settings give.
-    pub fn options(&self) -> contango_sql::gpu::GpuOptions {
-        let mode = contango_sql::gpu::GpuMode::parse(&self.mode)
-            .unwrap_or(contango_sql::gpu::GpuMode::Auto);
-        let mut o = contango_sql::gpu::GpuOptions::new(mode, self.min_rows, self.chunk_rows);
+    pub fn options(&self) -> contango_timeseries::gpu::GpuOptions {
+        let mode = contango_timeseries::gpu::GpuMode::parse(&self.mode)
+            .unwrap_or(contango_timeseries::gpu::GpuMode::Auto);
+        let mut o = contango_timeseries::gpu::GpuOptions::new(mode, self.min_rows, self.chunk_rows);
         o.gpu_memory_limit = self.memory_limit;
         o
     }
@@ -327,7 +327,7 @@ impl Config {
                 "auth is enabled but no users are configured: add [auth.users] or set auth.enabled = false",
             ));
         }
-        if contango_sql::gpu::GpuMode::parse(&self.gpu.mode).is_none() {
+        if contango_timeseries::gpu::GpuMode::parse(&self.gpu.mode).is_none() {
             return Err(ContangoError::invalid(format!(
                 "gpu.mode must be 'auto', 'on' or 'off', not '{}'",
                 self.gpu.mode

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -73,7 +73,7 @@ async fn metrics(State(app): State<App>) -> impl axum::response::IntoResponse {
     if let Some(q) = &app.quality {
         body.push_str(&contango_quality::prometheus::render(q));
     }
-    body.push_str(&contango_sql::gpu::stats::prometheus());
+    body.push_str(&contango_timeseries::gpu::stats::prometheus());
     body.push_str(&process_metrics());
     (
         [(

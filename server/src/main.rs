@@ -1,3 +1,5 @@
+//! The `contango` binary: see [`contango::cli`].
+
 fn main() -> std::process::ExitCode {
     contango::cli::main()
 }

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use contango_catalog::writer::{TableAppender, ensure_table};
+use contango_common::error::{ContangoError, Result};
 use contango_market::{MarketGenerator, MarketSpec, defects_schema, ticks_schema};
-use contango_sql::error::{ContangoError, Result};
 use iceberg::spec::Transform;
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
 

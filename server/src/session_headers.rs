@@ -7,8 +7,8 @@
 //! and ignored; none is ever logged.
 
 use axum::http::HeaderMap;
-use contango_sql::Session;
-use contango_sql::error::{ContangoError, Result};
+use contango_common::Session;
+use contango_common::error::{ContangoError, Result};
 
 /// Applies the request headers to `session`.
 pub fn apply_headers(session: &mut Session, headers: &HeaderMap) -> Result<()> {

@@ -25,8 +25,8 @@
 
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use crate::error::{ContangoError, ErrorKind, Result};
 use crate::lexer::{Tok, lex};
+use contango_common::error::{ContangoError, ErrorKind, Result};
 
 /// `sql` with the Trino forms rewritten, or `None` when nothing changes;
 /// `time_zone` is the session's (for zone-less time-travel timestamps).
@@ -205,12 +205,12 @@ type NamedArguments = (
 const TABLE_FUNCTIONS: &[NamedArguments] = &[
     (
         "anomalies",
-        crate::functions::anomalies::ARGUMENTS,
+        contango_timeseries::anomalies::ARGUMENTS,
         &["NULL", "'zscore'", "20", "4"],
     ),
     (
         "asof_join",
-        crate::functions::asof::ARGUMENTS,
+        contango_timeseries::asof::ARGUMENTS,
         &["NULL", "NULL", "NULL", "'ts'", "'inner'"],
     ),
 ];

@@ -2,13 +2,10 @@
 //! streams results. Both protocol endpoints go through [`QueryEngine`].
 
 use std::collections::HashMap;
-use std::fmt::Debug;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{BooleanArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::CatalogProvider;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
@@ -17,32 +14,15 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext, ident, lit};
 use futures::StreamExt;
 
-use crate::error::{ContangoError, ErrorKind, Result};
 use crate::guard::{check_statement, client_sql_options};
 use crate::lexer::replace_question_marks;
 use crate::placeholders::{bind_values, number_question_marks, parameter_schema, parameter_types};
 use crate::queries::QueryTracker;
-use crate::session::{Session, SessionUpdate};
 use crate::session_properties;
 use crate::statements::{self, TrinoStatement};
-use crate::table_info::TableInfo;
-
-/// A catalog the engine can query; refreshed before each statement so that
-/// tables created or committed elsewhere are visible without a restart.
-#[async_trait]
-pub trait CatalogSource: Send + Sync + Debug {
-    /// Name clients use to address it.
-    fn name(&self) -> &str;
-    /// The DataFusion view of the catalog.
-    fn provider(&self) -> Arc<dyn CatalogProvider>;
-    /// Re-reads namespaces and table names.
-    async fn refresh(&self) -> Result<()>;
-    /// Comments, partitioning and `SHOW CREATE TABLE` text of `schema.table`;
-    /// `None` when the table does not exist or the catalog has nothing to add.
-    async fn table_info(&self, _schema: &str, _table: &str) -> Result<Option<TableInfo>> {
-        Ok(None)
-    }
-}
+use contango_common::catalog::{CatalogSource, TableInfo};
+use contango_common::error::{ContangoError, ErrorKind, Result};
+use contango_common::session::{Session, SessionUpdate};
 
 /// Shared query engine: catalogs plus a runtime environment.
 #[derive(Debug, Clone)]
@@ -52,7 +32,7 @@ pub struct QueryEngine {
     target_partitions: usize,
     queries: Arc<QueryTracker>,
     runtime_tables: Vec<(String, Arc<dyn datafusion::catalog::TableProvider>)>,
-    gpu: crate::gpu::GpuOptions,
+    gpu: contango_timeseries::gpu::GpuOptions,
 }
 
 /// A planned statement: its plan, parameter types and what it changes in the
@@ -113,10 +93,12 @@ impl PlannedStatement {
     /// Executes and returns the result as a stream of batches.
     pub async fn execute(self) -> Result<SendableRecordBatchStream> {
         if !self.parameters.is_empty() {
-            return Err(crate::error::ContangoError::bad_parameters(format!(
-                "statement has {} parameter(s) but none were bound",
-                self.parameters.len()
-            )));
+            return Err(contango_common::error::ContangoError::bad_parameters(
+                format!(
+                    "statement has {} parameter(s) but none were bound",
+                    self.parameters.len()
+                ),
+            ));
         }
         let schema = self.schema();
         let stream = self.frame.execute_stream().await?;
@@ -159,19 +141,19 @@ impl QueryEngine {
                 .unwrap_or(2),
             queries: Arc::default(),
             runtime_tables: Vec::new(),
-            gpu: crate::gpu::GpuOptions::default(),
+            gpu: contango_timeseries::gpu::GpuOptions::default(),
         }
     }
 
     /// Default GPU placement of every session (`[gpu]` in the config;
     /// sessions override it with `SET SESSION gpu = ...`).
-    pub fn with_gpu(mut self, options: crate::gpu::GpuOptions) -> Self {
+    pub fn with_gpu(mut self, options: contango_timeseries::gpu::GpuOptions) -> Self {
         self.gpu = options;
         self
     }
 
     /// The default GPU options.
-    pub fn gpu_options(&self) -> &crate::gpu::GpuOptions {
+    pub fn gpu_options(&self) -> &contango_timeseries::gpu::GpuOptions {
         &self.gpu
     }
 
@@ -221,10 +203,11 @@ impl QueryEngine {
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(crate::gpu::GpuPlacementRule))
+            .with_physical_optimizer_rule(Arc::new(contango_timeseries::gpu::GpuPlacementRule))
             .build();
         let ctx = SessionContext::new_with_state(state);
-        crate::functions::register(&ctx, &session.time_zone);
+        contango_functions::register(&ctx, &session.time_zone);
+        contango_timeseries::register(&ctx);
         for c in &self.catalogs {
             ctx.register_catalog(c.name(), crate::metadata::TrinoCatalog::new(c.clone()));
         }
@@ -258,7 +241,13 @@ impl QueryEngine {
         let sql = number_question_marks(sql)?;
         self.refresh().await?;
         let ctx = self.context(session)?;
-        crate::functions::asof::prepare(&ctx, &sql).await?;
+        if sql.to_ascii_lowercase().contains("asof_join") {
+            let tokens: Vec<_> = crate::lexer::lex(&sql)?
+                .into_iter()
+                .map(|t| t.token)
+                .collect();
+            contango_timeseries::asof::prepare(&ctx, &tokens).await?;
+        }
         let frame = name_unnamed_columns(plan_sql(&ctx, &sql).await?)?;
         let parameters = parameter_types(frame.logical_plan())?;
         Ok(PlannedStatement {
@@ -330,7 +319,8 @@ impl QueryEngine {
                 let mut cols: [Vec<String>; 4] = Default::default();
                 for f in provider.schema().fields() {
                     cols[0].push(f.name().clone());
-                    cols[1].push(crate::trino_types::TrinoType::from_arrow(f.data_type()).name());
+                    cols[1]
+                        .push(contango_common::types::TrinoType::from_arrow(f.data_type()).name());
                     cols[2].push(String::new());
                     cols[3].push(comments.get(f.name()).cloned().unwrap_or_default());
                 }
@@ -339,10 +329,7 @@ impl QueryEngine {
             }
             TrinoStatement::ShowCreateTable { table } => {
                 let (_, name, provider, info) = self.resolve_table(session, &table).await?;
-                let sql = match info {
-                    Some(i) if !i.create_table_sql.is_empty() => i.create_table_sql,
-                    other => create_table_sql(&name, &provider.schema(), other.as_ref()),
-                };
+                let sql = create_table_sql(&name, &provider.schema(), info.as_ref());
                 let batch = text_batch(&["Create Table"], [vec![sql]])?;
                 return self.answer(session, batch, update, None);
             }
@@ -540,7 +527,7 @@ fn describe_input(planned: &PlannedStatement) -> Result<RecordBatch> {
         .iter()
         .map(|f| match f.data_type() {
             DataType::Null => "unknown".to_string(),
-            t => crate::trino_types::TrinoType::from_arrow(t).name(),
+            t => contango_common::types::TrinoType::from_arrow(t).name(),
         })
         .collect();
     Ok(RecordBatch::try_new(
@@ -588,7 +575,7 @@ fn describe_output(session: &Session, planned: &PlannedStatement) -> Result<Reco
             catalog,
             db,
             table,
-            crate::trino_types::TrinoType::from_arrow(t).name(),
+            contango_common::types::TrinoType::from_arrow(t).name(),
         ]) {
             column.push(value);
         }
@@ -623,9 +610,11 @@ fn text_batch<const N: usize>(names: &[&str], columns: [Vec<String>; N]) -> Resu
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
-/// `SHOW CREATE TABLE` text from the schema (columns with their comments, the
-/// table comment); catalogs append their `WITH (...)` properties.
+/// Trino's `SHOW CREATE TABLE` text from the schema and what the catalog
+/// knows of the table: columns with their comments, the table comment, and
+/// the properties Trino's Iceberg connector prints in `WITH (...)`.
 pub fn create_table_sql(name: &str, schema: &SchemaRef, info: Option<&TableInfo>) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let columns: Vec<String> = schema
         .fields()
         .iter()
@@ -633,24 +622,44 @@ pub fn create_table_sql(name: &str, schema: &SchemaRef, info: Option<&TableInfo>
             let mut line = format!(
                 "   {} {}",
                 quote_identifier(f.name()),
-                crate::trino_types::TrinoType::from_arrow(f.data_type()).name()
+                contango_common::types::TrinoType::from_arrow(f.data_type()).name()
             );
             if let Some(c) = info.and_then(|i| i.column_comments.get(f.name())) {
-                line.push_str(&format!(" COMMENT '{}'", c.replace('\'', "''")));
+                line.push_str(&format!(" COMMENT {}", quote(c)));
             }
             line
         })
         .collect();
     let mut sql = format!("CREATE TABLE {name} (\n{}\n)", columns.join(",\n"));
-    if let Some(c) = info.and_then(|i| i.comment.as_ref()) {
-        sql.push_str(&format!("\nCOMMENT '{}'", c.replace('\'', "''")));
+    let Some(info) = info else {
+        return sql;
+    };
+    if let Some(c) = &info.comment {
+        sql.push_str(&format!("\nCOMMENT {}", quote(c)));
+    }
+    let mut with = Vec::new();
+    if let Some(f) = &info.format {
+        with.push(format!("   format = {}", quote(f)));
+    }
+    if let Some(v) = info.format_version {
+        with.push(format!("   format_version = {v}"));
+    }
+    if let Some(l) = &info.location {
+        with.push(format!("   location = {}", quote(l)));
+    }
+    if !info.partitioning.is_empty() {
+        let items: Vec<String> = info.partitioning.iter().map(|p| quote(p)).collect();
+        with.push(format!("   partitioning = ARRAY[{}]", items.join(",")));
+    }
+    if !with.is_empty() {
+        sql.push_str(&format!("\nWITH (\n{}\n)", with.join(",\n")));
     }
     sql
 }
 
 /// A name as Trino prints it: bare when simple, double-quoted otherwise.
 pub fn quote_identifier(name: &str) -> String {
-    crate::trino_types::quote_field(name)
+    contango_common::types::quote_field(name)
 }
 
 /// Plans one client query: parsed, rewritten from Trino forms DataFusion

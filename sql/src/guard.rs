@@ -9,7 +9,7 @@ use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::ast::Statement as Ast;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
-use crate::error::{ContangoError, ErrorKind, Result};
+use contango_common::error::{ContangoError, ErrorKind, Result};
 
 /// Planner options matching the policy (no DDL, no DML, no `SET`).
 pub fn client_sql_options() -> SQLOptions {

@@ -6,7 +6,7 @@
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::error::{ContangoError, ErrorKind, Result};
+use contango_common::error::{ContangoError, ErrorKind, Result};
 
 /// A token and where it is in the source text.
 #[derive(Debug, Clone, PartialEq)]

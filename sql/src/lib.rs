@@ -1,28 +1,23 @@
-//! SQL layer shared by every endpoint: the session model, the error model,
-//! the client statement policy, the query engine on DataFusion, and the one
-//! Arrow ↔ Trino type map with Trino's JSON value encoding.
+//! The Trino language on DataFusion, shared by every endpoint: the lexer and
+//! dialect rewrites, the Trino statements DataFusion does not plan (USE, SET
+//! SESSION, PREPARE/EXECUTE, EXPLAIN forms, SHOW), the client statement
+//! policy, the metadata catalogs (`information_schema`, `system`), and the
+//! [`QueryEngine`] that builds each session's context and plans and streams
+//! queries. Wire formats live with their endpoints in the server; the
+//! function library in `contango-functions` and `contango-timeseries`.
 
 pub mod ast_rewrites;
-pub mod columns;
 pub mod dialect;
 pub mod engine;
-pub mod error;
-pub mod functions;
-pub mod gpu;
 pub mod guard;
 pub mod lexer;
 pub mod metadata;
 pub mod placeholders;
 pub mod queries;
-pub mod session;
 pub mod session_properties;
 pub mod statements;
-pub mod table_info;
-pub mod trino_json;
+pub mod submit;
 pub mod trino_show;
-pub mod trino_types;
 
-pub use engine::{CatalogSource, PlannedStatement, QueryEngine};
-pub use error::{ContangoError, ErrorKind, Result};
-pub use session::{Session, SessionUpdate};
-pub use table_info::TableInfo;
+pub use engine::{PlannedStatement, QueryEngine};
+pub use submit::Submission;

@@ -29,9 +29,9 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
-use crate::engine::CatalogSource;
 use crate::queries::QueryTracker;
-use crate::trino_types::TrinoType;
+use contango_common::CatalogSource;
+use contango_common::types::TrinoType;
 
 /// Name of the schema every catalog gets.
 pub const INFORMATION_SCHEMA: &str = "information_schema";

@@ -8,7 +8,7 @@ use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::{Expr, LogicalPlan, expr::Placeholder};
 
-use crate::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 
 /// Rewrites each `?` placeholder (outside literals and comments) to `$1`, `$2`, ...
 pub fn number_question_marks(sql: &str) -> Result<String> {
@@ -123,7 +123,7 @@ pub fn bind_values(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use contango_common::error::ErrorKind;
 
     #[test]
     fn question_marks_are_numbered_outside_literals() {

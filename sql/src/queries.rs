@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::error::{ContangoError, ErrorKind, Result};
+use contango_common::error::{ContangoError, ErrorKind, Result};
 
 /// Finished queries kept for `system.runtime.queries`.
 const FINISHED_KEPT: usize = 200;
@@ -56,7 +56,7 @@ pub struct QueryEntry {
 struct EntryState {
     state: &'static str,
     ended: Option<DateTime<Utc>>,
-    error: Option<ErrorKind>,
+    error: Option<ContangoError>,
     canceller: Option<Canceller>,
 }
 
@@ -71,9 +71,32 @@ impl fmt::Debug for QueryEntry {
 }
 
 impl QueryEntry {
-    /// Current state: QUEUED, RUNNING, FINISHED or FAILED.
+    /// Current state: QUEUED, PLANNING, RUNNING, FINISHED or FAILED.
     pub fn state(&self) -> &'static str {
         self.state.lock().state
+    }
+
+    /// The kind of error the query failed with, once it failed.
+    pub fn error(&self) -> Option<ErrorKind> {
+        self.state.lock().error.as_ref().map(ContangoError::kind)
+    }
+
+    /// The error a query ended with; a query that ended without one
+    /// reports that it is over. `None` while it has not ended.
+    pub fn ended_with(&self) -> Option<ContangoError> {
+        let s = self.state.lock();
+        s.ended?;
+        Some(s.error.clone().unwrap_or_else(|| {
+            ContangoError::invalid(format!("Query {} has already finished", self.id))
+        }))
+    }
+
+    /// Marks the query as being planned.
+    pub fn planning(&self) {
+        let mut s = self.state.lock();
+        if s.ended.is_none() {
+            s.state = "PLANNING";
+        }
     }
 
     /// Sets how this query is stopped (called by the endpoint that runs it).
@@ -95,8 +118,18 @@ impl QueryEntry {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Marks the query as ended (successfully when `error` is `None`).
+    /// Marks the query as ended (successfully when `error` is `None`); the
+    /// first end recorded wins.
     pub fn finish(&self, error: Option<ErrorKind>) {
+        self.end(error.map(|kind| ContangoError::new(kind, "query failed")));
+    }
+
+    /// Marks the query as failed with `error` (kept for [`Self::ended_with`]).
+    pub fn finish_with(&self, error: &ContangoError) {
+        self.end(Some(error.clone()));
+    }
+
+    fn end(&self, error: Option<ContangoError>) {
         let mut s = self.state.lock();
         if s.ended.is_none() {
             s.state = if error.is_some() {
@@ -106,12 +139,13 @@ impl QueryEntry {
             };
             let ended = Utc::now();
             s.ended = Some(ended);
+            let kind = error.as_ref().map(ContangoError::kind);
             s.error = error;
             s.canceller = None;
             let seconds = (ended - self.created).num_microseconds().unwrap_or(0) as f64 / 1e6;
             self.metrics.record(
                 self.endpoint,
-                error,
+                kind,
                 seconds,
                 self.rows.load(Ordering::Relaxed),
                 self.bytes.load(Ordering::Relaxed),
@@ -128,11 +162,10 @@ impl QueryEntry {
             }
             s.canceller.take()
         };
-        let kind = error.kind();
         if let Some(cancel) = canceller {
-            cancel(error);
+            cancel(error.clone());
         }
-        self.finish(Some(kind));
+        self.finish_with(&error);
         true
     }
 }
@@ -398,12 +431,23 @@ struct KillSwitch {
     waker: AtomicWaker,
 }
 
+/// What a tracked stream counts as bytes sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    /// The batches' Arrow buffer sizes (Flight SQL sends Arrow).
+    Arrow,
+    /// Nothing: the endpoint counts the bytes of its own encoding
+    /// ([`QueryEntry::sent`] with zero rows), e.g. Trino's JSON text.
+    RowsOnly,
+}
+
 /// A result stream registered as `entry`: `kill_query` ends it with the kill
 /// error (dropping the inner stream, which stops DataFusion's tasks), and its
-/// end is recorded in the entry.
-pub fn track(
+/// end is recorded in the entry. Used by [`crate::submit::Submission`].
+pub(crate) fn track(
     entry: Arc<QueryEntry>,
     stream: SendableRecordBatchStream,
+    bytes: Track,
 ) -> SendableRecordBatchStream {
     let switch = Arc::new(KillSwitch::default());
     let s = switch.clone();
@@ -417,6 +461,7 @@ pub fn track(
         inner: Some(stream),
         switch,
         entry,
+        bytes,
     })
 }
 
@@ -425,6 +470,7 @@ struct Tracked {
     inner: Option<SendableRecordBatchStream>,
     switch: Arc<KillSwitch>,
     entry: Arc<QueryEntry>,
+    bytes: Track,
 }
 
 impl Stream for Tracked {
@@ -443,17 +489,20 @@ impl Stream for Tracked {
         let next = inner.as_mut().poll_next(cx);
         match &next {
             Poll::Ready(Some(Ok(batch))) => {
-                self.entry
-                    .sent(batch.num_rows(), batch.get_array_memory_size());
+                let bytes = match self.bytes {
+                    Track::Arrow => batch.get_array_memory_size(),
+                    Track::RowsOnly => 0,
+                };
+                self.entry.sent(batch.num_rows(), bytes);
             }
             Poll::Ready(None) => {
                 self.inner = None;
                 self.entry.finish(None);
             }
             Poll::Ready(Some(Err(e))) => {
-                let kind = ContangoError::from_datafusion(e).kind();
+                let error = ContangoError::from_datafusion(e);
                 self.inner = None;
-                self.entry.finish(Some(kind));
+                self.entry.finish_with(&error);
             }
             _ => {}
         }
@@ -518,7 +567,7 @@ impl QueriesTable {
             query.append_value(&e.sql);
             created.append_value(e.created.timestamp_millis());
             end.append_option(s.ended.map(|t| t.timestamp_millis()));
-            let error = s.error.map(|k| k.trino_error());
+            let error = s.error.as_ref().map(|e| e.kind().trino_error());
             error_type.append_option(error.map(|(_, _, t)| t));
             error_code.append_option(error.map(|(n, _, _)| n));
         }

@@ -4,7 +4,7 @@
 
 use datafusion::prelude::SessionConfig;
 
-use crate::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 
 /// Type of a property value, in Trino's spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,8 @@ pub fn check(name: &str, value: &str) -> Result<String> {
 
 /// Default value of a property, as `SHOW SESSION` prints it.
 pub fn default_value(def: &PropertyDef) -> String {
-    let defaults = SessionConfig::new().with_option_extension(crate::gpu::GpuOptions::default());
+    let defaults =
+        SessionConfig::new().with_option_extension(contango_timeseries::gpu::GpuOptions::default());
     defaults
         .options()
         .entries()
@@ -174,7 +175,7 @@ pub fn apply<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use contango_common::error::ErrorKind;
 
     #[test]
     fn values_are_checked_and_applied() {

@@ -9,8 +9,8 @@
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
-use crate::error::{ContangoError, ErrorKind, Result};
-use crate::session::Session;
+use contango_common::error::{ContangoError, ErrorKind, Result};
+use contango_common::session::Session;
 
 /// The rewritten SQL when `sql` is one of the Trino SHOW forms, else `None`.
 pub fn rewrite(sql: &str, session: &Session) -> Result<Option<String>> {

@@ -143,7 +143,7 @@ def test_prepare_describe_execute_deallocate(trino_server):
     rows(cur, "DEALLOCATE PREPARE q")
     assert conn._client_session.prepared_statements == {}
     # Trino's documentation example (sql/describe-output): an alias, and an unnamed expression
-    # (Aliased false). Trino types 1+2 integer; integer literals are bigint here (README).
+    # (Aliased false). Trino types 1+2 integer; integer literals are bigint here (docs/sql.md).
     rows(cur, "PREPARE my_select2 FROM SELECT count(*) as my_count, 1+2 FROM ticks")
     assert rows(cur, "DESCRIBE OUTPUT my_select2") == [
         ["my_count", "", "", "", "bigint", 8, True],

@@ -31,7 +31,7 @@ use contango_gpu_kernels::device::{DeviceInput, DeviceSeries, ScanKind};
 use contango_gpu_kernels::{
     AggChunk, AggInput, AggOp, Aggregator, CudaSlice, Gpu, ScanColumn, Scanner, Series,
 };
-use contango_sql::gpu::{GpuMode, GpuOptions, GpuPlacementRule};
+use contango_timeseries::gpu::{GpuMode, GpuOptions, GpuPlacementRule};
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -144,7 +144,8 @@ fn context(mode: GpuMode, t: &Arc<MemTable>) -> SessionContext {
         .with_physical_optimizer_rule(Arc::new(GpuPlacementRule))
         .build();
     let ctx = SessionContext::new_with_state(state);
-    contango_sql::functions::register(&ctx, "UTC");
+    contango_functions::register(&ctx, "UTC");
+    contango_timeseries::register(&ctx);
     ctx.register_table("ticks", t.clone()).expect("register");
     ctx
 }

@@ -9,7 +9,7 @@ use arrow_flight::sql::{
     CommandGetCatalogs, CommandGetDbSchemas, CommandGetTableTypes, CommandGetTables, SqlInfo,
     SqlSupportedTransaction,
 };
-use contango_sql::Session;
+use contango_common::Session;
 use datafusion::arrow::array::RecordBatch;
 use std::sync::Arc;
 

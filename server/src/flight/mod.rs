@@ -14,7 +14,7 @@ mod status;
 use std::future::Future;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
-use contango_sql::error::{ContangoError, Result};
+use contango_common::error::{ContangoError, Result};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 

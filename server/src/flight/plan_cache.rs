@@ -1,12 +1,14 @@
-//! Plans made by `GetFlightInfo`, kept briefly for the `DoGet` that follows,
-//! so a statement is planned (catalog refresh, table load) once, not twice.
-//! A ticket whose plan is gone (expired, evicted, another server) still
-//! carries its SQL and is simply planned again.
+//! Queries submitted and planned by `GetFlightInfo`, kept briefly for the
+//! `DoGet` that follows, so a statement is planned (catalog refresh, table
+//! load) once, not twice, and is one query from submission to its last
+//! batch. A plan nobody fetches ends its query as abandoned when it expires
+//! or is evicted. A ticket whose plan is gone (expired, evicted, another
+//! server) still carries its SQL and is simply submitted again.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use contango_sql::PlannedStatement;
+use contango_sql::{PlannedStatement, Submission};
 use parking_lot::Mutex;
 
 /// How long a plan waits for its `DoGet`.
@@ -17,6 +19,7 @@ const CAPACITY: usize = 1024;
 struct Entry {
     created: Instant,
     user: String,
+    submission: Submission,
     planned: PlannedStatement,
 }
 
@@ -35,36 +38,47 @@ impl std::fmt::Debug for PlanCache {
 }
 
 impl PlanCache {
-    /// Keeps `planned` for `user` under a new nonce, which it returns.
-    pub fn put(&self, user: &str, planned: PlannedStatement) -> String {
+    /// Keeps the planned `submission` under a new nonce, which it returns.
+    pub fn put(&self, submission: Submission, planned: PlannedStatement) -> String {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let mut entries = self.entries.lock();
-        entries.retain(|_, e| e.created.elapsed() < KEEP);
+        entries.retain(|_, e| {
+            let fresh = e.created.elapsed() < KEEP;
+            if !fresh {
+                e.submission.abandon("no DoGet fetched it in time");
+            }
+            fresh
+        });
         if entries.len() >= CAPACITY
             && let Some(oldest) = entries
                 .iter()
                 .min_by_key(|(_, e)| e.created)
                 .map(|(k, _)| k.clone())
+            && let Some(evicted) = entries.remove(&oldest)
         {
-            entries.remove(&oldest);
+            evicted
+                .submission
+                .abandon("too many plans waiting for their DoGet");
         }
         entries.insert(
             nonce.clone(),
             Entry {
                 created: Instant::now(),
-                user: user.to_string(),
+                user: submission.session().user.clone(),
+                submission,
                 planned,
             },
         );
         nonce
     }
 
-    /// Takes the plan under `nonce` if `user` made it and it is fresh.
-    pub fn take(&self, nonce: &str, user: &str) -> Option<PlannedStatement> {
+    /// Takes the submission and plan under `nonce` if `user` made it and it
+    /// is fresh.
+    pub fn take(&self, nonce: &str, user: &str) -> Option<(Submission, PlannedStatement)> {
         let mut entries = self.entries.lock();
         match entries.get(nonce) {
             Some(e) if e.user == user && e.created.elapsed() < KEEP => {
-                entries.remove(nonce).map(|e| e.planned)
+                entries.remove(nonce).map(|e| (e.submission, e.planned))
             }
             _ => None,
         }

@@ -6,7 +6,7 @@ use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use bytes::Bytes;
-use contango_sql::Session;
+use contango_common::Session;
 use datafusion::common::ScalarValue;
 use futures::TryStreamExt;
 use parking_lot::Mutex;

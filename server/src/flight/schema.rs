@@ -45,14 +45,14 @@ impl ContangoFlight {
             .map_err(|e| Status::invalid_argument(format!("unknown command: {e}")))?;
         Ok(match command {
             Command::CommandStatementQuery(q) => {
-                self.inner.plan(&session, &q.query).await?.schema()
+                self.inner.describe(&session, &q.query).await?.schema()
             }
             Command::CommandPreparedStatementQuery(p) => {
                 let (sql, _) = self
                     .inner
                     .prepared
                     .get(&session, &p.prepared_statement_handle)?;
-                self.inner.plan(&session, &sql).await?.schema()
+                self.inner.describe(&session, &sql).await?.schema()
             }
             Command::CommandGetCatalogs(c) => c.into_builder().schema(),
             Command::CommandGetDbSchemas(c) => c.into_builder().schema(),

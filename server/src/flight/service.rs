@@ -17,10 +17,11 @@ use arrow_flight::sql::{
 use arrow_flight::{
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
 };
-use contango_sql::error::ContangoError;
-use contango_sql::{PlannedStatement, Session};
+use contango_common::Session;
+use contango_common::error::ContangoError;
+use contango_sql::queries::Track;
+use contango_sql::{PlannedStatement, Submission};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::metadata::MetadataMap;
@@ -81,7 +82,9 @@ impl FlightSqlImpl {
         Ok(session)
     }
 
-    pub(super) async fn plan(
+    /// Plans `sql` only to describe its result and parameters (creating and
+    /// describing prepared statements): no query is submitted.
+    pub(super) async fn describe(
         &self,
         session: &Session,
         sql: &str,
@@ -90,6 +93,22 @@ impl FlightSqlImpl {
             tracing::debug!(error = %e, sql, "planning failed");
             to_status(&e)
         })
+    }
+
+    /// Submits `sql` as a Flight SQL query and plans it.
+    pub(super) async fn submit(
+        &self,
+        session: &Session,
+        sql: &str,
+    ) -> Result<(Submission, PlannedStatement), Status> {
+        let submission = self.app.engine.submit("flight", session, sql);
+        match submission.plan().await {
+            Ok(planned) => Ok((submission, planned)),
+            Err(e) => {
+                tracing::debug!(error = %e, sql, "planning failed");
+                Err(to_status(&e))
+            }
+        }
     }
 
     /// FlightInfo with exactly one endpoint and no locations.
@@ -118,21 +137,17 @@ impl FlightSqlImpl {
         Ok(Response::new(info))
     }
 
-    /// Streams query results batch by batch as Flight data; the query is
-    /// registered for `system.runtime.queries` and `kill_query`.
-    pub(super) fn stream(
+    /// Runs a planned submission and streams its results batch by batch as
+    /// Flight data (the stream is tracked: `kill_query` ends it).
+    pub(super) async fn stream(
         &self,
-        session: &Session,
-        sql: &str,
-        results: SendableRecordBatchStream,
-    ) -> Response<<Self as FlightService>::DoGetStream> {
-        let entry = self.app.engine.queries().register(
-            "flight",
-            &session.user,
-            session.source.as_deref(),
-            sql,
-        );
-        let results = contango_sql::queries::track(entry, results);
+        submission: &Submission,
+        planned: PlannedStatement,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let results = submission
+            .execute(planned, Track::Arrow)
+            .await
+            .map_err(|e| to_status(&e))?;
         let schema = results.schema();
         let batches = results.map_err(|e| {
             let s = status(ContangoError::from(e));
@@ -142,7 +157,7 @@ impl FlightSqlImpl {
             .with_schema(schema)
             .build(batches)
             .map_err(Status::from);
-        Response::new(Box::pin(encoded))
+        Ok(Response::new(Box::pin(encoded)))
     }
 }
 
@@ -214,14 +229,16 @@ impl FlightSqlService for FlightSqlImpl {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(request.metadata())?;
-        let planned = self.plan(&session, &query.query).await?;
+        let (submission, planned) = self.submit(&session, &query.query).await?;
         if planned.parameter_count() > 0 {
-            return Err(Status::invalid_argument(
+            let e = ContangoError::bad_parameters(
                 "statement has parameters: use a prepared statement to bind them",
-            ));
+            );
+            submission.entry().finish_with(&e);
+            return Err(Status::invalid_argument(e.message()));
         }
         let schema = planned.schema();
-        let nonce = self.plans.put(&session.user, planned);
+        let nonce = self.plans.put(submission, planned);
         let info = Self::flight_info(
             &schema,
             statement_ticket(&nonce, &query.query),
@@ -314,12 +331,11 @@ impl FlightSqlService for FlightSqlImpl {
             .and_then(|t| t.split_once(':'))
             .ok_or_else(|| Status::invalid_argument("malformed statement ticket"))?;
         let (nonce, sql) = sql;
-        let planned = match self.plans.take(nonce, &session.user) {
-            Some(planned) => planned,
-            None => self.plan(&session, sql).await?,
+        let (submission, planned) = match self.plans.take(nonce, &session.user) {
+            Some(taken) => taken,
+            None => self.submit(&session, sql).await?,
         };
-        let results = planned.execute().await.map_err(|e| to_status(&e))?;
-        Ok(self.stream(&session, sql, results))
+        self.stream(&submission, planned).await
     }
 
     async fn do_get_prepared_statement(
@@ -328,14 +344,20 @@ impl FlightSqlService for FlightSqlImpl {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let session = self.session(request.metadata())?;
-        let planned = self
-            .bound_prepared(&session, &cmd.prepared_statement_handle)
-            .await?;
-        let (sql, _) = self
+        let (sql, values) = self
             .prepared
             .get(&session, &cmd.prepared_statement_handle)?;
-        let results = planned.execute().await.map_err(|e| to_status(&e))?;
-        Ok(self.stream(&session, &sql, results))
+        // A prepared statement's query is submitted where it runs, with its
+        // parameters bound; its GetFlightInfo only describes the result.
+        let submission = self.app.engine.submit("flight", &session, &sql);
+        let planned = submission
+            .planning(async {
+                let planned = self.app.engine.plan(&session, &sql).await?;
+                planned.bind(values.unwrap_or_default())
+            })
+            .await
+            .map_err(|e| to_status(&e))?;
+        self.stream(&submission, planned).await
     }
 
     async fn do_get_catalogs(
@@ -411,7 +433,7 @@ impl FlightSqlService for FlightSqlImpl {
         request: Request<arrow_flight::Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = self.session(request.metadata())?;
-        let planned = self.plan(&session, &query.query).await?;
+        let planned = self.describe(&session, &query.query).await?;
         let parameter_schema = planned.parameter_schema().map_err(|e| to_status(&e))?;
         let handle = self.prepared.create(&session, query.query);
         Ok(ActionCreatePreparedStatementResult {
@@ -446,7 +468,7 @@ impl FlightSqlImpl {
         handle: &[u8],
     ) -> Result<PlannedStatement, Status> {
         let (sql, values) = self.prepared.get(session, handle)?;
-        let planned = self.plan(session, &sql).await?;
+        let planned = self.describe(session, &sql).await?;
         planned
             .bind(values.unwrap_or_default())
             .map_err(|e| to_status(&e))

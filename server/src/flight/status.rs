@@ -1,6 +1,6 @@
 //! The single mapping from Contango errors to gRPC status codes.
 
-use contango_sql::error::{ContangoError, ErrorKind};
+use contango_common::error::{ContangoError, ErrorKind};
 use tonic::Status;
 
 /// gRPC status for an error; internal errors are logged, client errors are not.
@@ -25,7 +25,7 @@ pub fn to_status(e: &ContangoError) -> Status {
         ErrorKind::PermissionDenied => Status::permission_denied(m),
         ErrorKind::Unauthenticated => Status::unauthenticated(m),
         ErrorKind::Unavailable => Status::unavailable(m),
-        ErrorKind::Cancelled | ErrorKind::Killed => Status::cancelled(m),
+        ErrorKind::Cancelled | ErrorKind::Killed | ErrorKind::Abandoned => Status::cancelled(m),
         ErrorKind::Internal => {
             tracing::error!(error = %m, "internal error");
             Status::internal(m)

@@ -2,9 +2,14 @@
 //! `GET`/`DELETE` on `nextUri`, and `GET /v1/info`.
 //!
 //! Queries run through the same [`QueryEngine`](contango_sql::QueryEngine),
-//! session model, error model and type map as Flight SQL.
+//! session model, error model and type map as Flight SQL. The wire format is
+//! here: [`json`] (values), [`types`] (type signatures), `errors` (the error
+//! object).
 
+mod errors;
+pub mod json;
 mod query;
+pub mod types;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,11 +20,12 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use contango_sql::error::ContangoError;
+use contango_common::error::ContangoError;
 use serde_json::json;
 
 use crate::app::App;
 use crate::auth::ANONYMOUS;
+use contango_sql::queries::Track;
 use query::{Page, Queries, Started};
 
 /// Largest accepted statement body.
@@ -114,20 +120,21 @@ async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) 
     };
     let mut session = st.app.new_session(&user);
     let from_headers = crate::session_headers::apply_headers(&mut session, &headers);
-    let entry = st
-        .app
-        .engine
-        .queries()
-        .register("trino", &user, session.source.as_deref(), &body);
+    let submission = st.app.engine.submit("trino", &session, &body);
+    let entry = submission.entry().clone();
     let engine = st.app.engine.clone();
-    let sql = body;
     let planning = tokio::spawn(async move {
-        from_headers?;
-        let planned = engine.plan(&session, &sql).await?;
+        let planned = submission
+            .planning(async {
+                from_headers?; // bad session headers fail the query like planning
+                engine.plan(submission.session(), submission.sql()).await
+            })
+            .await?;
         let update = planned.session_update().clone();
         let update_type = planned.update_type();
         Ok(Started {
-            stream: planned.execute().await?,
+            // Rows are counted by the tracked stream, bytes (JSON) by the pager.
+            stream: submission.execute(planned, Track::RowsOnly).await?,
             update,
             update_type,
         })

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use contango_sql::SessionUpdate;
-use contango_sql::error::{ContangoError, ErrorKind, Result};
+use super::errors::error_json;
+use super::json::write_rows;
+use super::types::signature;
+use contango_common::SessionUpdate;
+use contango_common::error::{ContangoError, ErrorKind, Result};
+use contango_common::types::TrinoType;
 use contango_sql::queries::QueryEntry;
-use contango_sql::trino_json::write_rows;
-use contango_sql::trino_types::TrinoType;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -227,7 +229,7 @@ impl Query {
         }
         p.rows += n as u64;
         p.bytes += data.len() as u64;
-        self.entry.sent(n, data.len());
+        self.entry.sent(0, data.len());
         let rows = (n > 0).then_some(data);
         let state = match p.phase {
             Phase::Finished => "FINISHED",
@@ -338,7 +340,7 @@ pub fn columns(schema: &SchemaRef) -> Value {
             .iter()
             .map(|f| {
                 let t = TrinoType::from_arrow(f.data_type());
-                json!({"name": f.name(), "type": t.name(), "typeSignature": t.signature()})
+                json!({"name": f.name(), "type": t.name(), "typeSignature": signature(&t)})
             })
             .collect(),
     )
@@ -366,38 +368,6 @@ fn stats(state: &str, rows: u64, bytes: u64, elapsed: Duration, done: bool) -> V
         "spilledBytes": 0,
         "progressPercentage": if done { 100.0 } else { 0.0 },
     })
-}
-
-/// Trino's `error` object for a failed query.
-pub fn error_json(e: &ContangoError) -> Value {
-    let (name, code, kind) = e.kind().trino_error();
-    let mut error = json!({
-        "message": e.message(),
-        "errorCode": code,
-        "errorName": name,
-        "errorType": kind,
-        "failureInfo": {
-            "type": "io.trino.spi.TrinoException",
-            "message": e.message(),
-            "suppressed": [],
-            "stack": [],
-        },
-    });
-    if let Some((line, column)) = location(e.message()) {
-        error["errorLocation"] = json!({"lineNumber": line, "columnNumber": column});
-        error["failureInfo"]["errorLocation"] = error["errorLocation"].clone();
-    }
-    error
-}
-
-/// `Line: L, Column: C` as the SQL parser reports positions.
-fn location(message: &str) -> Option<(u64, u64)> {
-    let number_after = |key: &str| -> Option<u64> {
-        let rest = &message[message.find(key)? + key.len()..];
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        digits.parse().ok()
-    };
-    Some((number_after("Line: ")?, number_after("Column: ")?))
 }
 
 /// All live queries.
@@ -445,26 +415,5 @@ impl Queries {
     /// The query with `id` whose slug matches.
     pub fn get(&self, id: &str, slug: &str) -> Option<Arc<Query>> {
         self.map.lock().get(id).filter(|q| q.slug == slug).cloned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn syntax_error_location() {
-        assert_eq!(
-            location(
-                "sql parser error: Expected: an SQL statement, found: SELEC at Line: 2, Column: 5"
-            ),
-            Some((2, 5))
-        );
-        assert_eq!(location("no position"), None);
-        let e = ContangoError::new(ErrorKind::Syntax, "x at Line: 1, Column: 8");
-        let j = error_json(&e);
-        assert_eq!(j["errorName"], "SYNTAX_ERROR");
-        assert_eq!(j["errorCode"], 1);
-        assert_eq!(j["errorLocation"]["columnNumber"], 8);
     }
 }

@@ -16,10 +16,10 @@ use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use serde_json::{Value, json};
 
-use crate::error::{ContangoError, Result};
 use crate::lexer::Cursor;
-use crate::session::Session;
-use crate::trino_types::TrinoType;
+use contango_common::error::{ContangoError, Result};
+use contango_common::session::Session;
+use contango_common::types::TrinoType;
 
 /// Which plan `EXPLAIN` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,10 +7,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{TypeSignature, Volatility};
 
-use crate::error::Result;
-use crate::session::Session;
 use crate::session_properties::{PROPERTIES, default_value};
-use crate::trino_types::TrinoType;
+use contango_common::error::Result;
+use contango_common::session::Session;
+use contango_common::types::TrinoType;
 
 /// `SHOW SESSION`: Name, Value, Default, Type, Description.
 pub fn session_properties(session: &Session) -> Result<RecordBatch> {

@@ -10,8 +10,8 @@ pub mod listing;
 
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use crate::error::{ContangoError, Result};
 use crate::lexer::Cursor;
+use contango_common::error::{ContangoError, Result};
 
 pub use explain::{ExplainFormat, ExplainType};
 
@@ -371,7 +371,7 @@ fn call(c: &mut Cursor<'_>) -> Result<TrinoStatement> {
         ["system", "runtime", "kill_query"] | ["runtime", "kill_query"] | ["kill_query"]
     ) {
         return Err(ContangoError::new(
-            crate::error::ErrorKind::NotFound,
+            contango_common::error::ErrorKind::NotFound,
             format!("Procedure not registered: {procedure}"),
         ));
     }
@@ -423,7 +423,7 @@ fn call(c: &mut Cursor<'_>) -> Result<TrinoStatement> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use contango_common::error::ErrorKind;
 
     fn p(sql: &str) -> TrinoStatement {
         parse(sql)

@@ -855,7 +855,7 @@ fn current_timezone(session: Arc<str>) -> ScalarUDF {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{one_row, value};
+    use crate::test_support::{one_row, value};
 
     #[tokio::test]
     async fn unix_time_round_trips_with_fractions_and_zones() {

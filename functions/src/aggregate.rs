@@ -421,7 +421,7 @@ impl Accumulator for PercentileAcc {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::one_row;
+    use crate::test_support::one_row;
 
     const DATA: &str = "(VALUES ('WTI', 70.0, 1), ('WTI', -36.98, 2), ('WTI', 20.0, 3), \
                         ('BRENT', 80.0, 1), ('BRENT', NULL, 2)) t(c, p, k)";

@@ -28,7 +28,7 @@ use super::aggregate::DeviceMetrics;
 use super::aggregate::Placement;
 use super::options::GpuMode;
 use super::series::{Gathered, Source};
-use crate::functions::commodity::RollingWindow;
+use crate::commodity::RollingWindow;
 
 /// What to look for.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,7 +232,7 @@ impl Scan {
         }
         columns.push(Arc::new(Float64Array::from(flagged.scores)) as ArrayRef);
         columns.push(Arc::new(StringArray::from(flagged.reasons)));
-        let out = crate::columns::batch_of(&self.schema, columns)?;
+        let out = contango_common::columns::batch_of(&self.schema, columns)?;
         self.metrics.baseline.record_output(out.num_rows());
         Ok(out)
     }

@@ -1,22 +1,19 @@
 //! Trino's function library on DataFusion: functions DataFusion lacks, and
 //! Trino semantics where DataFusion's differ (return types, 1-based and
 //! negative indexes, replace-all regexps, session time zone). Registered on
-//! every statement's context by [`register`], so both endpoints share them.
+//! every session's context by [`register`], so both endpoints share them.
+//! The commodity functions live in `contango-timeseries`, beside the GPU
+//! operators that run them.
 //!
 //! Many functions are *rewrites* (`simplify`): `typeof(x)` becomes a literal,
 //! `count_if(b)` becomes `count(CASE WHEN b THEN 1 END)`; the rest evaluate
-//! arrays directly.
+//! arrays directly ([`Scalar`] builds either from closures).
 
 mod aggregate;
-pub mod anomalies;
-pub mod asof;
-pub(crate) mod commodity;
 mod datetime;
 mod formats;
-mod history;
 mod map_aggregates;
 mod misc;
-pub mod open_close;
 mod window;
 
 use std::any::Any;
@@ -38,24 +35,20 @@ pub fn register(ctx: &SessionContext, time_zone: &str) {
     for f in datetime::functions(time_zone)
         .into_iter()
         .chain(misc::functions())
-        .chain(commodity::scalars())
     {
         ctx.register_udf(f);
     }
     for f in aggregate::functions()
         .into_iter()
-        .chain(commodity::aggregates())
         .chain(map_aggregates::functions())
     {
         ctx.register_udaf(f);
     }
-    for f in window::functions().into_iter().chain(commodity::windows()) {
+    for f in window::functions() {
         ctx.register_udwf(f);
     }
     ctx.add_analyzer_rule(Arc::new(misc::TryRewrite));
     ctx.add_analyzer_rule(Arc::new(aggregate::NullFilterIsFalse));
-    ctx.register_udtf("anomalies", Arc::new(anomalies::Anomalies));
-    ctx.register_udtf("asof_join", Arc::new(asof::AsofJoin::default()));
 }
 
 /// `plan` (subqueries included) with every node's expressions rewritten
@@ -91,7 +84,7 @@ type SimplifyFn = dyn Fn(Vec<Expr>, &SimplifyContext) -> DFResult<Expr> + Send +
 
 /// A scalar function defined by closures: its return type, and either an
 /// array evaluation or a rewrite into other expressions.
-pub(crate) struct Scalar {
+pub struct Scalar {
     name: &'static str,
     signature: Signature,
     ret: Box<ReturnFn>,
@@ -121,7 +114,7 @@ impl std::hash::Hash for Scalar {
 
 impl Scalar {
     /// A function evaluated on arrays (arguments expanded to `rows`).
-    pub(crate) fn eval(
+    pub fn eval(
         name: &'static str,
         signature: Signature,
         ret: impl Fn(&[DataType], &[Option<&ScalarValue>]) -> DFResult<DataType> + Send + Sync + 'static,
@@ -137,7 +130,7 @@ impl Scalar {
     }
 
     /// A function rewritten into other expressions before execution.
-    pub(crate) fn rewrite(
+    pub fn rewrite(
         name: &'static str,
         signature: Signature,
         ret: impl Fn(&[DataType], &[Option<&ScalarValue>]) -> DFResult<DataType> + Send + Sync + 'static,
@@ -235,7 +228,7 @@ impl ScalarUDFImpl for Scalar {
 }
 
 /// The string value of a constant argument, if it is one.
-pub(crate) fn constant_str(v: Option<&ScalarValue>) -> Option<String> {
+pub fn constant_str(v: Option<&ScalarValue>) -> Option<String> {
     match v? {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::Utf8View(Some(s))
@@ -245,22 +238,34 @@ pub(crate) fn constant_str(v: Option<&ScalarValue>) -> Option<String> {
 }
 
 /// An execution error with Trino's phrasing for bad function arguments.
-pub(crate) fn invalid_argument(message: impl Into<String>) -> DataFusionError {
+pub fn invalid_argument(message: impl Into<String>) -> DataFusionError {
     DataFusionError::Execution(message.into())
 }
 
-#[cfg(test)]
-pub(crate) mod test_support {
+/// Helpers for unit tests of this crate and of the crates that extend it
+/// (feature `test-support`).
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support {
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
     use datafusion::prelude::SessionContext;
 
     /// Runs `sql` with the Trino functions in `zone` and returns the first
     /// row's values as text, and the column types.
     pub async fn one_row(sql: &str, zone: &str) -> (Vec<String>, Vec<String>) {
+        one_row_with(sql, zone, |_| {}).await
+    }
+
+    /// [`one_row`] with more registered on the context by `extend`.
+    pub async fn one_row_with(
+        sql: &str,
+        zone: &str,
+        extend: impl FnOnce(&SessionContext),
+    ) -> (Vec<String>, Vec<String>) {
         let mut config = datafusion::prelude::SessionConfig::new();
         config.options_mut().execution.time_zone = Some(zone.to_string());
         let ctx = SessionContext::new_with_config(config);
         super::register(&ctx, zone);
+        extend(&ctx);
         let batches = ctx
             .sql(sql)
             .await
@@ -284,7 +289,7 @@ pub(crate) mod test_support {
             .schema()
             .fields()
             .iter()
-            .map(|f| crate::trino_types::TrinoType::from_arrow(f.data_type()).name())
+            .map(|f| contango_common::types::TrinoType::from_arrow(f.data_type()).name())
             .collect();
         (values, types)
     }

@@ -47,7 +47,7 @@ use datafusion::physical_plan::{
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
-use super::history;
+use crate::history;
 
 /// Argument order of `asof_join(...)` (for named arguments).
 pub const ARGUMENTS: &[&str] = &["left", "right", "on", "ts", "join"];
@@ -156,26 +156,26 @@ impl TableFunctionImpl for AsofJoin {
     }
 }
 
-/// Resolves every `asof_join(...)` call of `sql` (positional string
-/// arguments) against `ctx`'s tables and registers an `asof_join` that knows
-/// their schemas. Missing tables and columns are reported here.
-pub async fn prepare(ctx: &SessionContext, sql: &str) -> crate::error::Result<()> {
+/// Resolves every `asof_join(...)` call of a statement, given as its
+/// `tokens` (positional string arguments), against `ctx`'s tables and
+/// registers an `asof_join` that knows their schemas. Missing tables and
+/// columns are reported here.
+pub async fn prepare(
+    ctx: &SessionContext,
+    tokens: &[datafusion::sql::sqlparser::tokenizer::Token],
+) -> contango_common::Result<()> {
     use datafusion::sql::sqlparser::tokenizer::Token;
-    if !sql.to_ascii_lowercase().contains("asof_join") {
-        return Ok(());
-    }
-    let tokens = crate::lexer::lex(sql)?;
     let mut resolved = HashMap::new();
     for i in 0..tokens.len() {
-        let is_call = matches!(&tokens[i].token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("asof_join"))
-            && tokens.get(i + 1).map(|t| &t.token) == Some(&Token::LParen);
+        let is_call = matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("asof_join"))
+            && tokens.get(i + 1) == Some(&Token::LParen);
         if !is_call {
             continue;
         }
         let mut args = Vec::new();
         let mut literal = true;
         for t in &tokens[i + 2..] {
-            match &t.token {
+            match t {
                 Token::RParen => break,
                 Token::Comma => {}
                 Token::SingleQuotedString(s) => args.push(Some(s.clone())),
@@ -323,7 +323,7 @@ impl AsofTable {
         state: &dyn Session,
         filters: &[Expr],
     ) -> DFResult<(Arc<dyn ExecutionPlan>, Arc<dyn ExecutionPlan>, Layout)> {
-        let ctx = crate::columns::context_of(state, "asof_join")?;
+        let ctx = contango_common::columns::context_of(state, "asof_join")?;
         let mut left = ctx
             .sql(&format!("SELECT * FROM {}", self.spec.left))
             .await?;
@@ -400,7 +400,7 @@ impl TableProvider for AsofTable {
         let (left, right, layout) = self.inputs(state, filters).await?;
         let exec: Arc<dyn ExecutionPlan> =
             Arc::new(AsofJoinExec::new(left, right, layout, self.spec.clone()));
-        crate::columns::project(exec, projection)
+        contango_common::columns::project(exec, projection)
     }
 }
 
@@ -557,7 +557,7 @@ impl Build {
             .map(|i| rows.column(*i).clone())
             .collect();
         let converted = converter.convert_columns(&keys)?;
-        let t = crate::columns::time_micros(rows.column(layout.right_ts))?;
+        let t = contango_common::columns::time_micros(rows.column(layout.right_ts))?;
         let t = t.as_primitive::<Int64Type>();
         let mut groups: HashMap<Box<[u8]>, Group> = HashMap::new();
         for i in 0..rows.num_rows() {
@@ -594,7 +594,7 @@ impl Build {
             .map(|i| batch.column(*i).clone())
             .collect();
         let converted = self.converter.convert_columns(&keys)?;
-        let t = crate::columns::time_micros(batch.column(layout.left_ts))?;
+        let t = contango_common::columns::time_micros(batch.column(layout.left_ts))?;
         let t = t.as_primitive::<Int64Type>();
         let key_nulls: Vec<Option<datafusion::arrow::buffer::NullBuffer>> =
             keys.iter().map(|k| k.logical_nulls()).collect();
@@ -613,7 +613,7 @@ impl Build {
         for &c in &layout.right_out {
             columns.push(take(self.rows.column(c), &matched, None)?);
         }
-        let out = crate::columns::batch_of(&layout.schema, columns)?;
+        let out = contango_common::columns::batch_of(&layout.schema, columns)?;
         if outer {
             return Ok(out);
         }
@@ -645,7 +645,16 @@ mod tests {
     }
 
     async fn run(ctx: &SessionContext, sql: &str) -> DFResult<String> {
-        prepare(ctx, sql)
+        use datafusion::sql::sqlparser::dialect::GenericDialect;
+        use datafusion::sql::sqlparser::tokenizer::Token;
+        use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+        let tokens: Vec<Token> = Tokenizer::new(&GenericDialect {}, sql)
+            .tokenize()
+            .unwrap()
+            .into_iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_)))
+            .collect();
+        prepare(ctx, &tokens)
             .await
             .map_err(|e| DataFusionError::Plan(e.message().to_string()))?;
         let batches = ctx.sql(sql).await?.collect().await?;
@@ -655,7 +664,7 @@ mod tests {
     #[tokio::test]
     async fn trades_get_the_latest_quote_at_or_before() {
         let ctx = SessionContext::new();
-        crate::functions::register(&ctx, "UTC");
+        crate::register_all(&ctx, "UTC");
         ctx.register_table(
             "trades",
             table(vec![

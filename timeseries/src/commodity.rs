@@ -35,8 +35,8 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 
-use super::Scalar;
-use super::invalid_argument;
+use contango_functions::Scalar;
+use contango_functions::invalid_argument;
 
 /// `time_bucket(interval, ts [, origin])`: DataFusion's `date_bin`, with
 /// the origin cast to the nanosecond timestamp `date_bin` takes (in the zone
@@ -81,8 +81,8 @@ pub fn aggregates() -> Vec<AggregateUDF> {
         AggregateUDF::new_from_impl(Vwap {
             signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
         }),
-        AggregateUDF::new_from_impl(super::open_close::OpenClose::new(false)),
-        AggregateUDF::new_from_impl(super::open_close::OpenClose::new(true)),
+        AggregateUDF::new_from_impl(crate::open_close::OpenClose::new(false)),
+        AggregateUDF::new_from_impl(crate::open_close::OpenClose::new(true)),
     ]
 }
 
@@ -436,7 +436,7 @@ impl PartitionEvaluator for SeriesEvaluator {
         use datafusion::arrow::datatypes::Int64Type;
         let x = floats(&values[0])?;
         let x = x.as_primitive::<Float64Type>();
-        let valid = crate::columns::validity_bytes(x);
+        let valid = contango_common::columns::validity_bytes(x);
         // One partition is one series: the CPU reference of the GPU scans.
         let ids = vec![0u32; num_rows];
         let starts = [0u64, num_rows as u64];
@@ -449,11 +449,11 @@ impl PartitionEvaluator for SeriesEvaluator {
             (SeriesKind::LogReturn, _) => CpuScanner.log_return(v, &valid, series),
             (SeriesKind::ZScore, RollingWindow::Rows(w)) => CpuScanner.zscore(v, &valid, series, w),
             (SeriesKind::ZScore, RollingWindow::Micros(width)) => {
-                let ts = crate::columns::time_micros(&values[2])?;
+                let ts = contango_common::columns::time_micros(&values[2])?;
                 let ts = ts.as_primitive::<Int64Type>();
                 let times = Times {
                     ts: &ts.values()[..num_rows],
-                    valid: &crate::columns::validity_bytes(ts),
+                    valid: &contango_common::columns::validity_bytes(ts),
                 };
                 CpuScanner.zscore_time(v, &valid, times, series, width)
             }
@@ -475,7 +475,11 @@ impl PartitionEvaluator for SeriesEvaluator {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::one_row;
+    use contango_functions::test_support::one_row_with;
+
+    async fn one_row(sql: &str, zone: &str) -> (Vec<String>, Vec<String>) {
+        one_row_with(sql, zone, crate::register).await
+    }
 
     #[tokio::test]
     async fn vwap_open_close_and_buckets() {
@@ -568,7 +572,7 @@ mod tests {
             ),
         ] {
             let ctx = datafusion::prelude::SessionContext::new();
-            super::super::register(&ctx, "UTC");
+            crate::register_all(&ctx, "UTC");
             let query = format!("SELECT {sql} FROM (VALUES (CAST(1 AS DOUBLE))) t(p)");
             let err = match ctx.sql(&query).await {
                 Ok(df) => df.collect().await.expect_err(sql),

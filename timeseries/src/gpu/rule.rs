@@ -338,7 +338,7 @@ fn replace_window(
             return Ok(None);
         };
         let args = e.expressions();
-        use crate::functions::commodity::{RollingWindow, rolling_window};
+        use crate::commodity::{RollingWindow, rolling_window};
         let window = rolling_window(args.get(1));
         let kind = match (udf.fun().name(), window) {
             ("log_return", _) => SeriesFn::LogReturn,

@@ -1,8 +1,19 @@
 //! The one error model of Contango.
 //!
-//! Every failure is classified once into an [`ErrorKind`]; the protocol layers map
-//! the kind (never the message text) to gRPC status codes and Trino error codes.
+//! Every failure is classified once into an [`ErrorKind`], from the error's
+//! variant where DataFusion, Arrow or Iceberg has one (and from DataFusion's
+//! stable phrases only where it raises a bare `Plan`/`Execution` message).
+//! The original error is kept as the [`source`](std::error::Error::source)
+//! chain for logs. The protocol layers map the kind (never the message text):
+//! gRPC codes in the server's Flight module, Trino's wire error object in its
+//! Trino module. [`ErrorKind::trino_error`] is Trino's `StandardErrorCode` for
+//! the kind: the vocabulary `system.runtime.queries`, the query metrics and the
+//! Trino wire share.
 
+use std::sync::Arc;
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 
 /// What went wrong, independent of the protocol that reports it.
@@ -48,6 +59,8 @@ pub enum ErrorKind {
     Unavailable,
     /// The query was cancelled.
     Cancelled,
+    /// The client stopped fetching a query (or never fetched it).
+    Abandoned,
     /// A bug or an unexpected state.
     Internal,
 }
@@ -77,6 +90,7 @@ impl ErrorKind {
             }
             ErrorKind::NotFound => ("NOT_FOUND", 5, "USER_ERROR"),
             ErrorKind::Cancelled => ("USER_CANCELED", 3, "USER_ERROR"),
+            ErrorKind::Abandoned => ("ABANDONED_QUERY", 2, "USER_ERROR"),
             ErrorKind::Unavailable | ErrorKind::Internal => {
                 ("GENERIC_INTERNAL_ERROR", 65536, "INTERNAL_ERROR")
             }
@@ -89,12 +103,18 @@ impl ErrorKind {
     }
 }
 
-/// A classified error with a message fit for the client.
+/// The error a [`ContangoError`] was classified from.
+pub type Source = Arc<dyn std::error::Error + Send + Sync>;
+
+/// A classified error with a message fit for the client, and the error it
+/// was classified from (if any) as its source.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ContangoError {
     kind: ErrorKind,
     message: String,
+    #[source]
+    source: Option<Source>,
 }
 
 /// Result alias used across the workspace.
@@ -106,7 +126,14 @@ impl ContangoError {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// This error with `source` as the error it came from.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// The classification.
@@ -158,7 +185,7 @@ impl ContangoError {
 }
 
 impl ContangoError {
-    /// Classifies a borrowed DataFusion error.
+    /// Classifies a borrowed DataFusion error (no source kept: it is borrowed).
     pub fn from_datafusion(e: &DataFusionError) -> Self {
         classify(e.find_root())
     }
@@ -166,21 +193,43 @@ impl ContangoError {
 
 impl From<DataFusionError> for ContangoError {
     fn from(e: DataFusionError) -> Self {
-        classify(e.find_root())
+        let classified = classify(e.find_root());
+        if classified.source.is_some() {
+            return classified; // a ContangoError wrapped by DataFusion keeps its own
+        }
+        classified.with_source(e)
     }
 }
 
 impl From<iceberg::Error> for ContangoError {
     fn from(e: iceberg::Error) -> Self {
-        classify_iceberg(&e)
+        classify_iceberg(&e).with_source(e)
     }
 }
 
-impl From<datafusion::arrow::error::ArrowError> for ContangoError {
-    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
-        let message = e.to_string();
-        ContangoError::new(value_error_kind(&message), message)
+impl From<ArrowError> for ContangoError {
+    fn from(e: ArrowError) -> Self {
+        classify_arrow(&e).with_source(e)
     }
+}
+
+/// Arrow's errors by variant; compute errors (overflow, casts inside
+/// kernels) by their stable phrases.
+fn classify_arrow(e: &ArrowError) -> ContangoError {
+    let message = e.to_string();
+    let kind = match e {
+        ArrowError::DivideByZero => ErrorKind::DivisionByZero,
+        ArrowError::CastError(_) | ArrowError::ParseError(_) => ErrorKind::InvalidCast,
+        ArrowError::ExternalError(inner) => {
+            if let Some(c) = inner.downcast_ref::<ContangoError>() {
+                return c.clone();
+            }
+            value_error_kind(&message)
+        }
+        ArrowError::IoError(..) => ErrorKind::Unavailable,
+        _ => value_error_kind(&message),
+    };
+    ContangoError::new(kind, message)
 }
 
 fn classify_iceberg(e: &iceberg::Error) -> ContangoError {
@@ -262,13 +311,11 @@ fn classify(e: &DataFusionError) -> ContangoError {
         }
         DataFusionError::IoError(inner) => ContangoError::unavailable(format!("I/O: {inner}")),
         DataFusionError::SchemaError(inner, _) => {
-            let message = inner.to_string();
-            let kind = if message.contains("No field named") {
-                ErrorKind::ColumnNotFound
-            } else {
-                ErrorKind::Invalid
+            let kind = match inner.as_ref() {
+                SchemaError::FieldNotFound { .. } => ErrorKind::ColumnNotFound,
+                _ => ErrorKind::Invalid,
             };
-            ContangoError::new(kind, message)
+            ContangoError::new(kind, inner.to_string())
         }
         DataFusionError::Plan(message) => {
             let message = message.clone();
@@ -295,10 +342,7 @@ fn classify(e: &DataFusionError) -> ContangoError {
             };
             ContangoError::new(kind, message)
         }
-        DataFusionError::ArrowError(inner, _) => {
-            let message = inner.to_string();
-            ContangoError::new(value_error_kind(&message), message)
-        }
+        DataFusionError::ArrowError(inner, _) => classify_arrow(inner),
         DataFusionError::ResourcesExhausted(message) => ContangoError::invalid(message.clone()),
         other => ContangoError::internal(other.to_string()),
     }
@@ -322,15 +366,51 @@ mod tests {
         )
         .into();
         assert_eq!(e.kind().trino_error_name(), "TYPE_MISMATCH");
-        let e: ContangoError = DataFusionError::ArrowError(
-            Box::new(datafusion::arrow::error::ArrowError::DivideByZero),
-            None,
-        )
-        .into();
+        let e: ContangoError =
+            DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None).into();
         assert_eq!(
             e.kind().trino_error(),
             ("DIVISION_BY_ZERO", 8, "USER_ERROR")
         );
+    }
+
+    /// The kinds of errors the real engine raises for the common mistakes.
+    #[tokio::test]
+    async fn errors_the_engine_raises_are_classified() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let cases = [
+            ("SELEC 1", ErrorKind::Syntax),
+            ("SELECT * FROM nope", ErrorKind::TableNotFound),
+            ("SELECT y FROM (VALUES (1)) t(x)", ErrorKind::ColumnNotFound),
+            ("SELECT no_such_function(1)", ErrorKind::FunctionNotFound),
+            ("SELECT CAST('abc' AS INT)", ErrorKind::InvalidCast),
+            (
+                "SELECT x / 0 FROM (VALUES (1)) t(x)",
+                ErrorKind::DivisionByZero,
+            ),
+            ("SELECT true + 1", ErrorKind::TypeMismatch),
+            ("SELECT abs('x')", ErrorKind::TypeMismatch),
+        ];
+        for (sql, kind) in cases {
+            let error = match ctx.sql(sql).await {
+                Err(e) => e,
+                Ok(frame) => frame.collect().await.expect_err(sql),
+            };
+            let e = ContangoError::from(error);
+            assert_eq!(e.kind(), kind, "{sql}: {}", e.message());
+            assert!(
+                std::error::Error::source(&e).is_some(),
+                "{sql}: the engine's error is kept as the source"
+            );
+        }
+    }
+
+    #[test]
+    fn arrow_errors_are_classified_by_variant() {
+        let e = ContangoError::from(ArrowError::DivideByZero);
+        assert_eq!(e.kind(), ErrorKind::DivisionByZero);
+        let e = ContangoError::from(ArrowError::CastError("x".into()));
+        assert_eq!(e.kind(), ErrorKind::InvalidCast);
     }
 
     #[test]

@@ -39,7 +39,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::col;
 
-use super::history;
+use crate::history;
 
 /// Argument order of `anomalies(...)` (for named arguments).
 pub const ARGUMENTS: &[&str] = &["table", "method", "window", "threshold"];
@@ -56,7 +56,7 @@ struct Request {
     threshold: f64,
 }
 
-use super::commodity::{RollingWindow, interval_micros};
+use crate::commodity::{RollingWindow, interval_micros};
 
 fn literal(e: &Expr) -> Option<ScalarValue> {
     match e {
@@ -371,7 +371,7 @@ impl TableProvider for AnomaliesTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let ctx = crate::columns::context_of(state, "anomalies")?;
+        let ctx = contango_common::columns::context_of(state, "anomalies")?;
         let source = ctx.table_provider(self.request.table.as_str()).await?;
         for needed in ["commodity", "ts", "price"] {
             if source.schema().field_with_name(needed).is_err() {
@@ -420,7 +420,7 @@ impl TableProvider for AnomaliesTable {
         );
         let frame = ctx.read_table(Arc::new(PlanTable(Arc::new(exec))))?;
         // Exactly the declared schema (VARCHAR casts plan as Utf8View).
-        crate::columns::scan_of(frame, &output_schema(), projection, limit).await
+        contango_common::columns::scan_of(frame, &output_schema(), projection, limit).await
     }
 }
 
@@ -450,7 +450,7 @@ impl TableProvider for PlanTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        crate::columns::project(self.0.clone(), projection)
+        contango_common::columns::project(self.0.clone(), projection)
     }
 }
 
@@ -645,7 +645,7 @@ mod history_tests {
         )
         .unwrap();
         let ctx = SessionContext::new();
-        crate::functions::register(&ctx, "UTC");
+        crate::register_all(&ctx, "UTC");
         ctx.register_table(
             "ticks",
             Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),

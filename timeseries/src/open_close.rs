@@ -125,7 +125,7 @@ impl Groups {
         self.has.resize(total, false);
         let p = cast(price, &DataType::Float64)?;
         let p = p.as_primitive::<Float64Type>();
-        let t = crate::columns::time_micros(ts)?;
+        let t = contango_common::columns::time_micros(ts)?;
         let t = t.as_primitive::<Int64Type>();
         let values = p.values();
         let tv = t.values();
@@ -233,7 +233,7 @@ struct RowAcc {
 
 impl RowAcc {
     fn offer(&mut self, price: &ArrayRef, ts: &ArrayRef) -> DFResult<()> {
-        let t = crate::columns::time_micros(ts)?;
+        let t = contango_common::columns::time_micros(ts)?;
         let t = t.as_primitive::<Int64Type>();
         for i in 0..t.len() {
             if t.is_null(i) {

@@ -60,7 +60,7 @@ mod tests {
             .with_physical_optimizer_rule(Arc::new(GpuPlacementRule))
             .build();
         let ctx = SessionContext::new_with_state(state);
-        crate::functions::register(&ctx, "UTC");
+        crate::register_all(&ctx, "UTC");
         // 5 commodities × 3000 ticks in 4 partitions, with nulls, ties in
         // time across commodities, WTI's negative settlement and a stale run.
         let schema = Arc::new(Schema::new(vec![
@@ -189,10 +189,10 @@ mod tests {
             assert!(b.lines().count() >= 5, "{method} finds something:\n{b}");
             assert_eq!(rounded(&a), rounded(&b), "{sql}\n{a}\n{b}");
             // Both against the same method written as window functions.
-            let reference = crate::functions::anomalies::reference_sql(
+            let reference = crate::anomalies::reference_sql(
                 "ticks",
                 method,
-                crate::functions::commodity::RollingWindow::Rows(window),
+                crate::commodity::RollingWindow::Rows(window),
                 threshold,
             );
             let (c, _) = run(

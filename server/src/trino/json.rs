@@ -21,8 +21,8 @@ use datafusion::arrow::datatypes::{
     UInt16Type, UInt32Type, UInt64Type,
 };
 
-use crate::error::{ContangoError, Result};
-use crate::trino_types::precision;
+use contango_common::error::{ContangoError, Result};
+use contango_common::types::precision;
 
 /// Appends every row of `batch` to `out` as `[v, ...]`, comma-separated, and
 /// returns the number of rows written. `first` says whether `out` holds no row yet.

@@ -24,7 +24,7 @@ use datafusion::logical_expr::{ExprSchemable, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
 use super::{Scalar, invalid_argument};
-use crate::trino_types::TrinoType;
+use contango_common::types::TrinoType;
 
 /// Every function of this module.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -1128,7 +1128,7 @@ fn truncate() -> ScalarUDF {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{one_row, value};
+    use crate::test_support::{one_row, value};
 
     #[tokio::test]
     async fn arrays_maps_and_strings() {

@@ -237,7 +237,7 @@ impl WindowScan {
                 .and_then(|a| Ok(cast(&a, &DataType::Float64)?))
                 .map_err(|e| GpuError::Unsupported(e.to_string()))?;
             let x = arg.as_primitive::<Float64Type>();
-            let valid = crate::columns::validity_bytes(x);
+            let valid = contango_common::columns::validity_bytes(x);
             let v = x.values();
             out.push(match f.kind {
                 SeriesFn::LogReturn => scanner.log_return(v, &valid, s)?,
@@ -250,12 +250,12 @@ impl WindowScan {
                         .ok_or_else(|| GpuError::Unsupported("time window without a time".into()))?
                         .evaluate(batch)
                         .and_then(|v| v.into_array(n))
-                        .and_then(|a| crate::columns::time_micros(&a))
+                        .and_then(|a| contango_common::columns::time_micros(&a))
                         .map_err(|e| GpuError::Unsupported(e.to_string()))?;
                     let ts = ts.as_primitive::<Int64Type>();
                     let times = Times {
                         ts: ts.values(),
-                        valid: &crate::columns::validity_bytes(ts),
+                        valid: &contango_common::columns::validity_bytes(ts),
                     };
                     scanner.zscore_time(v, &valid, times, s, width)?
                 }

@@ -345,13 +345,13 @@ impl Chunk {
             let a = cast(&e.evaluate(batch)?.into_array(n)?, &DataType::Float64)?;
             let a = a.as_primitive::<Float64Type>();
             vals.extend_from_slice(a.values());
-            crate::columns::extend_validity(a, valid);
+            contango_common::columns::extend_validity(a, valid);
         }
         for (e, (vals, valid)) in spec.keys.iter().zip(self.keys.iter_mut()) {
-            let a = crate::columns::time_micros(&e.evaluate(batch)?.into_array(n)?)?;
+            let a = contango_common::columns::time_micros(&e.evaluate(batch)?.into_array(n)?)?;
             let a = a.as_primitive::<Int64Type>();
             vals.extend_from_slice(a.values());
-            crate::columns::extend_validity(a, valid);
+            contango_common::columns::extend_validity(a, valid);
         }
         for (e, out) in spec.filters.iter().zip(self.filters.iter_mut()) {
             let a = e.evaluate(batch)?.into_array(n)?;
@@ -561,7 +561,7 @@ impl Run {
         }
         // Group key arrays come back with their interned types; align them
         // with the declared output (e.g. dictionary or view strings).
-        Ok(Outcome::Done(crate::columns::batch_of(
+        Ok(Outcome::Done(contango_common::columns::batch_of(
             &self.schema,
             arrays,
         )?))

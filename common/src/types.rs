@@ -1,11 +1,11 @@
 //! The ONE Arrow ↔ Trino type map.
 //!
 //! Every place that shows a type to a Trino-speaking client (the `/v1/statement`
-//! `columns`, `information_schema.columns`, `DESCRIBE`, `system.jdbc.columns`)
+//! `columns` and their `typeSignature` in the server's Trino wire format,
+//! `information_schema.columns`, `DESCRIBE`, `system.jdbc.columns`, `typeof`)
 //! derives it from [`TrinoType`], so names and signatures never disagree.
 
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
-use serde_json::{Value, json};
 
 /// Length Trino reports for unbounded `varchar`.
 pub const UNBOUNDED_VARCHAR: i64 = 2_147_483_647;
@@ -174,32 +174,6 @@ impl TrinoType {
         }
     }
 
-    /// Trino's `typeSignature` object, with the argument kinds clients index
-    /// (`LONG` for lengths and precisions, `TYPE` for element types,
-    /// `NAMED_TYPE` for row fields).
-    pub fn signature(&self) -> Value {
-        let long = |v: i64| json!({"kind": "LONG", "value": v});
-        let ty = |t: &TrinoType| json!({"kind": "TYPE", "value": t.signature()});
-        let arguments: Vec<Value> = match self {
-            Self::Varchar => vec![long(UNBOUNDED_VARCHAR)],
-            Self::Decimal(p, s) => vec![long(*p as i64), long(*s as i64)],
-            Self::Time(p) | Self::Timestamp(p) | Self::TimestampTz(p) => vec![long(*p as i64)],
-            Self::Array(t) => vec![ty(t)],
-            Self::Map(k, v) => vec![ty(k), ty(v)],
-            Self::Row(fields) => fields
-                .iter()
-                .map(|(n, t)| {
-                    json!({"kind": "NAMED_TYPE", "value": {
-                        "fieldName": {"name": n},
-                        "typeSignature": t.signature(),
-                    }})
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        json!({"rawType": self.raw_name(), "arguments": arguments})
-    }
-
     /// JDBC `java.sql.Types` code, as `system.jdbc.columns.data_type` reports it.
     pub fn jdbc_type(&self) -> i32 {
         match self {
@@ -308,32 +282,6 @@ mod tests {
             Field::new("Open Price", DataType::Float64, true),
         ]));
         assert_eq!(name(row), "row(x integer, \"Open Price\" double)");
-    }
-
-    #[test]
-    fn signatures_carry_the_arguments_clients_index() {
-        let v = TrinoType::Varchar.signature();
-        assert_eq!(v["rawType"], "varchar");
-        assert_eq!(
-            v["arguments"][0],
-            json!({"kind": "LONG", "value": 2147483647})
-        );
-        let d = TrinoType::Decimal(12, 4).signature();
-        assert_eq!(d["arguments"][1]["value"], 4);
-        let ts = TrinoType::TimestampTz(3).signature();
-        assert_eq!(ts["rawType"], "timestamp with time zone");
-        assert_eq!(ts["arguments"][0]["value"], 3);
-        let arr = TrinoType::Array(Box::new(TrinoType::BigInt)).signature();
-        assert_eq!(arr["arguments"][0]["kind"], "TYPE");
-        assert_eq!(arr["arguments"][0]["value"]["rawType"], "bigint");
-        let row = TrinoType::Row(vec![("px".into(), TrinoType::Double)]).signature();
-        assert_eq!(row["arguments"][0]["kind"], "NAMED_TYPE");
-        assert_eq!(row["arguments"][0]["value"]["fieldName"]["name"], "px");
-        assert_eq!(
-            row["arguments"][0]["value"]["typeSignature"]["rawType"],
-            "double"
-        );
-        assert_eq!(TrinoType::Boolean.signature()["arguments"], json!([]));
     }
 
     #[test]

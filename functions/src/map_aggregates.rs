@@ -273,7 +273,7 @@ impl Accumulator for MapAccumulator {
 
 #[cfg(test)]
 mod tests {
-    use crate::functions::test_support::one_row;
+    use crate::test_support::one_row;
 
     #[tokio::test]
     async fn maps_of_pairs_and_counts_by_hand() {

@@ -158,7 +158,7 @@ async fn gather_partition(
         if groups.len() > runs.len() {
             runs.resize_with(groups.len(), Vec::new);
         }
-        let ts = crate::columns::time_micros(batch.column(2))?;
+        let ts = contango_common::columns::time_micros(batch.column(2))?;
         let ts = ts.as_primitive::<Int64Type>();
         let value = cast(batch.column(3), &DataType::Float64)?;
         let value = value.as_primitive::<Float64Type>();

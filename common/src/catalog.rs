@@ -1,0 +1,49 @@
+//! What the SQL layer needs of a catalog, as plain data: the
+//! [`CatalogSource`] trait a catalog implements to be registered with the
+//! engine, and [`TableInfo`], what it knows of a table besides its Arrow
+//! schema. The SQL front end renders Trino's metadata views and
+//! `SHOW CREATE TABLE` from this; no catalog writes SQL text.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::CatalogProvider;
+
+use crate::error::Result;
+
+/// A catalog clients can address: its name, DataFusion view and metadata.
+#[async_trait]
+pub trait CatalogSource: Send + Sync + Debug {
+    /// Name clients use to address it.
+    fn name(&self) -> &str;
+    /// The DataFusion view of the catalog.
+    fn provider(&self) -> Arc<dyn CatalogProvider>;
+    /// Re-reads namespaces and table names.
+    async fn refresh(&self) -> Result<()>;
+    /// Comments, partitioning and properties of `schema.table`; `None` when
+    /// the table does not exist or the catalog has nothing to add.
+    async fn table_info(&self, _schema: &str, _table: &str) -> Result<Option<TableInfo>> {
+        Ok(None)
+    }
+}
+
+/// What a catalog knows about one table besides its columns, as Trino's
+/// metadata views (`information_schema`, `system.metadata.table_comments`,
+/// `SHOW CREATE TABLE`) present it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableInfo {
+    /// Table comment (Iceberg property `comment`).
+    pub comment: Option<String>,
+    /// Column comments by column name (Iceberg field docs).
+    pub column_comments: HashMap<String, String>,
+    /// Partition transforms in Trino spelling, e.g. `day(ts)`, `commodity`.
+    pub partitioning: Vec<String>,
+    /// File format in Trino's spelling (`PARQUET`), when the catalog has one.
+    pub format: Option<String>,
+    /// Table format version (Iceberg's 1 or 2).
+    pub format_version: Option<u8>,
+    /// Where the table's files live.
+    pub location: Option<String>,
+}

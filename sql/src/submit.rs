@@ -1,0 +1,199 @@
+//! The one submission path of every endpoint. A query is registered when it
+//! is submitted ([`QueryEngine::submit`], state QUEUED), before anything is
+//! planned, so `system.runtime.queries`, `kill_query` and the query metrics
+//! see it from its first moment on either endpoint; planning
+//! ([`Submission::plan`], state PLANNING) can be killed, and its failure ends
+//! the query as FAILED with its error kind counted; execution
+//! ([`Submission::execute`], state RUNNING) returns the tracked result stream,
+//! which ends the query when it ends, fails, is killed or is dropped.
+//!
+//! Lifecycle: QUEUED → PLANNING → RUNNING → FINISHED | FAILED (a kill is
+//! FAILED with `ADMINISTRATIVELY_KILLED`, a client's cancel `USER_CANCELED`).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use contango_common::Session;
+use contango_common::error::{ContangoError, ErrorKind, Result};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::channel::oneshot;
+use parking_lot::Mutex;
+
+use crate::engine::{PlannedStatement, QueryEngine};
+use crate::queries::{QueryEntry, Track, track};
+
+/// A submitted query: its registry entry, and the session and SQL it runs.
+#[derive(Debug)]
+pub struct Submission {
+    engine: QueryEngine,
+    entry: Arc<QueryEntry>,
+    session: Session,
+    sql: String,
+}
+
+impl QueryEngine {
+    /// Registers `sql` from `session` on `endpoint` (state QUEUED). Nothing
+    /// is planned yet: [`Submission::plan`] and [`Submission::execute`] follow.
+    pub fn submit(&self, endpoint: &'static str, session: &Session, sql: &str) -> Submission {
+        let entry =
+            self.queries()
+                .register(endpoint, &session.user, session.source.as_deref(), sql);
+        Submission {
+            engine: self.clone(),
+            entry,
+            session: session.clone(),
+            sql: sql.to_string(),
+        }
+    }
+}
+
+impl Submission {
+    /// The query's registry entry (its id is the query id clients see).
+    pub fn entry(&self) -> &Arc<QueryEntry> {
+        &self.entry
+    }
+
+    /// The session the query runs in.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The submitted SQL text.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Plans the submitted SQL (state PLANNING).
+    pub async fn plan(&self) -> Result<PlannedStatement> {
+        let planning = self.engine.plan(&self.session, &self.sql);
+        self.planning(planning).await
+    }
+
+    /// Runs `planning` (e.g. binding a prepared statement's parameters) as
+    /// this query's planning step: `kill_query` interrupts it, and its error
+    /// ends the query as FAILED.
+    pub async fn planning<T>(&self, planning: impl Future<Output = Result<T>>) -> Result<T> {
+        let (killed_tx, killed_rx) = oneshot::channel::<ContangoError>();
+        let killed_tx = Mutex::new(Some(killed_tx));
+        self.entry.on_cancel(move |error| {
+            if let Some(tx) = killed_tx.lock().take() {
+                let _ = tx.send(error);
+            }
+        });
+        if let Some(error) = self.entry.ended_with() {
+            return Err(error); // killed while queued
+        }
+        self.entry.planning();
+        let outcome = {
+            let planning = std::pin::pin!(planning);
+            match futures::future::select(planning, killed_rx).await {
+                futures::future::Either::Left((outcome, _)) => outcome,
+                futures::future::Either::Right((Ok(error), _)) => Err(error),
+                futures::future::Either::Right((Err(_), planning)) => planning.await,
+            }
+        };
+        if let Err(e) = &outcome {
+            self.entry.finish(Some(e.kind()));
+        }
+        outcome
+    }
+
+    /// Executes `planned` (state RUNNING): the result stream is tracked, so
+    /// `kill_query` ends it and its end is recorded. `bytes` says what the
+    /// query metrics count as bytes sent.
+    pub async fn execute(
+        &self,
+        planned: PlannedStatement,
+        bytes: Track,
+    ) -> Result<SendableRecordBatchStream> {
+        match planned.execute().await {
+            Ok(stream) => Ok(track(self.entry.clone(), stream, bytes)),
+            Err(e) => {
+                self.entry.finish(Some(e.kind()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends a query that was planned but will never run (its client went
+    /// away before fetching it).
+    pub fn abandon(&self, why: &str) {
+        self.entry.finish_with(&ContangoError::new(
+            ErrorKind::Abandoned,
+            format!("Query {} abandoned: {why}", self.entry.id),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn engine() -> QueryEngine {
+        QueryEngine::new(Vec::new())
+    }
+
+    fn session() -> Session {
+        Session::new("alice", "system", "runtime")
+    }
+
+    #[tokio::test]
+    async fn a_query_is_registered_before_planning_and_ends_with_its_stream() {
+        let engine = engine();
+        let submitted = engine.submit("test", &session(), "SELECT 1 AS x");
+        assert_eq!(submitted.entry().state(), "QUEUED");
+        assert_eq!(engine.queries().list().len(), 1);
+        let planned = submitted.plan().await.unwrap();
+        assert_eq!(submitted.entry().state(), "PLANNING");
+        let mut stream = submitted.execute(planned, Track::Arrow).await.unwrap();
+        assert_eq!(submitted.entry().state(), "RUNNING");
+        while let Some(batch) = stream.next().await {
+            batch.unwrap();
+        }
+        assert_eq!(submitted.entry().state(), "FINISHED");
+    }
+
+    #[tokio::test]
+    async fn a_planning_failure_ends_the_query_as_failed_with_its_kind() {
+        let engine = engine();
+        let submitted = engine.submit("test", &session(), "SELEC 1");
+        let e = submitted.plan().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Syntax);
+        assert_eq!(submitted.entry().state(), "FAILED");
+        assert_eq!(submitted.entry().error(), Some(ErrorKind::Syntax));
+    }
+
+    #[tokio::test]
+    async fn kill_query_interrupts_planning() {
+        let engine = engine();
+        let submitted = engine.submit("test", &session(), "SELECT 1");
+        let id = submitted.entry().id.clone();
+        let never = futures::future::pending::<Result<()>>();
+        let killer = {
+            let engine = engine.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                engine.queries().kill("alice", &id, Some("enough")).unwrap();
+            }
+        };
+        let (outcome, ()) = tokio::join!(submitted.planning(never), killer);
+        let e = outcome.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Killed);
+        assert!(e.message().contains("enough"), "{}", e.message());
+        assert_eq!(submitted.entry().state(), "FAILED");
+    }
+
+    #[tokio::test]
+    async fn a_query_killed_while_queued_is_not_planned() {
+        let engine = engine();
+        let submitted = engine.submit("test", &session(), "SELECT 1");
+        let id = submitted.entry().id.clone();
+        engine.queries().kill("alice", &id, None).unwrap();
+        let e = submitted.plan().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Killed);
+    }
+}
