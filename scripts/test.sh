@@ -22,8 +22,17 @@ ensure_s3s_fs
 step "Kafka-protocol broker (tansu $TANSU_VERSION)"
 ensure_tansu
 
+step "format"
+cargo fmt --all --check
+
 step "build"
 cargo build --locked --workspace --all-targets
+
+step "lints (clippy, warnings denied)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "docs (rustdoc, warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 
 step "Rust tests"
 # NVIDIA's NVRTC wheel (in the venv) lets the tests compile the CUDA kernels

@@ -1,7 +1,7 @@
 //! Iceberg catalogs and object stores, exposed to DataFusion.
 //!
 //! - [`storage`]: Iceberg `Storage` over `object_store` (local disk, S3/MinIO).
-//! - [`connect`]: opening SQL (SQLite/PostgreSQL, JDBC layout) and REST catalogs.
+//! - [`connect`](mod@connect): opening SQL (SQLite/PostgreSQL, JDBC layout) and REST catalogs.
 //! - [`provider`]: a live DataFusion catalog: namespaces and tables are listed
 //!   before each statement and table metadata is loaded per query, so commits
 //!   by any writer are visible at once.

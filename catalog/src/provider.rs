@@ -202,7 +202,7 @@ impl SchemaProvider for NamespaceView {
             };
             return crate::metadata_tables::provider(&table, kind).await;
         }
-        // `t@v<snapshot id>` / `t@t<epoch ms>`: time travel (see contango_sql::time_travel).
+        // `t@v<snapshot id>` / `t@t<epoch ms>`: time travel (the SQL dialect rewrites `FOR VERSION AS OF`; see crate::time_travel).
         if let Some((base, version)) = name.rsplit_once('@')
             && self.tables.iter().any(|t| t == base)
         {

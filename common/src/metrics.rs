@@ -1,7 +1,9 @@
 //! The one Prometheus registry. Every metric of every crate is registered
 //! here, on the `prometheus` crate's types, and `/metrics` renders it with
 //! the crate's text encoder: nothing writes the exposition format by hand.
-//! The `process_*` metrics come from the crate's process collector (Linux).
+//! The `process_*` metrics come from the crate's process collector (Linux),
+//! with `process_cpu_seconds_total` in hundredths of a second as the kernel
+//! counts it (the collector rounds it down to whole seconds).
 
 use std::sync::LazyLock;
 
@@ -12,12 +14,58 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let registry = Registry::new();
     #[cfg(target_os = "linux")]
     registry
-        .register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))
+        .register(Box::new(process::Process::default()))
         .expect("the process collector registers once");
     registry
 });
+
+#[cfg(target_os = "linux")]
+mod process {
+    use prometheus::core::{Collector, Desc};
+    use prometheus::process_collector::ProcessCollector;
+    use prometheus::proto::{Counter, MetricFamily};
+
+    /// The crate's process collector, with CPU time at the kernel's resolution.
+    pub(super) struct Process(ProcessCollector);
+
+    impl Default for Process {
+        fn default() -> Self {
+            Self(ProcessCollector::for_self())
+        }
+    }
+
+    impl Collector for Process {
+        fn desc(&self) -> Vec<&Desc> {
+            self.0.desc()
+        }
+
+        fn collect(&self) -> Vec<MetricFamily> {
+            let mut families = self.0.collect();
+            if let Some(seconds) = cpu_seconds() {
+                for family in &mut families {
+                    if family.name() == "process_cpu_seconds_total" {
+                        for metric in family.mut_metric() {
+                            let mut counter = Counter::default();
+                            counter.set_value(seconds);
+                            metric.set_counter(counter);
+                        }
+                    }
+                }
+            }
+            families
+        }
+    }
+
+    /// User plus system CPU time of this process, from `/proc/self/stat`
+    /// (fields 14 and 15, in clock ticks of 1/100 s, Linux's `USER_HZ`).
+    fn cpu_seconds() -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |field: usize| fields.get(field - 3)?.parse::<f64>().ok();
+        Some((ticks(14)? + ticks(15)?) / 100.0)
+    }
+}
 
 /// The process-wide registry.
 pub fn registry() -> &'static Registry {
@@ -69,6 +117,20 @@ mod tests {
             "{text}"
         );
         #[cfg(target_os = "linux")]
-        assert!(text.contains("process_resident_memory_bytes"), "{text}");
+        {
+            assert!(text.contains("process_resident_memory_bytes"), "{text}");
+            // Burn a little CPU: the counter has sub-second resolution.
+            let mut x = 0u64;
+            for i in 0..20_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            assert!(x != 1);
+            let cpu: f64 = render()
+                .lines()
+                .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
+                .and_then(|v| v.parse().ok())
+                .expect("process_cpu_seconds_total is exported");
+            assert!(cpu > 0.0, "{cpu}");
+        }
     }
 }

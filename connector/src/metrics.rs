@@ -1,10 +1,10 @@
 //! Per-stream and per-partition metrics: served as `system.runtime.streams`
-//! (one row per stream and topic-partition) and as Prometheus text.
+//! (one row per stream and topic-partition) and, through a collector in the
+//! process-wide Prometheus registry, as `contango_stream_*` on `/metrics`.
 
 use std::any::Any;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::Instant;
 
 use arrow::array::{
@@ -20,6 +20,9 @@ use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use parking_lot::{Mutex, RwLock};
+use prometheus::core::{Collector, Desc, Metric as _};
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::{Histogram, HistogramOpts};
 
 /// Live counters of one stream.
 #[derive(Debug)]
@@ -29,7 +32,15 @@ pub struct StreamMetrics {
     /// Target table.
     pub table: String,
     inner: Mutex<Inner>,
+    /// Commit latency (`contango_stream_commit_seconds{stream}`), collected
+    /// by [`StreamsCollector`] while the stream lives.
+    commit_seconds: Histogram,
 }
+
+/// Upper bounds (seconds) of the commit latency histogram buckets.
+const COMMIT_BUCKETS: [f64; 12] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 #[derive(Debug, Default, Clone)]
 struct Partition {
@@ -47,7 +58,6 @@ struct Inner {
     rejected: BTreeMap<String, u64>,
     late: u64,
     commits: u64,
-    commit_seconds_sum: f64,
     last_commit_seconds: f64,
     last_commit_ms: Option<i64>,
     newest_event_us: Option<i64>,
@@ -90,7 +100,6 @@ impl StreamMetrics {
                 rejected: BTreeMap::new(),
                 late: 0,
                 commits: 0,
-                commit_seconds_sum: 0.0,
                 last_commit_seconds: 0.0,
                 last_commit_ms: None,
                 newest_event_us: None,
@@ -100,6 +109,12 @@ impl StreamMetrics {
                 restarts: 0,
                 partitions: BTreeMap::new(),
             }),
+            commit_seconds: Histogram::with_opts(
+                HistogramOpts::new(FAMILIES[COMMIT_SECONDS].0, FAMILIES[COMMIT_SECONDS].2)
+                    .const_label("stream", name)
+                    .buckets(COMMIT_BUCKETS.to_vec()),
+            )
+            .expect("valid histogram options"),
         }
     }
 
@@ -146,8 +161,8 @@ impl StreamMetrics {
         let mut i = self.inner.lock();
         i.commits += 1;
         i.late += late;
-        i.commit_seconds_sum += seconds;
         i.last_commit_seconds = seconds;
+        self.commit_seconds.observe(seconds);
         i.last_commit_ms = Some(now_ms());
         if newest_event_us != i64::MIN {
             i.newest_event_us = Some(i.newest_event_us.unwrap_or(i64::MIN).max(newest_event_us));
@@ -189,8 +204,9 @@ pub struct StreamRegistry {
 }
 
 impl StreamRegistry {
-    /// Adds a stream's metrics.
+    /// Adds a stream's metrics (also to `/metrics`, while the stream lives).
     pub fn add(&self, m: Arc<StreamMetrics>) {
+        STREAMS_COLLECTOR.add(&m);
         self.streams.write().push(m);
     }
 
@@ -204,148 +220,6 @@ impl StreamRegistry {
         Arc::new(StreamsTable {
             registry: self.clone(),
         })
-    }
-
-    /// Prometheus text exposition of every stream metric.
-    pub fn prometheus(&self) -> String {
-        let mut out = String::new();
-        let streams = self.streams();
-        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in rows {
-                let _ = writeln!(out, "{name}{{{labels}}} {v}");
-            }
-        };
-        let per = |f: &dyn Fn(&Inner) -> f64| -> Vec<(String, f64)> {
-            streams
-                .iter()
-                .map(|s| (format!("stream=\"{}\"", esc(&s.name)), f(&s.inner.lock())))
-                .collect()
-        };
-        let now = now_ms();
-        family(
-            "contango_stream_up",
-            "gauge",
-            "1 while the stream runs, 0 while it retries.",
-            per(&|i| f64::from(u8::from(i.state == "running"))),
-        );
-        family(
-            "contango_stream_records_total",
-            "counter",
-            "Messages received (accepted and rejected).",
-            per(&|i| i.records as f64),
-        );
-        family(
-            "contango_stream_accepted_total",
-            "counter",
-            "Messages accepted into the table.",
-            per(&|i| i.accepted as f64),
-        );
-        family(
-            "contango_stream_late_records_total",
-            "counter",
-            "Records later than the allowed lateness (kept in the late table, not in bars).",
-            per(&|i| i.late as f64),
-        );
-        family(
-            "contango_stream_records_per_second",
-            "gauge",
-            "Messages received per second (last second).",
-            per(&|i| i.current_rate()),
-        );
-        family(
-            "contango_stream_commits_total",
-            "counter",
-            "Iceberg commits.",
-            per(&|i| i.commits as f64),
-        );
-        family(
-            "contango_stream_commit_seconds_sum",
-            "counter",
-            "Total commit latency.",
-            per(&|i| i.commit_seconds_sum),
-        );
-        family(
-            "contango_stream_last_commit_seconds",
-            "gauge",
-            "Latency of the last commit.",
-            per(&|i| i.last_commit_seconds),
-        );
-        family(
-            "contango_stream_commit_age_seconds",
-            "gauge",
-            "Seconds since the last commit.",
-            per(&|i| {
-                i.last_commit_ms
-                    .map_or(f64::NAN, |t| (now - t) as f64 / 1000.0)
-            }),
-        );
-        family(
-            "contango_stream_event_lag_seconds",
-            "gauge",
-            "Now minus the newest committed event time.",
-            per(&|i| {
-                i.newest_event_us
-                    .map_or(f64::NAN, |t| (now * 1000 - t) as f64 / 1e6)
-            }),
-        );
-        family(
-            "contango_stream_tail_rows",
-            "gauge",
-            "Rows received, queryable, not yet committed.",
-            per(&|i| i.tail_rows as f64),
-        );
-        family(
-            "contango_stream_restarts_total",
-            "counter",
-            "Times the stream restarted after an error.",
-            per(&|i| i.restarts as f64),
-        );
-        let mut rejected = Vec::new();
-        let mut lag = Vec::new();
-        let mut committed = Vec::new();
-        for s in &streams {
-            let i = s.inner.lock();
-            for reason in crate::record::REASONS {
-                let n = i.rejected.get(*reason).copied().unwrap_or(0);
-                rejected.push((
-                    format!("stream=\"{}\",reason=\"{reason}\"", esc(&s.name)),
-                    n as f64,
-                ));
-            }
-            for ((t, p), part) in &i.partitions {
-                let labels = format!(
-                    "stream=\"{}\",topic=\"{}\",partition=\"{p}\"",
-                    esc(&s.name),
-                    esc(t)
-                );
-                if let (Some(h), Some(c)) = (part.high_watermark, part.committed) {
-                    lag.push((labels.clone(), (h - c).max(0) as f64));
-                }
-                if let Some(c) = part.committed {
-                    committed.push((labels, c as f64));
-                }
-            }
-        }
-        family(
-            "contango_stream_rejected_total",
-            "counter",
-            "Messages sent to the dead-letter table, by reason.",
-            rejected,
-        );
-        family(
-            "contango_stream_consumer_lag",
-            "gauge",
-            "Broker high watermark minus the committed offset, per partition.",
-            lag,
-        );
-        family(
-            "contango_stream_committed_offset",
-            "gauge",
-            "Next offset committed to Iceberg, per partition.",
-            committed,
-        );
-        out
     }
 
     fn batch(&self) -> DFResult<RecordBatch> {
@@ -433,10 +307,252 @@ impl StreamRegistry {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// (name, type, help, label names) of every `contango_stream_*` family, in
+/// the order [`StreamsCollector::collect`] fills them.
+const FAMILIES: [(&str, MetricType, &str, &[&str]); 15] = [
+    (
+        "contango_stream_up",
+        MetricType::GAUGE,
+        "1 while the stream runs, 0 while it retries.",
+        &["stream"],
+    ),
+    (
+        "contango_stream_records_total",
+        MetricType::COUNTER,
+        "Messages received (accepted and rejected).",
+        &["stream"],
+    ),
+    (
+        "contango_stream_accepted_total",
+        MetricType::COUNTER,
+        "Messages accepted into the table.",
+        &["stream"],
+    ),
+    (
+        "contango_stream_late_records_total",
+        MetricType::COUNTER,
+        "Records later than the allowed lateness (kept in the late table, not in bars).",
+        &["stream"],
+    ),
+    (
+        "contango_stream_records_per_second",
+        MetricType::GAUGE,
+        "Messages received per second (last second).",
+        &["stream"],
+    ),
+    (
+        "contango_stream_commits_total",
+        MetricType::COUNTER,
+        "Iceberg commits.",
+        &["stream"],
+    ),
+    (
+        "contango_stream_last_commit_seconds",
+        MetricType::GAUGE,
+        "Latency of the last commit.",
+        &["stream"],
+    ),
+    (
+        "contango_stream_commit_age_seconds",
+        MetricType::GAUGE,
+        "Seconds since the last commit.",
+        &["stream"],
+    ),
+    (
+        "contango_stream_event_lag_seconds",
+        MetricType::GAUGE,
+        "Now minus the newest committed event time.",
+        &["stream"],
+    ),
+    (
+        "contango_stream_tail_rows",
+        MetricType::GAUGE,
+        "Rows received, queryable, not yet committed.",
+        &["stream"],
+    ),
+    (
+        "contango_stream_restarts_total",
+        MetricType::COUNTER,
+        "Times the stream restarted after an error.",
+        &["stream"],
+    ),
+    (
+        "contango_stream_rejected_total",
+        MetricType::COUNTER,
+        "Messages sent to the dead-letter table, by reason.",
+        &["stream", "reason"],
+    ),
+    (
+        "contango_stream_consumer_lag",
+        MetricType::GAUGE,
+        "Broker high watermark minus the committed offset, per partition.",
+        &["stream", "topic", "partition"],
+    ),
+    (
+        "contango_stream_committed_offset",
+        MetricType::GAUGE,
+        "Next offset committed to Iceberg, per partition.",
+        &["stream", "topic", "partition"],
+    ),
+    (
+        "contango_stream_commit_seconds",
+        MetricType::HISTOGRAM,
+        "Iceberg commit latency.",
+        &["stream"],
+    ),
+];
+
+/// The per-stream scalar families at the start of [`FAMILIES`].
+const PER_STREAM: usize = 11;
+const REJECTED: usize = 11;
+const CONSUMER_LAG: usize = 12;
+const COMMITTED_OFFSET: usize = 13;
+const COMMIT_SECONDS: usize = 14;
+
+/// The one collector of every live stream's metrics, registered once in
+/// the process-wide registry (servers started in one process share it).
+static STREAMS_COLLECTOR: LazyLock<StreamsCollector> =
+    LazyLock::new(|| contango_common::metrics::register(StreamsCollector::new()));
+
+/// Builds the `contango_stream_*` families from the streams' live state at
+/// scrape time (rates, ages and lags are computed then), with the labels in
+/// the order they have always had (`stream` first).
+#[derive(Clone)]
+struct StreamsCollector {
+    descs: Arc<Vec<Desc>>,
+    streams: Arc<Mutex<Vec<Weak<StreamMetrics>>>>,
+}
+
+impl StreamsCollector {
+    fn new() -> Self {
+        let descs = FAMILIES
+            .iter()
+            .map(|(name, _, help, labels)| {
+                Desc::new(
+                    (*name).into(),
+                    (*help).into(),
+                    labels.iter().map(|l| (*l).to_string()).collect(),
+                    HashMap::new(),
+                )
+                .expect("valid metric description")
+            })
+            .collect();
+        Self {
+            descs: Arc::new(descs),
+            streams: Arc::default(),
+        }
+    }
+
+    fn add(&self, m: &Arc<StreamMetrics>) {
+        let mut streams = self.streams.lock();
+        streams.retain(|s| s.strong_count() > 0);
+        if !streams.iter().any(|s| s.as_ptr() == Arc::as_ptr(m)) {
+            streams.push(Arc::downgrade(m));
+        }
+    }
+
+    fn live(&self) -> Vec<Arc<StreamMetrics>> {
+        let mut streams = self.streams.lock();
+        streams.retain(|s| s.strong_count() > 0);
+        streams.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// One sample of a counter or gauge family.
+fn sample(kind: MetricType, labels: &[(&str, &str)], value: f64) -> proto::Metric {
+    let mut m = proto::Metric::from_label(
+        labels
+            .iter()
+            .map(|(name, value)| {
+                let mut pair = proto::LabelPair::default();
+                pair.set_name((*name).to_string());
+                pair.set_value((*value).to_string());
+                pair
+            })
+            .collect(),
+    );
+    if kind == MetricType::COUNTER {
+        let mut c = proto::Counter::default();
+        c.set_value(value);
+        m.set_counter(c);
+    } else {
+        let mut g = proto::Gauge::default();
+        g.set_value(value);
+        m.set_gauge(g);
+    }
+    m
+}
+
+impl Collector for StreamsCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut metrics: Vec<Vec<proto::Metric>> = vec![Vec::new(); FAMILIES.len()];
+        let now = now_ms();
+        for s in self.live() {
+            let stream = s.name.as_str();
+            let i = s.inner.lock();
+            let values: [f64; PER_STREAM] = [
+                f64::from(u8::from(i.state == "running")),
+                i.records as f64,
+                i.accepted as f64,
+                i.late as f64,
+                i.current_rate(),
+                i.commits as f64,
+                i.last_commit_seconds,
+                i.last_commit_ms
+                    .map_or(f64::NAN, |t| (now - t) as f64 / 1000.0),
+                i.newest_event_us
+                    .map_or(f64::NAN, |t| (now * 1000 - t) as f64 / 1e6),
+                i.tail_rows as f64,
+                i.restarts as f64,
+            ];
+            for (k, v) in values.into_iter().enumerate() {
+                metrics[k].push(sample(FAMILIES[k].1, &[("stream", stream)], v));
+            }
+            for reason in crate::record::REASONS {
+                let n = i.rejected.get(*reason).copied().unwrap_or(0);
+                metrics[REJECTED].push(sample(
+                    MetricType::COUNTER,
+                    &[("stream", stream), ("reason", reason)],
+                    n as f64,
+                ));
+            }
+            for ((topic, p), part) in &i.partitions {
+                let p = p.to_string();
+                let labels = [
+                    ("stream", stream),
+                    ("topic", topic.as_str()),
+                    ("partition", p.as_str()),
+                ];
+                if let (Some(h), Some(c)) = (part.high_watermark, part.committed) {
+                    metrics[CONSUMER_LAG].push(sample(
+                        MetricType::GAUGE,
+                        &labels,
+                        (h - c).max(0) as f64,
+                    ));
+                }
+                if let Some(c) = part.committed {
+                    metrics[COMMITTED_OFFSET].push(sample(MetricType::GAUGE, &labels, c as f64));
+                }
+            }
+            metrics[COMMIT_SECONDS].push(s.commit_seconds.metric());
+        }
+        FAMILIES
+            .iter()
+            .zip(metrics)
+            .map(|((name, kind, help, _), metrics)| {
+                let mut f = MetricFamily::default();
+                f.set_name((*name).to_string());
+                f.set_help((*help).to_string());
+                f.set_field_type(*kind);
+                f.set_metric(metrics);
+                f
+            })
+            .collect()
+    }
 }
 
 fn streams_schema() -> SchemaRef {
@@ -497,5 +613,70 @@ impl TableProvider for StreamsTable {
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         let table = MemTable::try_new(streams_schema(), vec![vec![self.registry.batch()?]])?;
         table.scan(state, projection, filters, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream's families in the registry keep their names, types and
+    /// labels (in their order); commit latency is a histogram.
+    #[test]
+    fn stream_metrics_are_rendered_by_the_registry() {
+        let registry = StreamRegistry::default();
+        let m = Arc::new(StreamMetrics::new("unit\"s", "iceberg.live.t"));
+        registry.add(m.clone());
+        registry.add(m.clone());
+        m.set_state("running", None);
+        let tp: TopicPartition = ("prices".into(), 0);
+        m.committed(&BTreeMap::from([(tp.clone(), 40)]), 0.25, 2, i64::MIN);
+        m.committed(&BTreeMap::from([(tp.clone(), 45)]), 7.0, 0, i64::MIN);
+        m.high_watermark(&tp, 50);
+        m.tail_rows(9);
+        let text = contango_common::metrics::render();
+        for (name, kind, _, _) in FAMILIES {
+            let kind = format!("{kind:?}").to_lowercase();
+            assert!(
+                text.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name} in\n{text}"
+            );
+        }
+        let s = r#"stream="unit\"s""#;
+        let lines = [
+            format!("contango_stream_up{{{s}}} 1"),
+            format!("contango_stream_records_total{{{s}}} 0"),
+            format!("contango_stream_late_records_total{{{s}}} 2"),
+            format!("contango_stream_commits_total{{{s}}} 2"),
+            format!("contango_stream_last_commit_seconds{{{s}}} 7"),
+            format!("contango_stream_event_lag_seconds{{{s}}} NaN"),
+            format!("contango_stream_tail_rows{{{s}}} 9"),
+            format!("contango_stream_restarts_total{{{s}}} 0"),
+            format!("contango_stream_rejected_total{{{s},reason=\"malformed_json\"}} 0"),
+            format!("contango_stream_consumer_lag{{{s},topic=\"prices\",partition=\"0\"}} 5"),
+            format!("contango_stream_committed_offset{{{s},topic=\"prices\",partition=\"0\"}} 45"),
+            format!("contango_stream_commit_seconds_bucket{{{s},le=\"0.1\"}} 0"),
+            format!("contango_stream_commit_seconds_bucket{{{s},le=\"0.25\"}} 1"),
+            format!("contango_stream_commit_seconds_bucket{{{s},le=\"10\"}} 2"),
+            format!("contango_stream_commit_seconds_bucket{{{s},le=\"+Inf\"}} 2"),
+            format!("contango_stream_commit_seconds_sum{{{s}}} 7.25"),
+            format!("contango_stream_commit_seconds_count{{{s}}} 2"),
+        ];
+        for line in lines {
+            let n = text.lines().filter(|l| *l == line).count();
+            assert_eq!(n, 1, "{line} in\n{text}");
+        }
+        assert!(text.contains(&format!("contango_stream_commit_age_seconds{{{s}}} ")));
+        assert!(text.contains(&format!("contango_stream_records_per_second{{{s}}} ")));
+        assert!(
+            !text.contains("contango_stream_commit_seconds_sum "),
+            "no unlabelled sum"
+        );
+
+        // A dropped stream leaves `/metrics`.
+        drop(registry);
+        drop(m);
+        let text = contango_common::metrics::render();
+        assert!(!text.contains(s), "{text}");
     }
 }

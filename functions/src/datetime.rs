@@ -1,9 +1,19 @@
 //! Trino's date and time functions: `from_unixtime`, `to_unixtime`,
 //! `date_add`, `date_diff`, `date_trunc` (date in, date out), field extraction
-//! (`year` ... `second`, bigint), MySQL (`date_format`/`date_parse`) and Joda
-//! (`format_datetime`/`parse_datetime`) patterns, ISO 8601, time-zone changes
-//! and `localtimestamp`. Wall-clock arithmetic happens in the value's zone (or
-//! the session zone for zone-less values), as Trino does.
+//! (`year` ... `second`, and `date_part`, which `EXTRACT` becomes: bigint),
+//! MySQL (`date_format`/`date_parse`) and Joda (`format_datetime`/
+//! `parse_datetime`) patterns (translated by [`super::format`]), ISO 8601,
+//! time-zone changes, `localtimestamp`, `current_timezone()` and
+//! `interval_times` (an interval times a number). Wall-clock arithmetic
+//! happens in the value's zone (or the session zone for zone-less values), as
+//! Trino does.
+//!
+//! The session zone is read where the function runs: `date_add`/`date_diff`
+//! from the invocation's config, `localtimestamp`/`current_timezone()` from
+//! the simplifier's. `from_unixtime`, `parse_datetime` and
+//! `from_iso8601_timestamp` return a `timestamp with time zone` in the
+//! session zone, a type DataFusion asks for without the config, so they are
+//! made per zone ([`Scalar::per_zone`]).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,41 +34,38 @@ use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, ScalarUDF, Signature, TypeSignature, Volatility, lit};
 
-use super::formats::{joda_to_chrono, mysql_to_chrono};
-use super::{Scalar, constant_str, invalid_argument};
+use super::format::{joda_to_chrono, mysql_to_chrono};
+use super::{Scalar, any, cast_to, constant_str, invalid_argument, session_zone};
 
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
-/// Every date/time function, for a session in `zone`.
-pub fn functions(zone: &str) -> Vec<ScalarUDF> {
-    let zone: Arc<str> = Arc::from(zone);
+/// Every date/time function.
+pub fn functions() -> Vec<ScalarUDF> {
     let mut out = vec![
-        from_unixtime(zone.clone()),
+        Scalar::per_zone("from_unixtime", from_unixtime),
         to_unixtime(),
-        date_add(zone.clone()),
-        date_diff(zone.clone()),
+        date_add(),
+        date_diff(),
         date_trunc(),
         date_format(),
         date_parse(),
         format_datetime(),
-        parse_datetime(zone.clone()),
-        from_iso8601_timestamp(zone.clone()),
+        Scalar::per_zone("parse_datetime", parse_datetime),
+        Scalar::per_zone("from_iso8601_timestamp", from_iso8601_timestamp),
         from_iso8601_date(),
         to_iso8601(),
         at_timezone(),
         with_timezone(),
-        localtimestamp(zone.clone()),
-        current_timezone(zone),
+        localtimestamp(),
+        current_timezone(),
         last_day_of_month(),
+        date_part(),
+        interval_times(),
     ];
     for (name, field) in FIELDS {
         out.push(extract(name, *field));
     }
     out
-}
-
-fn any(n: usize) -> Signature {
-    Signature::new(TypeSignature::Any(n), Volatility::Immutable)
 }
 
 fn parse_zone(zone: &str) -> DFResult<Tz> {
@@ -256,17 +263,17 @@ fn add(t: NaiveDateTime, u: Unit, n: i64) -> Option<NaiveDateTime> {
     }
 }
 
-fn date_add(session: Arc<str>) -> ScalarUDF {
-    Scalar::eval(
+fn date_add() -> ScalarUDF {
+    Scalar::eval_in_zone(
         "date_add",
         any(3),
         |types, _| Ok(types[2].clone()),
-        move |args, rows| {
+        |args, rows, session| {
             let units = strings(&args[0])?;
             let n = cast(&args[1], &DataType::Int64)?;
             let n = n.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
             let t = args[2].data_type().clone();
-            let tz = zone_of(&t, &session)?;
+            let tz = zone_of(&t, session)?;
             let times = instants(&args[2])?;
             let mut out = Vec::with_capacity(rows);
             for i in 0..times.len() {
@@ -308,14 +315,14 @@ fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
     m
 }
 
-fn date_diff(session: Arc<str>) -> ScalarUDF {
-    Scalar::eval(
+fn date_diff() -> ScalarUDF {
+    Scalar::eval_in_zone(
         "date_diff",
         any(3),
         |_, _| Ok(DataType::Int64),
-        move |args, _| {
+        |args, _, session| {
             let units = strings(&args[0])?;
-            let tz = zone_of(args[1].data_type(), &session)?;
+            let tz = zone_of(args[1].data_type(), session)?;
             let a = instants(&args[1])?;
             let b = instants(&args[2])?;
             let mut out = Vec::with_capacity(a.len());
@@ -803,13 +810,13 @@ fn with_timezone() -> ScalarUDF {
 
 /// `localtimestamp`: the statement's start as wall-clock time in the session
 /// zone (constant within a statement).
-fn localtimestamp(session: Arc<str>) -> ScalarUDF {
+fn localtimestamp() -> ScalarUDF {
     Scalar::rewrite(
         "localtimestamp",
         Signature::nullary(Volatility::Stable),
         |_, _| Ok(DataType::Timestamp(TimeUnit::Millisecond, None)),
-        move |_, info| {
-            let tz = parse_zone(&session)?;
+        |_, info| {
+            let tz = parse_zone(session_zone(info.config_options()))?;
             let now = info
                 .query_execution_start_time()
                 .ok_or_else(|| DataFusionError::Internal("no statement start time".into()))?;
@@ -844,12 +851,84 @@ fn last_day_of_month() -> ScalarUDF {
     )
 }
 
-fn current_timezone(session: Arc<str>) -> ScalarUDF {
+/// `current_timezone()`: the session zone.
+fn current_timezone() -> ScalarUDF {
     Scalar::rewrite(
         "current_timezone",
         Signature::nullary(Volatility::Stable),
         |_, _| Ok(DataType::Utf8),
-        move |_, _| Ok(lit(session.to_string())),
+        |_, info| Ok(lit(session_zone(info.config_options()).to_string())),
+    )
+}
+
+/// `date_part(field, x)` (what `EXTRACT` becomes) as bigint.
+fn date_part() -> ScalarUDF {
+    Scalar::rewrite(
+        "date_part",
+        any(2),
+        |_, _| Ok(DataType::Int64),
+        |args, _| {
+            // Trino's EXTRACT is bigint; DataFusion's date_part is not.
+            let inner = datafusion::functions::datetime::date_part();
+            Ok(cast_to(
+                Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                    inner, args,
+                )),
+                DataType::Int64,
+            ))
+        },
+    )
+}
+
+/// `interval_times('n', 'UNIT', k)`: the interval `n UNIT` times `k` (what the
+/// dialect rewrite makes of `INTERVAL 'n' UNIT * k`).
+fn interval_times() -> ScalarUDF {
+    Scalar::eval(
+        "interval_times",
+        any(3),
+        |_, _| {
+            Ok(DataType::Interval(
+                datafusion::arrow::datatypes::IntervalUnit::MonthDayNano,
+            ))
+        },
+        |args, _| {
+            use datafusion::arrow::array::IntervalMonthDayNanoArray;
+            use datafusion::arrow::datatypes::IntervalMonthDayNano;
+            let counts = cast(&args[0], &DataType::Utf8)?;
+            let units = cast(&args[1], &DataType::Utf8)?;
+            let k = cast(&args[2], &DataType::Float64)?;
+            let (counts, units, k) = (
+                counts.as_string::<i32>(),
+                units.as_string::<i32>(),
+                k.as_primitive::<datafusion::arrow::datatypes::Float64Type>(),
+            );
+            let mut out = Vec::with_capacity(k.len());
+            for i in 0..k.len() {
+                if counts.is_null(i) || units.is_null(i) || k.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let n: f64 = counts.value(i).trim().parse().map_err(|_| {
+                    invalid_argument(format!("Invalid interval value '{}'", counts.value(i)))
+                })?;
+                let total = n * k.value(i);
+                let nanos =
+                    |per: f64| IntervalMonthDayNano::new(0, 0, (total * per).round() as i64);
+                out.push(Some(match units.value(i) {
+                    "SECOND" => nanos(1e9),
+                    "MINUTE" => nanos(60e9),
+                    "HOUR" => nanos(3600e9),
+                    "DAY" => IntervalMonthDayNano::new(0, total.round() as i32, 0),
+                    "WEEK" => IntervalMonthDayNano::new(0, (total * 7.0).round() as i32, 0),
+                    "MONTH" => IntervalMonthDayNano::new(total.round() as i32, 0, 0),
+                    "YEAR" => IntervalMonthDayNano::new((total * 12.0).round() as i32, 0, 0),
+                    other => {
+                        return Err(invalid_argument(format!("Invalid interval unit '{other}'")));
+                    }
+                }));
+            }
+            Ok(Arc::new(IntervalMonthDayNanoArray::from(out)))
+        },
     )
 }
 

@@ -12,13 +12,24 @@ use parking_lot::Mutex;
 /// User used when authentication is disabled.
 pub const ANONYMOUS: &str = "anonymous";
 
-/// Checks credentials and tracks issued tokens.
-#[derive(Debug)]
+/// Checks credentials and tracks issued tokens. Its `Debug` shows the user
+/// names and the number of live tokens, never a password or a token.
 pub struct Authenticator {
     enabled: bool,
     users: BTreeMap<String, String>,
     ttl: Duration,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("enabled", &self.enabled)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("ttl", &self.ttl)
+            .field("tokens", &self.tokens.lock().len())
+            .finish()
+    }
 }
 
 impl Authenticator {
@@ -176,6 +187,18 @@ mod tests {
         assert!(a.authorize(None).is_err());
         let off = Authenticator::new(false, BTreeMap::new(), Duration::from_secs(1));
         assert_eq!(off.authorize(None).unwrap(), ANONYMOUS);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let a = auth();
+        let token = a.issue_token("alice");
+        let shown = format!("{a:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(
+            !shown.contains("pw:1") && !shown.contains(&token),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -21,12 +21,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let _ = STARTED.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
-    });
+    // Families read from live state: exported from the first scrape on.
+    contango_timeseries::gpu::stats::register();
+    if let Some(q) = &app.quality {
+        contango_quality::prometheus::publish(q);
+    }
     let router_app = app.clone();
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -66,82 +65,14 @@ async fn healthz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     }
 }
 
-/// Prometheus text exposition: queries, streams and the process.
-async fn metrics(State(app): State<App>) -> impl axum::response::IntoResponse {
-    let mut body = app.engine.queries().metrics().prometheus();
-    body.push_str(&app.streams.prometheus());
-    if let Some(q) = &app.quality {
-        body.push_str(&contango_quality::prometheus::render(q));
-    }
-    body.push_str(&contango_timeseries::gpu::stats::prometheus());
-    body.push_str(&process_metrics());
+/// Prometheus text exposition of the process-wide registry: queries,
+/// streams, quality, GPU and the process (the crate's process collector).
+async fn metrics() -> impl axum::response::IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            contango_common::metrics::CONTENT_TYPE,
         )],
-        body,
+        contango_common::metrics::render(),
     )
-}
-
-/// When the process started (Unix seconds), set when the HTTP endpoint starts.
-static STARTED: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-
-/// The standard `process_*` metrics, read from `/proc/self` (Linux).
-fn process_metrics() -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let mut gauge = |name: &str, kind: &str, help: &str, v: f64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-        );
-    };
-    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
-        && let Some(pages) = statm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse::<f64>().ok())
-    {
-        gauge(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size.",
-            pages * 4096.0,
-        );
-    }
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
-        && let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r)
-    {
-        // Fields after the command name: state is field 3, utime 14, stime 15.
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            f.get(i - 3)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        gauge(
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time.",
-            (ticks(14) + ticks(15)) / 100.0,
-        );
-    }
-    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        gauge(
-            "process_open_fds",
-            "gauge",
-            "Open file descriptors.",
-            fds.count() as f64,
-        );
-    }
-    if let Some(t) = STARTED.get() {
-        gauge(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time, Unix seconds.",
-            *t,
-        );
-    }
-    out
 }

@@ -1,6 +1,8 @@
-//! The client session carried by Trino's request headers (`X-Trino-Catalog`,
+//! The ONE request → session step of both endpoints: the user from the
+//! `authorization` header (or, with auth off, `X-Trino-User`), then the
+//! client session carried by Trino's request headers (`X-Trino-Catalog`,
 //! `-Schema`, `-Time-Zone`, `-Session`, `-Prepared-Statement`,
-//! `-Transaction-Id`, `-Source`), read by both endpoints: HTTP headers on the
+//! `-Transaction-Id`, `-Source`, else `User-Agent`): HTTP headers on the
 //! Trino protocol, gRPC metadata on Flight SQL (ADBC sends them with
 //! `adbc.flight.sql.rpc.call_header.<name>`). Headers Contango has no use for
 //! (client info and tags, roles, extra credentials, capabilities) are accepted
@@ -9,6 +11,39 @@
 use axum::http::HeaderMap;
 use contango_common::Session;
 use contango_common::error::{ContangoError, Result};
+
+use crate::app::App;
+use crate::auth::ANONYMOUS;
+
+/// A request's session. The outer error is a failed authentication; the
+/// inner result says whether the session headers were valid (the Trino
+/// protocol reports a bad header as the query's error, Flight SQL refuses
+/// the call).
+pub fn request_session(app: &App, headers: &HeaderMap) -> Result<(Session, Result<()>)> {
+    // A header that is not text counts as absent (refused when auth is on).
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let user = if !app.auth.enabled() && authorization.is_none() {
+        single(headers, "x-trino-user")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| ANONYMOUS.to_string())
+    } else {
+        app.auth.authorize(authorization)?
+    };
+    let mut session = app.new_session(&user);
+    let applied = apply_headers(&mut session, headers);
+    if session.source.is_none() {
+        session.source = headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+    }
+    Ok((session, applied))
+}
 
 /// Applies the request headers to `session`.
 pub fn apply_headers(session: &mut Session, headers: &HeaderMap) -> Result<()> {

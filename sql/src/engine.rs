@@ -199,14 +199,15 @@ impl QueryEngine {
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         let config = config.with_option_extension(self.gpu.clone());
         let config = session_properties::apply(config, &session.properties)?;
-        let state = SessionStateBuilder::new()
+        // The Trino library is built once per process; its functions read
+        // the session zone from this config (`execution.time_zone`).
+        let builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(contango_timeseries::gpu::GpuPlacementRule))
-            .build();
+            .with_physical_optimizer_rule(Arc::new(contango_timeseries::gpu::GpuPlacementRule));
+        let state = contango_functions::install(builder).build();
         let ctx = SessionContext::new_with_state(state);
-        contango_functions::register(&ctx, &session.time_zone);
         contango_timeseries::register(&ctx);
         for c in &self.catalogs {
             ctx.register_catalog(c.name(), crate::metadata::TrinoCatalog::new(c.clone()));

@@ -61,9 +61,6 @@ impl Scope {
     fn wants_schema(&self, s: &str) -> bool {
         self.schema.as_deref().is_none_or(|x| x == s)
     }
-    fn wants_table(&self, t: &str) -> bool {
-        self.table.as_deref().is_none_or(|x| x == t)
-    }
 }
 
 type Rows = Vec<Vec<ScalarValue>>;
@@ -274,35 +271,107 @@ fn fixed_schema(tables: Vec<(&str, Arc<dyn TableProvider>)>) -> Arc<dyn SchemaPr
 
 /// Every (schema, table) of a catalog within `scope`, with Trino's table type.
 fn list_tables(entry: &CatalogEntry, scope: &Scope) -> Vec<(String, String, &'static str)> {
-    let mut out = Vec::new();
-    let mut schemas = entry.provider.schema_names();
+    table_listing(
+        &entry.name,
+        entry.provider.as_ref(),
+        scope.schema.as_deref(),
+        scope.table.as_deref(),
+    )
+    .into_iter()
+    .map(|t| (t.schema, t.name, t.kind.trino_name()))
+    .collect()
+}
+
+/// What kind of relation a listed table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// A stored table (Trino: `BASE TABLE`, Flight SQL: `TABLE`).
+    Table,
+    /// A view, including every metadata table (`information_schema`,
+    /// `system`).
+    View,
+}
+
+impl TableKind {
+    /// Trino's `information_schema.tables.table_type`.
+    pub fn trino_name(self) -> &'static str {
+        match self {
+            Self::Table => "BASE TABLE",
+            Self::View => "VIEW",
+        }
+    }
+
+    /// Flight SQL's `GetTables` `table_type`.
+    pub fn flight_name(self) -> &'static str {
+        match self {
+            Self::Table => "TABLE",
+            Self::View => "VIEW",
+        }
+    }
+}
+
+/// One table as the catalog listings show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTable {
+    /// Schema (namespace).
+    pub schema: String,
+    /// Table name.
+    pub name: String,
+    /// Table or view.
+    pub kind: TableKind,
+}
+
+/// The schemas of catalog `provider`, its `information_schema` included,
+/// sorted: what `SHOW SCHEMAS`, `information_schema.schemata` and Flight's
+/// `GetDbSchemas` list.
+pub fn schema_listing(provider: &dyn CatalogProvider) -> Vec<String> {
+    let mut schemas = provider.schema_names();
     if !schemas.iter().any(|s| s == INFORMATION_SCHEMA) {
         schemas.push(INFORMATION_SCHEMA.to_string());
     }
     schemas.sort();
-    for schema in schemas {
-        if !scope.wants_schema(&schema) {
+    schemas.dedup();
+    schemas
+}
+
+/// The tables of catalog `name` (served by `provider`), narrowed to one
+/// schema and/or table name when given, sorted by schema and name: the ONE
+/// table listing behind `SHOW TABLES`, `information_schema.tables`,
+/// `system.jdbc.tables` and Flight's `GetTables`.
+pub fn table_listing(
+    name: &str,
+    provider: &dyn CatalogProvider,
+    schema: Option<&str>,
+    table: Option<&str>,
+) -> Vec<ListedTable> {
+    let mut out = Vec::new();
+    for schema_name in schema_listing(provider) {
+        if schema.is_some_and(|s| s != schema_name) {
             continue;
         }
-        let names: Vec<String> = if schema == INFORMATION_SCHEMA {
+        let mut names: Vec<String> = if schema_name == INFORMATION_SCHEMA {
             INFORMATION_TABLES.iter().map(|t| t.to_string()).collect()
         } else {
-            match entry.provider.schema(&schema) {
+            match provider.schema(&schema_name) {
                 Some(p) => p.table_names(),
                 None => continue,
             }
         };
-        let mut names = names;
         names.sort();
         for t in names {
-            if scope.wants_table(&t) {
-                let kind = if entry.name == SYSTEM || schema == INFORMATION_SCHEMA {
-                    "VIEW"
-                } else {
-                    "BASE TABLE"
-                };
-                out.push((schema.clone(), t, kind));
+            if table.is_some_and(|x| x != t) {
+                continue;
             }
+            let kind = if name == SYSTEM || schema_name == INFORMATION_SCHEMA {
+                TableKind::View
+            } else {
+                TableKind::Table
+            };
+            out.push(ListedTable {
+                schema: schema_name.clone(),
+                name: t,
+                kind,
+            });
         }
     }
     out
@@ -397,11 +466,7 @@ fn information_schema(entries: Vec<CatalogEntry>) -> Arc<dyn SchemaProvider> {
             Box::pin(async move {
                 let mut rows = Vec::new();
                 for entry in e.iter() {
-                    let mut names = entry.provider.schema_names();
-                    if !names.iter().any(|n| n == INFORMATION_SCHEMA) {
-                        names.push(INFORMATION_SCHEMA.into());
-                    }
-                    names.sort();
+                    let names = schema_listing(entry.provider.as_ref());
                     for n in names.into_iter().filter(|n| scope.wants_schema(n)) {
                         rows.push(vec![s(&entry.name), s(n)]);
                     }
@@ -582,11 +647,7 @@ pub fn system_catalog(
             Box::pin(async move {
                 let mut rows = Vec::new();
                 for c in e.iter().filter(|c| scope.wants_catalog(&c.name)) {
-                    let mut names = c.provider.schema_names();
-                    if !names.iter().any(|n| n == INFORMATION_SCHEMA) {
-                        names.push(INFORMATION_SCHEMA.into());
-                    }
-                    names.sort();
+                    let names = schema_listing(c.provider.as_ref());
                     for n in names.into_iter().filter(|n| scope.wants_schema(n)) {
                         rows.push(vec![s(n), s(&c.name)]);
                     }
@@ -815,40 +876,46 @@ pub fn system_catalog(
 
 /// `system.jdbc.types`: one row per Trino type clients can use.
 fn type_rows() -> Rows {
-    /// (name, JDBC code, precision, literal prefix, numeric)
-    type TypeRow = (&'static str, i64, Option<i64>, Option<&'static str>, bool);
-    let types: &[TypeRow] = &[
-        ("boolean", 16, None, None, false),
-        ("tinyint", -6, Some(3), None, true),
-        ("smallint", 5, Some(5), None, true),
-        ("integer", 4, Some(10), None, true),
-        ("bigint", -5, Some(19), None, true),
-        ("real", 7, Some(24), None, false),
-        ("double", 8, Some(53), None, false),
-        ("decimal", 3, Some(38), Some("'"), true),
-        ("varchar", 12, Some(2_147_483_647), Some("'"), false),
-        ("char", 1, Some(65_536), Some("'"), false),
-        ("varbinary", -3, Some(2_147_483_647), Some("X'"), false),
-        ("date", 91, Some(14), Some("DATE '"), false),
-        ("time", 92, Some(8), Some("TIME '"), false),
-        ("timestamp", 93, Some(23), Some("TIMESTAMP '"), false),
+    /// (type, precision, literal prefix, numeric): name and JDBC code come
+    /// from the one type map.
+    type TypeRow = (TrinoType, Option<i64>, Option<&'static str>, bool);
+    let unknown = || Box::new(TrinoType::Unknown);
+    let types: Vec<TypeRow> = vec![
+        (TrinoType::Boolean, None, None, false),
+        (TrinoType::TinyInt, Some(3), None, true),
+        (TrinoType::SmallInt, Some(5), None, true),
+        (TrinoType::Integer, Some(10), None, true),
+        (TrinoType::BigInt, Some(19), None, true),
+        (TrinoType::Real, Some(24), None, false),
+        (TrinoType::Double, Some(53), None, false),
+        (TrinoType::Decimal(38, 0), Some(38), Some("'"), true),
+        (TrinoType::Varchar, Some(2_147_483_647), Some("'"), false),
+        (TrinoType::Varbinary, Some(2_147_483_647), Some("X'"), false),
+        (TrinoType::Date, Some(14), Some("DATE '"), false),
+        (TrinoType::Time(3), Some(8), Some("TIME '"), false),
         (
-            "timestamp with time zone",
-            2014,
+            TrinoType::Timestamp(3),
+            Some(23),
+            Some("TIMESTAMP '"),
+            false,
+        ),
+        (
+            TrinoType::TimestampTz(3),
             Some(29),
             Some("TIMESTAMP '"),
             false,
         ),
-        ("array", 2003, None, None, false),
-        ("map", 2000, None, None, false),
-        ("row", 2000, None, None, false),
+        (TrinoType::Array(unknown()), None, None, false),
+        (TrinoType::Map(unknown(), unknown()), None, None, false),
+        (TrinoType::Row(Vec::new()), None, None, false),
     ];
     types
         .iter()
-        .map(|(name, code, precision, prefix, numeric)| {
+        .map(|(trino, precision, prefix, numeric)| {
+            let name = &trino.raw_name();
             vec![
                 s(*name),
-                i(*code),
+                i(trino.jdbc_type() as i64),
                 ScalarValue::Int64(*precision),
                 opt(prefix.map(str::to_string)),
                 opt(prefix.map(|p| {
@@ -860,7 +927,7 @@ fn type_rows() -> Rows {
                 })),
                 null_text(),
                 i(1),
-                ScalarValue::Boolean(Some(matches!(*name, "varchar" | "char"))),
+                ScalarValue::Boolean(Some(*name == "varchar")),
                 i(if matches!(*name, "array" | "map" | "row") {
                     0
                 } else {
@@ -876,7 +943,7 @@ fn type_rows() -> Rows {
                 null_big(),
                 ScalarValue::Int64(if *numeric {
                     Some(10)
-                } else if *code == 7 || *code == 8 {
+                } else if matches!(trino, TrinoType::Real | TrinoType::Double) {
                     Some(2)
                 } else {
                     None

@@ -7,8 +7,8 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +23,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::Stream;
 use futures::task::AtomicWaker;
 use parking_lot::Mutex;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -183,20 +184,63 @@ const LATENCY_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// Counters of ended queries, by endpoint, for Prometheus.
+/// Counters of ended queries, by endpoint, for Prometheus: a handle on the
+/// process-wide families in [`contango_common::metrics::registry`]
+/// (`contango_queries_total`, `contango_query_errors_total`,
+/// `contango_query_duration_seconds`, `contango_query_rows_total`,
+/// `contango_query_bytes_total`), so every tracker of the process adds to
+/// the same series.
 #[derive(Debug, Default)]
-pub struct QueryMetrics(Mutex<std::collections::BTreeMap<&'static str, EndpointMetrics>>);
+pub struct QueryMetrics(());
 
-#[derive(Debug, Default, Clone)]
-struct EndpointMetrics {
-    finished: u64,
-    failed: u64,
-    errors: std::collections::BTreeMap<&'static str, u64>,
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    seconds_sum: f64,
-    rows: u64,
-    bytes: u64,
+/// The query families, registered once on first use.
+struct QueryFamilies {
+    queries: IntCounterVec,
+    errors: IntCounterVec,
+    duration: HistogramVec,
+    rows: IntCounterVec,
+    bytes: IntCounterVec,
 }
+
+static QUERY_FAMILIES: LazyLock<QueryFamilies> = LazyLock::new(|| {
+    use contango_common::metrics::register;
+    let counter = |name: &str, help: &str, labels: &[&str]| {
+        register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter"))
+    };
+    QueryFamilies {
+        queries: counter(
+            "contango_queries_total",
+            "Queries ended, by endpoint and state.",
+            &["endpoint", "state"],
+        ),
+        errors: counter(
+            "contango_query_errors_total",
+            "Failed queries by Trino error name.",
+            &["endpoint", "error_name"],
+        ),
+        duration: register(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "contango_query_duration_seconds",
+                    "Query latency, submission to end.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["endpoint"],
+            )
+            .expect("valid histogram"),
+        ),
+        rows: counter(
+            "contango_query_rows_total",
+            "Result rows sent.",
+            &["endpoint"],
+        ),
+        bytes: counter(
+            "contango_query_bytes_total",
+            "Result bytes sent (Flight: Arrow buffer size; Trino: JSON text).",
+            &["endpoint"],
+        ),
+    }
+});
 
 impl QueryMetrics {
     fn record(
@@ -207,120 +251,22 @@ impl QueryMetrics {
         rows: u64,
         bytes: u64,
     ) {
-        let mut map = self.0.lock();
-        let m = map.entry(endpoint).or_default();
+        let f = &*QUERY_FAMILIES;
+        let finished = f.queries.with_label_values(&[endpoint, "FINISHED"]);
+        let failed = f.queries.with_label_values(&[endpoint, "FAILED"]);
+        // Both states are exported (at 0) from an endpoint's first query on.
         match error {
-            None => m.finished += 1,
+            None => finished.inc(),
             Some(kind) => {
-                m.failed += 1;
-                *m.errors.entry(kind.trino_error_name()).or_default() += 1;
+                failed.inc();
+                f.errors
+                    .with_label_values(&[endpoint, kind.trino_error_name()])
+                    .inc();
             }
         }
-        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                m.buckets[i] += 1;
-            }
-        }
-        m.seconds_sum += seconds;
-        m.rows += rows;
-        m.bytes += bytes;
-    }
-
-    /// Prometheus text exposition.
-    pub fn prometheus(&self) -> String {
-        use std::fmt::Write as _;
-        let map = self.0.lock().clone();
-        let mut out = String::new();
-        let header = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        header(
-            &mut out,
-            "contango_queries_total",
-            "counter",
-            "Queries ended, by endpoint and state.",
-        );
-        for (e, m) in &map {
-            let _ = writeln!(
-                out,
-                "contango_queries_total{{endpoint=\"{e}\",state=\"FINISHED\"}} {}",
-                m.finished
-            );
-            let _ = writeln!(
-                out,
-                "contango_queries_total{{endpoint=\"{e}\",state=\"FAILED\"}} {}",
-                m.failed
-            );
-        }
-        header(
-            &mut out,
-            "contango_query_errors_total",
-            "counter",
-            "Failed queries by Trino error name.",
-        );
-        for (e, m) in &map {
-            for (name, n) in &m.errors {
-                let _ = writeln!(
-                    out,
-                    "contango_query_errors_total{{endpoint=\"{e}\",error_name=\"{name}\"}} {n}"
-                );
-            }
-        }
-        header(
-            &mut out,
-            "contango_query_duration_seconds",
-            "histogram",
-            "Query latency, submission to end.",
-        );
-        for (e, m) in &map {
-            for (le, n) in LATENCY_BUCKETS.iter().zip(m.buckets) {
-                let _ = writeln!(
-                    out,
-                    "contango_query_duration_seconds_bucket{{endpoint=\"{e}\",le=\"{le}\"}} {n}"
-                );
-            }
-            let count = m.finished + m.failed;
-            let _ = writeln!(
-                out,
-                "contango_query_duration_seconds_bucket{{endpoint=\"{e}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(
-                out,
-                "contango_query_duration_seconds_sum{{endpoint=\"{e}\"}} {}",
-                m.seconds_sum
-            );
-            let _ = writeln!(
-                out,
-                "contango_query_duration_seconds_count{{endpoint=\"{e}\"}} {count}"
-            );
-        }
-        header(
-            &mut out,
-            "contango_query_rows_total",
-            "counter",
-            "Result rows sent.",
-        );
-        for (e, m) in &map {
-            let _ = writeln!(
-                out,
-                "contango_query_rows_total{{endpoint=\"{e}\"}} {}",
-                m.rows
-            );
-        }
-        header(
-            &mut out,
-            "contango_query_bytes_total",
-            "counter",
-            "Result bytes sent (Flight: Arrow buffer size; Trino: JSON text).",
-        );
-        for (e, m) in &map {
-            let _ = writeln!(
-                out,
-                "contango_query_bytes_total{{endpoint=\"{e}\"}} {}",
-                m.bytes
-            );
-        }
-        out
+        f.duration.with_label_values(&[endpoint]).observe(seconds);
+        f.rows.with_label_values(&[endpoint]).inc_by(rows);
+        f.bytes.with_label_values(&[endpoint]).inc_by(bytes);
     }
 }
 
@@ -655,5 +601,61 @@ mod tests {
         let all = tracker.list();
         assert!(all.len() <= FINISHED_KEPT + 1);
         assert!(all.iter().any(|e| e.id == live.id));
+    }
+
+    /// The query families in the registry keep the names, types, labels
+    /// and buckets the dashboards and alert rules use.
+    #[test]
+    fn query_metrics_are_rendered_by_the_registry() {
+        let tracker = QueryTracker::default();
+        let ok = tracker.register("unit\"ep", "u", None, "SELECT 1");
+        ok.sent(3, 30);
+        ok.finish(None);
+        let failed = tracker.register("unit\"ep", "u", None, "SELEC 1");
+        failed.finish(Some(ErrorKind::Syntax));
+        let text = contango_common::metrics::render();
+        let e = r#"endpoint="unit\"ep""#;
+        for (name, kind) in [
+            ("contango_queries_total", "counter"),
+            ("contango_query_errors_total", "counter"),
+            ("contango_query_duration_seconds", "histogram"),
+            ("contango_query_rows_total", "counter"),
+            ("contango_query_bytes_total", "counter"),
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{text}");
+        }
+        let syntax = ErrorKind::Syntax.trino_error_name();
+        for line in [
+            format!("contango_queries_total{{{e},state=\"FINISHED\"}} 1"),
+            format!("contango_queries_total{{{e},state=\"FAILED\"}} 1"),
+            format!("contango_query_errors_total{{{e},error_name=\"{syntax}\"}} 1"),
+            format!("contango_query_duration_seconds_bucket{{{e},le=\"+Inf\"}} 2"),
+            format!("contango_query_duration_seconds_count{{{e}}} 2"),
+            format!("contango_query_rows_total{{{e}}} 3"),
+            format!("contango_query_bytes_total{{{e}}} 30"),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(text.contains(&format!("contango_query_duration_seconds_sum{{{e}}} ")));
+        let prefix = format!("contango_query_duration_seconds_bucket{{{e},le=\"");
+        let buckets: Vec<(&str, f64)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .filter_map(|l| {
+                let (le, v) = l.split_once("\"} ")?;
+                Some((le, v.parse().ok()?))
+            })
+            .collect();
+        let bounds: Vec<String> = LATENCY_BUCKETS
+            .iter()
+            .map(f64::to_string)
+            .chain(["+Inf".to_string()])
+            .collect();
+        assert_eq!(
+            buckets.iter().map(|(le, _)| *le).collect::<Vec<_>>(),
+            bounds,
+            "{text}"
+        );
+        assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative");
     }
 }

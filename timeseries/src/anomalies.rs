@@ -1,8 +1,8 @@
 //! `anomalies(table, method, window, threshold)`: the flagged rows of a
 //! tick-shaped table (`commodity`, `ts`, `price`, and `source` when present),
 //! each with a score and a reason. Series are per (commodity, source) in `ts`
-//! order. Named arguments (`table => ...`) are turned positional by
-//! [`crate::dialect`].
+//! order. Named arguments (`table => ...`) are turned positional by the
+//! SQL front end's dialect rewrites (`contango_sql::dialect`).
 //!
 //! Methods:
 //! - `zscore`: |price − mean| / sd of the `window` previous prices > threshold;

@@ -50,7 +50,7 @@ pub const HOUR: i64 = 3_600_000_000;
 
 /// Slices tried before reading all history (4^16 hours is far beyond any
 /// timestamp, so the last slices reach the start of time anyway).
-const MAX_SLICES: usize = 16;
+pub const MAX_SLICES: usize = 16;
 
 /// Short series beyond which the probe for older rows names the first key
 /// only (a coarser test: it may read further back, never less far).

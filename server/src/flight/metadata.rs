@@ -1,6 +1,8 @@
 //! Flight SQL catalog metadata: catalogs, schemas, tables, table types, SqlInfo.
 //! Result schemas come from arrow-flight's builders, i.e. exactly the Flight SQL
-//! reference schemas that ADBC checks.
+//! reference schemas that ADBC checks; the listings themselves are the SQL
+//! front end's ([`contango_sql::metadata::table_listing`]), the same that
+//! Trino's SHOW and `information_schema` show.
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::flight_service_server::FlightService;
@@ -10,12 +12,12 @@ use arrow_flight::sql::{
     SqlSupportedTransaction,
 };
 use contango_common::Session;
+use contango_sql::metadata::{schema_listing, table_listing};
 use datafusion::arrow::array::RecordBatch;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::TableReference;
-use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use tonic::{Response, Status};
 
@@ -100,8 +102,10 @@ impl Metadata {
         let ctx = self.context(session).await?;
         let mut b = q.into_builder();
         for catalog in ctx.catalog_names() {
-            for schema in schema_names(&ctx, &catalog) {
-                b.append(&catalog, schema);
+            if let Some(provider) = ctx.catalog(&catalog) {
+                for schema in schema_listing(provider.as_ref()) {
+                    b.append(&catalog, schema);
+                }
             }
         }
         b.build().map_err(|e| Status::internal(e.to_string()))
@@ -121,26 +125,31 @@ impl Metadata {
             if catalog_filter.as_ref().is_some_and(|c| c != &catalog) {
                 continue;
             }
-            for schema_name in schema_names(&ctx, &catalog) {
-                let is_info = schema_name == contango_sql::metadata::INFORMATION_SCHEMA;
-                for table in table_names(&ctx, &catalog, &schema_name) {
-                    let arrow_schema = if include_schema {
-                        let reference = TableReference::full(
-                            catalog.as_str(),
-                            schema_name.as_str(),
-                            table.as_str(),
-                        );
-                        ctx.table_provider(reference)
-                            .await
-                            .map_err(|e| to_status(&e.into()))?
-                            .schema()
-                    } else {
-                        Arc::new(Schema::empty())
-                    };
-                    let table_type = if is_info { "VIEW" } else { "TABLE" };
-                    b.append(&catalog, &schema_name, &table, table_type, &arrow_schema)
-                        .map_err(|e| Status::internal(e.to_string()))?;
-                }
+            let Some(provider) = ctx.catalog(&catalog) else {
+                continue;
+            };
+            for table in table_listing(&catalog, provider.as_ref(), None, None) {
+                let arrow_schema = if include_schema {
+                    let reference = TableReference::full(
+                        catalog.as_str(),
+                        table.schema.as_str(),
+                        table.name.as_str(),
+                    );
+                    ctx.table_provider(reference)
+                        .await
+                        .map_err(|e| to_status(&e.into()))?
+                        .schema()
+                } else {
+                    Arc::new(Schema::empty())
+                };
+                b.append(
+                    &catalog,
+                    &table.schema,
+                    &table.name,
+                    table.kind.flight_name(),
+                    &arrow_schema,
+                )
+                .map_err(|e| Status::internal(e.to_string()))?;
             }
         }
         b.build().map_err(|e| Status::internal(e.to_string()))
@@ -162,21 +171,6 @@ impl Metadata {
         self.app.engine.refresh().await.map_err(|e| to_status(&e))?;
         self.app.engine.context(session).map_err(|e| to_status(&e))
     }
-}
-
-/// Schemas of `catalog` (its Trino `information_schema` included).
-fn schema_names(ctx: &SessionContext, catalog: &str) -> Vec<String> {
-    ctx.catalog(catalog)
-        .map(|c| c.schema_names())
-        .unwrap_or_default()
-}
-
-/// Tables of one schema.
-fn table_names(ctx: &SessionContext, catalog: &str, schema: &str) -> Vec<String> {
-    ctx.catalog(catalog)
-        .and_then(|c| c.schema(schema))
-        .map(|s| s.table_names())
-        .unwrap_or_default()
 }
 
 impl std::fmt::Debug for Metadata {

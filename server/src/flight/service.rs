@@ -59,26 +59,13 @@ impl FlightSqlImpl {
         }
     }
 
-    /// The session of the caller: the user from its `authorization` header,
-    /// the rest from Trino session headers sent as gRPC metadata.
+    /// The session of the caller (see [`crate::session_headers`]): gRPC
+    /// metadata read as HTTP headers.
     pub(super) fn session(&self, metadata: &MetadataMap) -> Result<Session, Status> {
-        let header = metadata
-            .get("authorization")
-            .map(|v| {
-                v.to_str()
-                    .map_err(|_| Status::unauthenticated("authorization header is not text"))
-            })
-            .transpose()?;
-        let user = self.app.auth.authorize(header).map_err(|e| to_status(&e))?;
-        let mut session = self.app.new_session(&user);
-        crate::session_headers::apply_headers(&mut session, &metadata.clone().into_headers())
+        let headers = metadata.clone().into_headers();
+        let (session, applied) = crate::session_headers::request_session(&self.app, &headers)
             .map_err(|e| to_status(&e))?;
-        if session.source.is_none() {
-            session.source = metadata
-                .get("user-agent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-        }
+        applied.map_err(|e| to_status(&e))?;
         Ok(session)
     }
 
@@ -235,7 +222,7 @@ impl FlightSqlService for FlightSqlImpl {
                 "statement has parameters: use a prepared statement to bind them",
             );
             submission.entry().finish_with(&e);
-            return Err(Status::invalid_argument(e.message()));
+            return Err(to_status(&e));
         }
         let schema = planned.schema();
         let nonce = self.plans.put(submission, planned);

@@ -3,7 +3,7 @@
 //!
 //! Queries run through the same [`QueryEngine`](contango_sql::QueryEngine),
 //! session model, error model and type map as Flight SQL. The wire format is
-//! here: [`json`] (values), [`types`] (type signatures), `errors` (the error
+//! here: [`json`](mod@json) (values), [`types`] (type signatures), `errors` (the error
 //! object).
 
 mod errors;
@@ -24,7 +24,6 @@ use contango_common::error::ContangoError;
 use serde_json::json;
 
 use crate::app::App;
-use crate::auth::ANONYMOUS;
 use contango_sql::queries::Track;
 use query::{Page, Queries, Started};
 
@@ -81,25 +80,6 @@ fn base_url(app: &App, headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
-/// The authenticated user (with auth off: `X-Trino-User`).
-fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, ContangoError> {
-    let authorization = header_str(headers, "authorization");
-    if !app.auth.enabled() && authorization.is_none() {
-        return Ok(header_str(headers, "x-trino-user")
-            .unwrap_or(ANONYMOUS)
-            .to_string());
-    }
-    app.auth.authorize(authorization)
-}
-
 /// 401 with a JSON body and a Basic challenge.
 fn unauthorized(e: &ContangoError) -> Response {
     let mut r = json_response(
@@ -114,12 +94,10 @@ fn unauthorized(e: &ContangoError) -> Response {
 }
 
 async fn submit(State(st): State<TrinoState>, headers: HeaderMap, body: String) -> Response {
-    let user = match authenticate(&st.app, &headers) {
-        Ok(u) => u,
+    let (session, from_headers) = match crate::session_headers::request_session(&st.app, &headers) {
+        Ok(s) => s,
         Err(e) => return unauthorized(&e),
     };
-    let mut session = st.app.new_session(&user);
-    let from_headers = crate::session_headers::apply_headers(&mut session, &headers);
     let submission = st.app.engine.submit("trino", &session, &body);
     let entry = submission.entry().clone();
     let engine = st.app.engine.clone();

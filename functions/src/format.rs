@@ -1,5 +1,10 @@
-//! MySQL (`date_format`) and Joda (`format_datetime`) patterns translated to
-//! chrono's strftime syntax.
+//! Trino's date/time format patterns translated to chrono's strftime syntax,
+//! for the functions of [`super::datetime`]: MySQL specifiers (`date_format`,
+//! `date_parse`: `%i` minutes, `%s` seconds, `%f` microseconds, ...) as Trino
+//! documents them, and the common subset of Joda-Time letters
+//! (`format_datetime`, `parse_datetime`: `yyyy`, `MMM`, `HH`, `SSS`, quoted
+//! literals, ...). A specifier Trino rejects, or one not supported here,
+//! fails with Trino's message.
 
 use datafusion::error::Result as DFResult;
 
