@@ -93,6 +93,62 @@ pub fn render() -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Building blocks of collectors that read live state at scrape time
+/// (streams, data quality, the GPU): descriptions, samples and families in
+/// the crate's own data model, labels in the order given.
+pub mod collect {
+    use std::collections::HashMap;
+
+    use prometheus::core::Desc;
+    use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+
+    /// The description of family `name` with `labels`.
+    pub fn desc(name: &str, help: &str, labels: &[&str]) -> Desc {
+        Desc::new(
+            name.into(),
+            help.into(),
+            labels.iter().map(|l| (*l).to_string()).collect(),
+            HashMap::new(),
+        )
+        .expect("valid metric description")
+    }
+
+    /// One sample of a counter or gauge family.
+    pub fn sample(kind: MetricType, labels: &[(&str, &str)], value: f64) -> Metric {
+        let mut m = Metric::from_label(
+            labels
+                .iter()
+                .map(|(name, value)| {
+                    let mut pair = LabelPair::default();
+                    pair.set_name((*name).to_string());
+                    pair.set_value((*value).to_string());
+                    pair
+                })
+                .collect(),
+        );
+        if kind == MetricType::COUNTER {
+            let mut c = Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+        m
+    }
+
+    /// A family of `kind` holding `metrics`.
+    pub fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+        let mut f = MetricFamily::default();
+        f.set_name(name.to_string());
+        f.set_help(help.to_string());
+        f.set_field_type(kind);
+        f.set_metric(metrics);
+        f
+    }
+}
+
 /// The content type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -3,7 +3,7 @@
 //! process-wide Prometheus registry, as `contango_stream_*` on `/metrics`.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::Instant;
 
@@ -13,6 +13,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
+use contango_common::metrics::collect::{desc, family, sample};
 use contango_common::stream::TopicPartition;
 use datafusion::catalog::Session;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
@@ -427,15 +428,7 @@ impl StreamsCollector {
     fn new() -> Self {
         let descs = FAMILIES
             .iter()
-            .map(|(name, _, help, labels)| {
-                Desc::new(
-                    (*name).into(),
-                    (*help).into(),
-                    labels.iter().map(|l| (*l).to_string()).collect(),
-                    HashMap::new(),
-                )
-                .expect("valid metric description")
-            })
+            .map(|(name, _, help, labels)| desc(name, help, labels))
             .collect();
         Self {
             descs: Arc::new(descs),
@@ -456,31 +449,6 @@ impl StreamsCollector {
         streams.retain(|s| s.strong_count() > 0);
         streams.iter().filter_map(Weak::upgrade).collect()
     }
-}
-
-/// One sample of a counter or gauge family.
-fn sample(kind: MetricType, labels: &[(&str, &str)], value: f64) -> proto::Metric {
-    let mut m = proto::Metric::from_label(
-        labels
-            .iter()
-            .map(|(name, value)| {
-                let mut pair = proto::LabelPair::default();
-                pair.set_name((*name).to_string());
-                pair.set_value((*value).to_string());
-                pair
-            })
-            .collect(),
-    );
-    if kind == MetricType::COUNTER {
-        let mut c = proto::Counter::default();
-        c.set_value(value);
-        m.set_counter(c);
-    } else {
-        let mut g = proto::Gauge::default();
-        g.set_value(value);
-        m.set_gauge(g);
-    }
-    m
 }
 
 impl Collector for StreamsCollector {
@@ -543,14 +511,7 @@ impl Collector for StreamsCollector {
         FAMILIES
             .iter()
             .zip(metrics)
-            .map(|((name, kind, help, _), metrics)| {
-                let mut f = MetricFamily::default();
-                f.set_name((*name).to_string());
-                f.set_help((*help).to_string());
-                f.set_field_type(*kind);
-                f.set_metric(metrics);
-                f
-            })
+            .map(|((name, kind, help, _), metrics)| family(name, help, *kind, metrics))
             .collect()
     }
 }

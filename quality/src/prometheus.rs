@@ -2,12 +2,12 @@
 //! read from the runners' last run at scrape time by one collector in the
 //! process-wide registry ([`contango_common::metrics`]).
 
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Weak};
 
+use contango_common::metrics::collect::{desc, family, sample};
 use parking_lot::Mutex;
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Metric, MetricFamily, MetricType};
 
 use crate::history::{LastRun, QualityRunner};
 
@@ -65,15 +65,7 @@ impl QualityCollector {
     fn new() -> Self {
         let descs = FAMILIES
             .iter()
-            .map(|(name, help, labels)| {
-                Desc::new(
-                    (*name).into(),
-                    (*help).into(),
-                    labels.iter().map(|l| (*l).to_string()).collect(),
-                    HashMap::new(),
-                )
-                .expect("valid metric description")
-            })
+            .map(|(name, help, labels)| desc(name, help, labels))
             .collect();
         Self {
             descs: Arc::new(descs),
@@ -100,21 +92,7 @@ impl Collector for QualityCollector {
 
 /// A gauge sample with its labels in the given order.
 fn gauge(labels: &[(&str, &str)], value: f64) -> Metric {
-    let mut m = Metric::from_label(
-        labels
-            .iter()
-            .map(|(name, value)| {
-                let mut pair = LabelPair::default();
-                pair.set_name((*name).to_string());
-                pair.set_value((*value).to_string());
-                pair
-            })
-            .collect(),
-    );
-    let mut g = Gauge::default();
-    g.set_value(value);
-    m.set_gauge(g);
-    m
+    sample(MetricType::GAUGE, labels, value)
 }
 
 /// The `contango_quality_*` families of `runs` (families without samples
@@ -150,14 +128,7 @@ fn families(runs: &[LastRun]) -> Vec<MetricFamily> {
         .iter()
         .zip(metrics)
         .filter(|(_, metrics)| !metrics.is_empty())
-        .map(|((name, help, _), metrics)| {
-            let mut f = MetricFamily::default();
-            f.set_name((*name).to_string());
-            f.set_help((*help).to_string());
-            f.set_field_type(MetricType::GAUGE);
-            f.set_metric(metrics);
-            f
-        })
+        .map(|((name, help, _), metrics)| family(name, help, MetricType::GAUGE, metrics))
         .collect()
 }
 

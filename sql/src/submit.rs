@@ -45,6 +45,23 @@ impl QueryEngine {
             sql: sql.to_string(),
         }
     }
+
+    /// Plans `sql` only to describe it (a prepared statement's result and
+    /// parameters) without running it: no query is registered unless
+    /// planning fails, and then a FAILED query is, so a statement that does
+    /// not plan counts as a failed query wherever a client first plans it.
+    pub async fn describe(
+        &self,
+        endpoint: &'static str,
+        session: &Session,
+        sql: &str,
+    ) -> Result<PlannedStatement> {
+        let planned = self.plan(session, sql).await;
+        if let Err(e) = &planned {
+            self.submit(endpoint, session, sql).entry().finish_with(e);
+        }
+        planned
+    }
 }
 
 impl Submission {
@@ -165,6 +182,24 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Syntax);
         assert_eq!(submitted.entry().state(), "FAILED");
         assert_eq!(submitted.entry().error(), Some(ErrorKind::Syntax));
+    }
+
+    #[tokio::test]
+    async fn describing_registers_only_failures() {
+        let engine = engine();
+        engine
+            .describe("test", &session(), "SELECT 1")
+            .await
+            .unwrap();
+        assert!(engine.queries().list().is_empty());
+        let e = engine
+            .describe("test", &session(), "SELEC 1")
+            .await
+            .unwrap_err();
+        let queries = engine.queries().list();
+        assert_eq!(queries.len(), 1);
+        assert_eq!(queries[0].state(), "FAILED");
+        assert_eq!(queries[0].error(), Some(e.kind()));
     }
 
     #[tokio::test]

@@ -70,16 +70,21 @@ impl FlightSqlImpl {
     }
 
     /// Plans `sql` only to describe its result and parameters (creating and
-    /// describing prepared statements): no query is submitted.
+    /// describing prepared statements): no query is submitted unless it
+    /// fails to plan (see [`contango_sql::QueryEngine::describe`]).
     pub(super) async fn describe(
         &self,
         session: &Session,
         sql: &str,
     ) -> Result<PlannedStatement, Status> {
-        self.app.engine.plan(session, sql).await.map_err(|e| {
-            tracing::debug!(error = %e, sql, "planning failed");
-            to_status(&e)
-        })
+        self.app
+            .engine
+            .describe("flight", session, sql)
+            .await
+            .map_err(|e| {
+                tracing::debug!(error = %e, sql, "planning failed");
+                to_status(&e)
+            })
     }
 
     /// Submits `sql` as a Flight SQL query and plans it.

@@ -5,11 +5,11 @@
 //! holds the counters and reads the device's state (available, memory) at
 //! scrape time.
 
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
+use contango_common::metrics::collect::{desc, family, sample};
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::{Counter, IntCounter, Opts};
 
 static GPU_METRICS: LazyLock<GpuCollector> =
@@ -63,15 +63,6 @@ struct GpuMetrics {
 
 impl GpuCollector {
     fn new() -> Self {
-        let desc = |name: &str, help: &str, labels: &[&str]| {
-            Desc::new(
-                name.into(),
-                help.into(),
-                labels.iter().map(|l| (*l).to_string()).collect(),
-                HashMap::new(),
-            )
-            .expect("valid metric description")
-        };
         let int = |name: &str, help: &str| {
             IntCounter::with_opts(Opts::new(name, help)).expect("valid counter")
         };
@@ -118,26 +109,12 @@ impl GpuCollector {
 
 /// A gauge family of one sample, from the family's description.
 fn gauge(desc: &Desc, labels: &[(&str, &str)], value: f64) -> MetricFamily {
-    let mut m = Metric::from_label(
-        labels
-            .iter()
-            .map(|(name, value)| {
-                let mut pair = LabelPair::default();
-                pair.set_name((*name).to_string());
-                pair.set_value((*value).to_string());
-                pair
-            })
-            .collect(),
-    );
-    let mut g = Gauge::default();
-    g.set_value(value);
-    m.set_gauge(g);
-    let mut f = MetricFamily::default();
-    f.set_name(desc.fq_name.clone());
-    f.set_help(desc.help.clone());
-    f.set_field_type(MetricType::GAUGE);
-    f.set_metric(vec![m]);
-    f
+    family(
+        &desc.fq_name,
+        &desc.help,
+        MetricType::GAUGE,
+        vec![sample(MetricType::GAUGE, labels, value)],
+    )
 }
 
 impl Collector for GpuCollector {
