@@ -61,6 +61,12 @@ pub enum ErrorKind {
     Cancelled,
     /// The client stopped fetching a query (or never fetched it).
     Abandoned,
+    /// The query ran longer than `query_max_run_time` allows.
+    ExceededTimeLimit,
+    /// The query needed more memory than its limit.
+    ExceededMemoryLimit,
+    /// A function's result would be larger than one function may build.
+    ExceededFunctionMemoryLimit,
     /// A bug or an unexpected state.
     Internal,
 }
@@ -91,6 +97,17 @@ impl ErrorKind {
             ErrorKind::NotFound => ("NOT_FOUND", 5, "USER_ERROR"),
             ErrorKind::Cancelled => ("USER_CANCELED", 3, "USER_ERROR"),
             ErrorKind::Abandoned => ("ABANDONED_QUERY", 2, "USER_ERROR"),
+            ErrorKind::ExceededFunctionMemoryLimit => {
+                ("EXCEEDED_FUNCTION_MEMORY_LIMIT", 37, "USER_ERROR")
+            }
+            ErrorKind::ExceededTimeLimit => {
+                ("EXCEEDED_TIME_LIMIT", 131_075, "INSUFFICIENT_RESOURCES")
+            }
+            ErrorKind::ExceededMemoryLimit => (
+                "EXCEEDED_LOCAL_MEMORY_LIMIT",
+                131_079,
+                "INSUFFICIENT_RESOURCES",
+            ),
             ErrorKind::Unavailable | ErrorKind::Internal => {
                 ("GENERIC_INTERNAL_ERROR", 65536, "INTERNAL_ERROR")
             }
@@ -343,7 +360,9 @@ fn classify(e: &DataFusionError) -> ContangoError {
             ContangoError::new(kind, message)
         }
         DataFusionError::ArrowError(inner, _) => classify_arrow(inner),
-        DataFusionError::ResourcesExhausted(message) => ContangoError::invalid(message.clone()),
+        DataFusionError::ResourcesExhausted(message) => {
+            ContangoError::new(ErrorKind::ExceededMemoryLimit, message.clone())
+        }
         other => ContangoError::internal(other.to_string()),
     }
 }

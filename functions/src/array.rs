@@ -84,7 +84,7 @@ fn sequence() -> ScalarUDF {
             let start = args
                 .pop()
                 .ok_or_else(|| invalid_argument("sequence(start, stop [, step])"))?;
-            Ok(nested::gen_series(start, stop, step))
+            Ok(crate::limits::gen_series().call(vec![start, stop, step]))
         },
     )
 }

@@ -28,6 +28,7 @@ mod conditional;
 mod datetime;
 mod format;
 mod json;
+pub mod limits;
 mod map;
 mod map_aggregates;
 mod math;
@@ -91,6 +92,7 @@ static LIBRARY: LazyLock<Library> = LazyLock::new(|| Library {
         .chain(map::functions())
         .chain(math::functions())
         .chain(conditional::functions())
+        .chain(limits::functions())
         .map(Arc::new)
         .collect(),
     aggregates: aggregate::functions()

@@ -154,12 +154,20 @@ struct SqlArgs {
     sql: String,
 }
 
+/// Stack of each runtime worker. Planning and evaluating a client's
+/// statement recurse over its expression tree; DataFusion's planner grows
+/// its stack on the heap, but expression evaluation does not, and a deep
+/// tree (`1+1+...` with thousands of terms) overflowed Tokio's 2 MiB default,
+/// which aborts the process. The memory is reserved, not committed.
+const WORKER_STACK_BYTES: usize = 64 << 20;
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()
     {
         Ok(r) => r,

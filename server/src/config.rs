@@ -88,6 +88,10 @@ pub struct ServerConfig {
     pub tls_cert: String,
     /// PEM private key of `tls_cert`.
     pub tls_key: String,
+    /// Longest any query may run (a Trino duration: `30s`, `10m`, `1h`);
+    /// empty for no server limit. Sessions may ask for less with
+    /// `SET SESSION query_max_run_time`, never for more.
+    pub query_max_run_time: String,
 }
 
 /// `[catalog]`
@@ -163,6 +167,7 @@ impl Default for ServerConfig {
             http_addr: "127.0.0.1:8080".into(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            query_max_run_time: String::new(),
         }
     }
 }

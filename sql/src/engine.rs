@@ -12,7 +12,6 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext, ident, lit};
-use futures::StreamExt;
 
 use crate::guard::{check_statement, client_sql_options};
 use crate::lexer::replace_question_marks;
@@ -33,6 +32,7 @@ pub struct QueryEngine {
     queries: Arc<QueryTracker>,
     runtime_tables: Vec<(String, Arc<dyn datafusion::catalog::TableProvider>)>,
     gpu: contango_timeseries::gpu::GpuOptions,
+    max_run_time: Option<std::time::Duration>,
 }
 
 /// A planned statement: its plan, parameter types and what it changes in the
@@ -101,15 +101,13 @@ impl PlannedStatement {
             ));
         }
         let schema = self.schema();
-        let stream = self.frame.execute_stream().await?;
-        if stream.schema() == schema {
-            return Ok(stream);
-        }
         // The optimizer may tighten nullability (a folded constant) or
         // metadata; results keep the schema the statement was described with.
         let target = schema.clone();
-        let conformed = stream.map(move |batch| {
-            let batch = batch?;
+        let conform = move |batch: RecordBatch| {
+            if batch.schema() == target {
+                return Ok(batch);
+            }
             let columns = batch
                 .columns()
                 .iter()
@@ -123,10 +121,8 @@ impl PlannedStatement {
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             Ok(RecordBatch::try_new(target.clone(), columns)?)
-        });
-        Ok(Box::pin(
-            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, conformed),
-        ))
+        };
+        Ok(crate::execution::run(self.frame, schema, conform))
     }
 }
 
@@ -142,6 +138,28 @@ impl QueryEngine {
             queries: Arc::default(),
             runtime_tables: Vec::new(),
             gpu: contango_timeseries::gpu::GpuOptions::default(),
+            max_run_time: None,
+        }
+    }
+
+    /// The server's `query_max_run_time`: no query runs longer, whatever
+    /// its session asks (`[limits] query_max_run_time` in the config).
+    pub fn with_max_run_time(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.max_run_time = limit;
+        self
+    }
+
+    /// How long a query of `session` may run: the shorter of the session's
+    /// `query_max_run_time` and the server's; `None` when neither sets one.
+    pub fn run_time_limit(&self, session: &Session) -> Option<std::time::Duration> {
+        let asked = session
+            .properties
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("query_max_run_time"))
+            .and_then(|(_, v)| session_properties::parse_duration(v));
+        match (asked, self.max_run_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -205,7 +223,8 @@ impl QueryEngine {
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(contango_timeseries::gpu::GpuPlacementRule));
+            .with_physical_optimizer_rule(Arc::new(contango_timeseries::gpu::GpuPlacementRule))
+            .with_physical_optimizer_rule(Arc::new(crate::execution::YieldAfterJoins));
         let state = contango_functions::install(builder).build();
         let ctx = SessionContext::new_with_state(state);
         contango_timeseries::register(&ctx);
@@ -227,8 +246,27 @@ impl QueryEngine {
     /// `PREPARE`, `EXPLAIN`, ...) are carried out here; queries are rewritten
     /// from Trino forms, checked against the client policy and planned.
     pub async fn plan(&self, session: &Session, sql: &str) -> Result<PlannedStatement> {
+        self.plan_nested(session, sql, 0).await
+    }
+
+    /// Plans `sql` reached through `depth` enclosing statements (`EXECUTE`,
+    /// `EXECUTE IMMEDIATE`, `EXPLAIN`, `DESCRIBE INPUT/OUTPUT`): a prepared
+    /// statement that executes itself, or statements nested without end,
+    /// stop at [`MAX_STATEMENT_NESTING`] with a clear error.
+    async fn plan_nested(
+        &self,
+        session: &Session,
+        sql: &str,
+        depth: usize,
+    ) -> Result<PlannedStatement> {
+        if depth > MAX_STATEMENT_NESTING {
+            return Err(ContangoError::not_supported(format!(
+                "Statement nesting exceeds the maximum depth of {MAX_STATEMENT_NESTING} \
+                 (a prepared statement that executes itself, or nested EXECUTE/EXPLAIN)"
+            )));
+        }
         match statements::parse(sql)? {
-            Some(statement) => Box::pin(self.plan_trino(session, statement)).await,
+            Some(statement) => Box::pin(self.plan_trino(session, statement, depth)).await,
             None => self.plan_query(session, sql).await,
         }
     }
@@ -280,18 +318,21 @@ impl QueryEngine {
         &self,
         session: &Session,
         statement: TrinoStatement,
+        depth: usize,
     ) -> Result<PlannedStatement> {
+        let depth = depth + 1;
         let update_type = statement.update_type();
         let mut update = SessionUpdate::default();
         match statement {
             TrinoStatement::Execute { name, args } => {
                 let sql = prepared(session, &name)?;
                 let sql = replace_question_marks(sql, &args)?;
-                return self.plan(session, &sql).await;
+                return self.plan_nested(session, &sql, depth).await;
             }
             TrinoStatement::ExecuteImmediate { sql, args } => {
+                refuse_nested_execute(&sql)?;
                 let sql = replace_question_marks(&sql, &args)?;
-                return self.plan(session, &sql).await;
+                return self.plan_nested(session, &sql, depth).await;
             }
             TrinoStatement::Explain {
                 analyze,
@@ -299,18 +340,22 @@ impl QueryEngine {
                 format,
                 sql,
             } => {
-                let frame = self.plan(session, &sql).await?.frame;
+                let frame = self.plan_nested(session, &sql, depth).await?.frame;
                 let batch =
                     statements::explain::render(session, frame, analyze, kind, format).await?;
                 return self.answer(session, batch, update, None);
             }
             TrinoStatement::DescribeInput { name } => {
-                let planned = self.plan(session, prepared(session, &name)?).await?;
+                let planned = self
+                    .plan_nested(session, prepared(session, &name)?, depth)
+                    .await?;
                 let batch = describe_input(&planned)?;
                 return self.answer(session, batch, update, None);
             }
             TrinoStatement::DescribeOutput { name } => {
-                let planned = self.plan(session, prepared(session, &name)?).await?;
+                let planned = self
+                    .plan_nested(session, prepared(session, &name)?, depth)
+                    .await?;
                 let batch = describe_output(session, &planned)?;
                 return self.answer(session, batch, update, None);
             }
@@ -400,6 +445,7 @@ impl QueryEngine {
                 update.clear_properties.push(name);
             }
             TrinoStatement::Prepare { name, sql } => {
+                refuse_nested_execute(&sql)?;
                 if statements::parse(&sql)?.is_none() {
                     check_statement(&number_question_marks(&sql)?)?;
                 }
@@ -508,6 +554,24 @@ impl QueryEngine {
     ) -> Result<SendableRecordBatchStream> {
         self.plan(session, sql).await?.bind(params)?.execute().await
     }
+}
+
+/// How many statements may enclose one another (`EXPLAIN EXECUTE p` is 2).
+pub const MAX_STATEMENT_NESTING: usize = 8;
+
+/// Trino's refusal of a prepared (or immediately executed) statement that
+/// is itself an `EXECUTE`, `EXECUTE IMMEDIATE` or `PREPARE`: such chains
+/// only ever recurse.
+fn refuse_nested_execute(sql: &str) -> Result<()> {
+    let kind = match statements::parse(sql)? {
+        Some(TrinoStatement::Execute { .. }) => "EXECUTE",
+        Some(TrinoStatement::ExecuteImmediate { .. }) => "EXECUTE IMMEDIATE",
+        Some(TrinoStatement::Prepare { .. }) => "PREPARE",
+        _ => return Ok(()),
+    };
+    Err(ContangoError::not_supported(format!(
+        "Invalid statement type for prepared statement: {kind}"
+    )))
 }
 
 /// The SQL of prepared statement `name`, or Trino's error.

@@ -9,6 +9,7 @@
 pub mod ast_rewrites;
 pub mod dialect;
 pub mod engine;
+pub mod execution;
 pub mod guard;
 pub mod lexer;
 pub mod metadata;

@@ -59,6 +59,8 @@ struct EntryState {
     ended: Option<DateTime<Utc>>,
     error: Option<ContangoError>,
     canceller: Option<Canceller>,
+    /// The timer enforcing the query's run time limit, stopped when it ends.
+    timer: Option<tokio::task::AbortHandle>,
 }
 
 impl fmt::Debug for QueryEntry {
@@ -143,6 +145,9 @@ impl QueryEntry {
             let kind = error.as_ref().map(ContangoError::kind);
             s.error = error;
             s.canceller = None;
+            if let Some(timer) = s.timer.take() {
+                timer.abort();
+            }
             let seconds = (ended - self.created).num_microseconds().unwrap_or(0) as f64 / 1e6;
             self.metrics.record(
                 self.endpoint,
@@ -151,6 +156,34 @@ impl QueryEntry {
                 self.rows.load(Ordering::Relaxed),
                 self.bytes.load(Ordering::Relaxed),
             );
+        }
+    }
+
+    /// Kills the query with EXCEEDED_TIME_LIMIT if it has not ended `limit`
+    /// after now (the timer stops when it ends). Needs a Tokio runtime; without
+    /// one the limit is not enforced.
+    pub fn limit_run_time(self: &Arc<Self>, limit: std::time::Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let entry = Arc::downgrade(self);
+        let timer = runtime.spawn(async move {
+            tokio::time::sleep(limit).await;
+            if let Some(entry) = entry.upgrade() {
+                entry.kill(ContangoError::new(
+                    ErrorKind::ExceededTimeLimit,
+                    format!(
+                        "Query exceeded maximum run time limit of {}",
+                        format_duration(limit)
+                    ),
+                ));
+            }
+        });
+        let mut s = self.state.lock();
+        if s.ended.is_some() {
+            timer.abort();
+        } else if let Some(previous) = s.timer.replace(timer.abort_handle()) {
+            previous.abort();
         }
     }
 
@@ -169,6 +202,23 @@ impl QueryEntry {
         self.finish_with(&error);
         true
     }
+}
+
+/// A duration as Trino prints one (`10.00m`, `1.50s`, `250.00ms`).
+pub fn format_duration(d: std::time::Duration) -> String {
+    let seconds = d.as_secs_f64();
+    let (value, unit) = if seconds >= 86_400.0 {
+        (seconds / 86_400.0, "d")
+    } else if seconds >= 3_600.0 {
+        (seconds / 3_600.0, "h")
+    } else if seconds >= 60.0 {
+        (seconds / 60.0, "m")
+    } else if seconds >= 1.0 {
+        (seconds, "s")
+    } else {
+        (seconds * 1e3, "ms")
+    };
+    format!("{value:.2}{unit}")
 }
 
 /// Registry of live and recent queries, shared by every endpoint.
@@ -306,6 +356,7 @@ impl QueryTracker {
                 ended: None,
                 error: None,
                 canceller: None,
+                timer: None,
             }),
             rows: AtomicU64::new(0),
             bytes: AtomicU64::new(0),

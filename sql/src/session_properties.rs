@@ -2,6 +2,8 @@
 //! each checked against its type and applied to the DataFusion configuration
 //! of the statement. Unknown names are refused, as Trino refuses them.
 
+use std::time::Duration;
+
 use datafusion::prelude::SessionConfig;
 
 use contango_common::error::{ContangoError, Result};
@@ -9,8 +11,15 @@ use contango_common::error::{ContangoError, Result};
 /// Type of a property value, in Trino's spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PropertyType {
-    /// `bigint` (a positive integer here).
-    Bigint,
+    /// `bigint`, between `min` and `max` (both included).
+    Bigint {
+        /// Smallest value accepted.
+        min: u64,
+        /// Largest value accepted.
+        max: u64,
+    },
+    /// `varchar` holding a Trino duration (`10m`, `1.5h`, `500ms`).
+    Duration,
     /// `boolean`.
     Boolean,
     /// `varchar`, one of the listed values.
@@ -21,9 +30,9 @@ impl PropertyType {
     /// Trino's name of the type.
     pub fn name(self) -> &'static str {
         match self {
-            PropertyType::Bigint => "bigint",
+            PropertyType::Bigint { .. } => "bigint",
             PropertyType::Boolean => "boolean",
-            PropertyType::Choice(_) => "varchar",
+            PropertyType::Choice(_) | PropertyType::Duration => "varchar",
         }
     }
 }
@@ -35,17 +44,32 @@ pub struct PropertyDef {
     pub name: &'static str,
     /// Value type.
     pub kind: PropertyType,
-    /// DataFusion configuration key it sets.
+    /// DataFusion configuration key it sets (empty: Contango reads the
+    /// property from the session itself, e.g. `query_max_run_time`).
     pub config_key: &'static str,
     /// What it does.
     pub description: &'static str,
 }
 
+/// Largest `batch_size`: beyond it one batch of wide rows no longer fits
+/// Arrow's 32-bit offsets and the engine's buffers are allocated up front.
+pub const MAX_BATCH_SIZE: u64 = 1 << 20;
+
+/// Largest `task_concurrency` (partitions, hence tasks and buffers, per query).
+pub const MAX_TASK_CONCURRENCY: u64 = 1024;
+
+/// `query_max_run_time` when neither the session nor the server sets one
+/// (Trino's default: 100 days).
+pub const DEFAULT_QUERY_MAX_RUN_TIME: &str = "100.00d";
+
 /// Every supported property.
 pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef {
         name: "batch_size",
-        kind: PropertyType::Bigint,
+        kind: PropertyType::Bigint {
+            min: 1,
+            max: MAX_BATCH_SIZE,
+        },
         config_key: "datafusion.execution.batch_size",
         description: "Rows per batch inside the engine",
     },
@@ -63,13 +87,19 @@ pub const PROPERTIES: &[PropertyDef] = &[
     },
     PropertyDef {
         name: "gpu_memory_limit",
-        kind: PropertyType::Bigint,
+        kind: PropertyType::Bigint {
+            min: 1,
+            max: 1 << 50,
+        },
         config_key: "contango.gpu_memory_limit",
         description: "Most bytes of GPU memory one aggregation may take; beyond it the query finishes on the CPU",
     },
     PropertyDef {
         name: "gpu_min_rows",
-        kind: PropertyType::Bigint,
+        kind: PropertyType::Bigint {
+            min: 1,
+            max: i64::MAX as u64,
+        },
         config_key: "contango.gpu_min_rows",
         description: "Input rows below which gpu = auto stays on the CPU",
     },
@@ -86,8 +116,17 @@ pub const PROPERTIES: &[PropertyDef] = &[
         description: "Run aggregations in parallel partitions",
     },
     PropertyDef {
+        name: "query_max_run_time",
+        kind: PropertyType::Duration,
+        config_key: "",
+        description: "Longest a query may run, from submission to its last row (Trino duration: 30s, 10m, 1h); the server's limit applies when it is shorter",
+    },
+    PropertyDef {
         name: "task_concurrency",
-        kind: PropertyType::Bigint,
+        kind: PropertyType::Bigint {
+            min: 1,
+            max: MAX_TASK_CONCURRENCY,
+        },
         config_key: "datafusion.execution.target_partitions",
         description: "Parallel partitions per query",
     },
@@ -116,9 +155,20 @@ pub fn check(name: &str, value: &str) -> Result<String> {
         ))
     };
     match def.kind {
-        PropertyType::Bigint => match value.trim().parse::<u64>() {
-            Ok(n) if n > 0 => Ok(n.to_string()),
+        PropertyType::Bigint { min, max } => match value.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
+            Ok(_) => Err(ContangoError::invalid_session_property(format!(
+                "Session property '{}' must be between {min} and {max}, got '{value}'",
+                def.name
+            ))),
             _ => Err(bad()),
+        },
+        PropertyType::Duration => match parse_duration(value) {
+            Some(_) => Ok(value.trim().to_string()),
+            None => Err(ContangoError::invalid_session_property(format!(
+                "Session property '{}' must be a duration such as 30s, 10m or 1.5h, got '{value}'",
+                def.name
+            ))),
         },
         PropertyType::Boolean => match value.trim().to_ascii_lowercase().as_str() {
             "true" => Ok("true".into()),
@@ -140,8 +190,33 @@ pub fn check(name: &str, value: &str) -> Result<String> {
     }
 }
 
+/// A Trino duration (`<number><unit>`, unit one of ns, us, ms, s, m, h,
+/// d), or `None` when `text` is not one or is out of range.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(number * seconds).ok()
+}
+
 /// Default value of a property, as `SHOW SESSION` prints it.
 pub fn default_value(def: &PropertyDef) -> String {
+    if def.kind == PropertyType::Duration {
+        return DEFAULT_QUERY_MAX_RUN_TIME.to_string();
+    }
     let defaults =
         SessionConfig::new().with_option_extension(contango_timeseries::gpu::GpuOptions::default());
     defaults
@@ -164,6 +239,9 @@ pub fn apply<'a>(
     for (name, value) in properties {
         let def = lookup(name)?;
         let value = check(name, value)?;
+        if def.config_key.is_empty() {
+            continue;
+        }
         config
             .options_mut()
             .set(def.config_key, &value)
@@ -184,6 +262,11 @@ mod tests {
         for (name, value) in [
             ("batch_size", "0"),
             ("batch_size", "x"),
+            ("batch_size", "2147483648"),
+            ("task_concurrency", "18446744073709551615"),
+            ("gpu_memory_limit", "18446744073709551615"),
+            ("query_max_run_time", "10 parsecs"),
+            ("query_max_run_time", "-1s"),
             ("prefer_hash_join", "1"),
         ] {
             assert_eq!(
@@ -191,6 +274,24 @@ mod tests {
                 ErrorKind::InvalidSessionProperty
             );
         }
+        assert!(
+            check("batch_size", "2147483648")
+                .unwrap_err()
+                .message()
+                .contains("between 1 and 1048576")
+        );
+        assert_eq!(check("query_max_run_time", " 10m ").unwrap(), "10m");
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_duration("100.00d"),
+            Some(Duration::from_secs(8_640_000))
+        );
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(
+            default_value(lookup("query_max_run_time").unwrap()),
+            "100.00d"
+        );
         let e = check("nope", "1").unwrap_err();
         assert_eq!(e.message(), "Session property 'nope' does not exist");
         let props = [("batch_size".to_string(), "123".to_string())];

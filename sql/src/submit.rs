@@ -38,6 +38,9 @@ impl QueryEngine {
         let entry =
             self.queries()
                 .register(endpoint, &session.user, session.source.as_deref(), sql);
+        if let Some(limit) = self.run_time_limit(session) {
+            entry.limit_run_time(limit);
+        }
         Submission {
             engine: self.clone(),
             entry,
@@ -220,6 +223,45 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Killed);
         assert!(e.message().contains("enough"), "{}", e.message());
         assert_eq!(submitted.entry().state(), "FAILED");
+    }
+
+    #[tokio::test]
+    async fn query_max_run_time_ends_a_query_that_runs_too_long() {
+        let engine = engine();
+        let mut session = session();
+        session
+            .properties
+            .insert("query_max_run_time".into(), "200ms".into());
+        let submitted = engine.submit("test", &session, "SELECT 1");
+        let never = futures::future::pending::<Result<()>>();
+        let e = submitted.planning(never).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ExceededTimeLimit);
+        assert_eq!(e.kind().trino_error_name(), "EXCEEDED_TIME_LIMIT");
+        assert!(e.message().contains("200.00ms"), "{}", e.message());
+        assert_eq!(
+            submitted.entry().error(),
+            Some(ErrorKind::ExceededTimeLimit)
+        );
+        // The server's limit wins when it is shorter, and a query that ends
+        // in time is not touched.
+        let engine =
+            QueryEngine::new(Vec::new()).with_max_run_time(Some(Duration::from_millis(100)));
+        assert_eq!(
+            engine.run_time_limit(&session),
+            Some(Duration::from_millis(100))
+        );
+        let quick = engine.submit(
+            "test",
+            &Session::new("bob", "system", "runtime"),
+            "SELECT 1",
+        );
+        let planned = quick.plan().await.unwrap();
+        let mut stream = quick.execute(planned, Track::Arrow).await.unwrap();
+        while let Some(batch) = stream.next().await {
+            batch.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(quick.entry().state(), "FINISHED");
     }
 
     #[tokio::test]

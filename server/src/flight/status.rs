@@ -25,6 +25,10 @@ pub fn to_status(e: &ContangoError) -> Status {
         ErrorKind::PermissionDenied => Status::permission_denied(m),
         ErrorKind::Unauthenticated => Status::unauthenticated(m),
         ErrorKind::Unavailable => Status::unavailable(m),
+        ErrorKind::ExceededTimeLimit => Status::deadline_exceeded(m),
+        ErrorKind::ExceededMemoryLimit | ErrorKind::ExceededFunctionMemoryLimit => {
+            Status::resource_exhausted(m)
+        }
         ErrorKind::Cancelled | ErrorKind::Killed | ErrorKind::Abandoned => Status::cancelled(m),
         ErrorKind::Internal => {
             tracing::error!(error = %m, "internal error");

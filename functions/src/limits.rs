@@ -1,0 +1,415 @@
+//! Size checks for the functions whose result size comes from an argument
+//! (`repeat`, `lpad`, `rpad`, `array_repeat`, `array_resize`, `sequence`,
+//! `generate_series`, `range`): before DataFusion's implementation allocates,
+//! the size of the result is computed from the arguments and refused with
+//! EXCEEDED_FUNCTION_MEMORY_LIMIT when one call (one batch) would build more
+//! than [`MAX_RESULT_BYTES`] or [`MAX_RESULT_ELEMENTS`]. Without the check,
+//! `repeat('x', 2147483647)` or `array_repeat(sequence(1, 100000), 100000)`
+//! abort the whole process on a failed allocation.
+//!
+//! `flatten` needs no check: its result holds the values of its input, which
+//! already exist. Constant folding calls these wrappers too, so the check
+//! also guards planning.
+
+use std::any::Any;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use contango_common::error::{ContangoError, ErrorKind};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::kernels::length::length;
+use datafusion::arrow::datatypes::{DataType, FieldRef, Float64Type, IntervalUnit, TimeUnit};
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature,
+};
+
+/// Most bytes one call of a size-taking function may produce.
+pub const MAX_RESULT_BYTES: f64 = (1u64 << 28) as f64;
+
+/// Most array elements one call of an array-building function may produce.
+pub const MAX_RESULT_ELEMENTS: f64 = (1u64 << 25) as f64;
+
+/// How a function's result size follows from its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Rule {
+    /// `repeat(s, n)`: bytes of `s` times `n`.
+    RepeatString,
+    /// `lpad/rpad(s, n [, fill])`: `n` characters of up to 4 bytes.
+    Pad,
+    /// `array_repeat(x, n)`: `n` copies of `x`.
+    RepeatElement,
+    /// `array_resize(a, n [, v])`: `n` elements.
+    Resize,
+    /// `sequence/generate_series/range(start, stop [, step])`.
+    Series,
+}
+
+/// A DataFusion function with its result size checked first.
+#[derive(Debug)]
+struct Checked {
+    inner: Arc<ScalarUDF>,
+    rule: Rule,
+}
+
+impl PartialEq for Checked {
+    fn eq(&self, other: &Self) -> bool {
+        self.rule == other.rule && self.inner.name() == other.inner.name()
+    }
+}
+
+impl Eq for Checked {}
+
+impl Hash for Checked {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.rule.hash(state);
+        self.inner.name().hash(state);
+    }
+}
+
+/// The checked functions, replacing DataFusion's of the same names.
+pub fn functions() -> Vec<ScalarUDF> {
+    use datafusion::functions_nested::{range, repeat, resize};
+    vec![
+        checked(datafusion::functions::string::repeat(), Rule::RepeatString),
+        checked(datafusion::functions::unicode::lpad(), Rule::Pad),
+        checked(datafusion::functions::unicode::rpad(), Rule::Pad),
+        checked(repeat::array_repeat_udf(), Rule::RepeatElement),
+        checked(resize::array_resize_udf(), Rule::Resize),
+        checked(range::range_udf(), Rule::Series),
+        gen_series(),
+    ]
+}
+
+/// `generate_series`, checked (what `sequence` is rewritten to).
+pub fn gen_series() -> ScalarUDF {
+    checked(
+        datafusion::functions_nested::range::gen_series_udf(),
+        Rule::Series,
+    )
+}
+
+fn checked(inner: Arc<ScalarUDF>, rule: Rule) -> ScalarUDF {
+    ScalarUDF::new_from_impl(Checked { inner, rule })
+}
+
+fn too_large(name: &str, what: &str, size: f64, limit: f64) -> DataFusionError {
+    DataFusionError::External(Box::new(ContangoError::new(
+        ErrorKind::ExceededFunctionMemoryLimit,
+        format!(
+            "{name}: the result would hold {size:.0} {what}, more than the {limit:.0} one call may build"
+        ),
+    )))
+}
+
+/// The values of `value` over `rows` rows as f64 (NULL as 0), or `None` for
+/// a type that does not convert.
+fn numbers(value: &ColumnarValue, rows: usize) -> Option<Vec<f64>> {
+    let array = value.to_array(rows).ok()?;
+    let array = cast(&array, &DataType::Float64).ok()?;
+    Some(
+        array
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect(),
+    )
+}
+
+/// Byte length of each string of `value` (its average size when the type
+/// has no lengths).
+fn byte_lengths(value: &ColumnarValue, rows: usize) -> Vec<f64> {
+    let array = match value.to_array(rows) {
+        Ok(a) => a,
+        Err(_) => return vec![0.0; rows],
+    };
+    match length(&array)
+        .ok()
+        .and_then(|l| cast(&l, &DataType::Float64).ok())
+    {
+        Some(l) => l
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect(),
+        None => vec![average_size(&array); rows],
+    }
+}
+
+fn average_size(array: &ArrayRef) -> f64 {
+    array.get_array_memory_size() as f64 / array.len().max(1) as f64
+}
+
+/// Memory of one value of `value` (per row for a column).
+fn value_sizes(value: &ColumnarValue, rows: usize) -> Vec<f64> {
+    match value {
+        ColumnarValue::Scalar(s) => vec![s.size() as f64; rows],
+        ColumnarValue::Array(a) => match a.data_type() {
+            DataType::List(_) => {
+                let list = a.as_list::<i32>();
+                let per = average_size(list.values()) / list.values().len().max(1) as f64;
+                (0..list.len())
+                    .map(|i| list.value_length(i).max(0) as f64 * per + 8.0)
+                    .collect()
+            }
+            _ => vec![average_size(a); rows],
+        },
+    }
+}
+
+/// A position on one axis (integers as is, dates and timestamps in
+/// nanoseconds), so a series' length is `(stop - start) / step + 1`.
+fn positions(value: &ColumnarValue, rows: usize) -> Option<Vec<f64>> {
+    let scale = match value.data_type() {
+        DataType::Date32 => 86_400e9,
+        DataType::Date64 => 1e6,
+        DataType::Timestamp(unit, _) => match unit {
+            TimeUnit::Second => 1e9,
+            TimeUnit::Millisecond => 1e6,
+            TimeUnit::Microsecond => 1e3,
+            TimeUnit::Nanosecond => 1.0,
+        },
+        t if t.is_integer() => 1.0,
+        _ => return None,
+    };
+    let as_int = match value.data_type() {
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => {
+            let array = value.to_array(rows).ok()?;
+            let array = cast(&array, &DataType::Int64).ok()?;
+            ColumnarValue::Array(array)
+        }
+        _ => value.clone(),
+    };
+    Some(
+        numbers(&as_int, rows)?
+            .into_iter()
+            .map(|v| v * scale)
+            .collect(),
+    )
+}
+
+/// A series step in the unit of [`positions`].
+fn steps(value: &ColumnarValue, rows: usize) -> Option<Vec<f64>> {
+    const DAY: f64 = 86_400e9;
+    let interval = |s: &ScalarValue| -> Option<f64> {
+        Some(match s {
+            ScalarValue::IntervalYearMonth(Some(m)) => *m as f64 * 30.0 * DAY,
+            ScalarValue::IntervalDayTime(Some(v)) => {
+                v.days as f64 * DAY + v.milliseconds as f64 * 1e6
+            }
+            ScalarValue::IntervalMonthDayNano(Some(v)) => {
+                v.months as f64 * 30.0 * DAY + v.days as f64 * DAY + v.nanoseconds as f64
+            }
+            _ => return None,
+        })
+    };
+    match value.data_type() {
+        DataType::Interval(
+            IntervalUnit::YearMonth | IntervalUnit::DayTime | IntervalUnit::MonthDayNano,
+        ) => {
+            let array = value.to_array(rows).ok()?;
+            (0..rows)
+                .map(|i| {
+                    ScalarValue::try_from_array(&array, i)
+                        .ok()
+                        .and_then(|s| interval(&s))
+                })
+                .collect()
+        }
+        t if t.is_integer() => numbers(value, rows),
+        _ => None,
+    }
+}
+
+impl Checked {
+    /// Refuses the call when its result would be too large.
+    fn check(&self, args: &[ColumnarValue], rows: usize) -> DFResult<()> {
+        let name = self.inner.name();
+        let rows = rows.max(1);
+        let count = |i: usize| args.get(i).and_then(|v| numbers(v, rows));
+        match self.rule {
+            Rule::RepeatString | Rule::Pad => {
+                let Some(counts) = count(1) else {
+                    return Ok(());
+                };
+                let unit = match self.rule {
+                    Rule::RepeatString => byte_lengths(&args[0], rows),
+                    _ => vec![4.0; rows],
+                };
+                let bytes: f64 = counts.iter().zip(&unit).map(|(n, b)| n.max(0.0) * b).sum();
+                if bytes > MAX_RESULT_BYTES {
+                    return Err(too_large(name, "bytes", bytes, MAX_RESULT_BYTES));
+                }
+            }
+            Rule::RepeatElement | Rule::Resize => {
+                let Some(counts) = count(1) else {
+                    return Ok(());
+                };
+                let elements: f64 = counts.iter().map(|n| n.max(0.0)).sum();
+                if elements > MAX_RESULT_ELEMENTS {
+                    return Err(too_large(name, "elements", elements, MAX_RESULT_ELEMENTS));
+                }
+                if self.rule == Rule::RepeatElement {
+                    let sizes = value_sizes(&args[0], rows);
+                    let bytes: f64 = counts.iter().zip(&sizes).map(|(n, b)| n.max(0.0) * b).sum();
+                    if bytes > MAX_RESULT_BYTES {
+                        return Err(too_large(name, "bytes", bytes, MAX_RESULT_BYTES));
+                    }
+                }
+            }
+            Rule::Series => {
+                let (start, stop) = match args {
+                    [stop] => (None, positions(stop, rows)),
+                    [start, stop, ..] => (positions(start, rows), positions(stop, rows)),
+                    [] => return Ok(()),
+                };
+                let Some(stop) = stop else {
+                    return Ok(());
+                };
+                let start = start.unwrap_or_else(|| vec![0.0; rows]);
+                let step = match args.get(2) {
+                    Some(s) => match steps(s, rows) {
+                        Some(s) => s,
+                        None => return Ok(()),
+                    },
+                    None => vec![1.0; rows],
+                };
+                let elements: f64 = (0..rows)
+                    .map(|i| {
+                        let span = stop[i] - start[i];
+                        if step[i] == 0.0 || span * step[i] < 0.0 {
+                            0.0
+                        } else {
+                            (span / step[i]).floor() + 1.0
+                        }
+                    })
+                    .sum();
+                if elements > MAX_RESULT_ELEMENTS {
+                    return Err(too_large(name, "elements", elements, MAX_RESULT_ELEMENTS));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ScalarUDFImpl for Checked {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn schema_name(&self, args: &[Expr]) -> DFResult<String> {
+        self.inner.schema_name(args)
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DFResult<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DFResult<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        self.check(&args.args, args.number_rows)?;
+        self.inner.invoke_with_args(args)
+    }
+
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> DFResult<ExprSimplifyResult> {
+        self.inner.simplify(args, info)
+    }
+
+    fn short_circuits(&self) -> bool {
+        self.inner.short_circuits()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DFResult<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.inner.documentation()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::*;
+
+    async fn one(sql: &str) -> String {
+        one_row(sql, "UTC").await.0.remove(0)
+    }
+
+    async fn error(sql: &str) -> String {
+        let ctx = context(datafusion::prelude::SessionConfig::new());
+        let outcome = match ctx.sql(sql).await {
+            Ok(frame) => frame.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let e = outcome.expect_err(sql);
+        let e = contango_common::error::ContangoError::from_datafusion(&e);
+        assert_eq!(
+            e.kind().trino_error_name(),
+            "EXCEEDED_FUNCTION_MEMORY_LIMIT",
+            "{sql}: {e}"
+        );
+        e.message().to_string()
+    }
+
+    #[tokio::test]
+    async fn results_beyond_the_limit_are_refused_before_allocating() {
+        for sql in [
+            "SELECT repeat('x', 2147483647)",
+            "SELECT lpad('x', 2147483647, 'y')",
+            "SELECT rpad('x', 2147483647, 'y')",
+            "SELECT sequence(1, 1000000000)",
+            "SELECT sequence(-1000000000, 1, 1)",
+            "SELECT generate_series(1, 1000000000000)",
+            "SELECT range(1000000000)",
+            "SELECT array_repeat('x', 1000000000)",
+            "SELECT array_resize(ARRAY[1], 2000000000)",
+            "SELECT flatten(array_repeat(sequence(1, 100000), 100000))",
+            "SELECT sequence(TIMESTAMP '2000-01-01 00:00:00', TIMESTAMP '2030-01-01 00:00:00', INTERVAL '1' SECOND)",
+        ] {
+            let message = error(sql).await;
+            assert!(message.contains("more than"), "{sql}: {message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn results_within_the_limit_are_unchanged() {
+        assert_eq!(one("SELECT repeat('ab', 3)").await, "ababab",);
+        assert_eq!(one("SELECT lpad('7', 3, '0')").await, "007");
+        assert_eq!(
+            one("SELECT cardinality(sequence(1, 100000))").await,
+            "100000"
+        );
+        assert_eq!(one("SELECT sequence(5, 1, -2)").await, "[5, 3, 1]");
+        assert_eq!(one("SELECT array_repeat(1, 3)").await, "[1, 1, 1]");
+        assert_eq!(
+            one("SELECT array_resize(ARRAY[1], 3, 0)").await,
+            "[1, 0, 0]"
+        );
+        assert_eq!(
+            one("SELECT cardinality(sequence(DATE '2020-01-01', DATE '2020-12-31', INTERVAL '1' DAY))")
+                .await,
+            "366"
+        );
+    }
+}
