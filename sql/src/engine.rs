@@ -105,9 +105,6 @@ impl PlannedStatement {
         // metadata; results keep the schema the statement was described with.
         let target = schema.clone();
         let conform = move |batch: RecordBatch| {
-            if batch.schema() == target {
-                return Ok(batch);
-            }
             let columns = batch
                 .columns()
                 .iter()

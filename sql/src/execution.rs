@@ -66,6 +66,7 @@ pub(crate) fn run(
     + 'static,
 ) -> SendableRecordBatchStream {
     let (mut tx, rx) = futures::channel::mpsc::channel(BUFFERED_BATCHES);
+    let target = schema.clone();
     let task = RUNTIME.spawn(async move {
         let mut stream = match frame.execute_stream().await {
             Ok(stream) => stream,
@@ -74,9 +75,16 @@ pub(crate) fn run(
                 return;
             }
         };
+        // Decided once per query, not per batch.
+        let same = stream.schema() == target;
         while let Some(batch) = stream.next().await {
             let failed = batch.is_err();
-            if tx.send(batch.and_then(&conform).map(Some)).await.is_err() || failed {
+            let batch = if same {
+                batch
+            } else {
+                batch.and_then(&conform)
+            };
+            if tx.send(batch.map(Some)).await.is_err() || failed {
                 return;
             }
         }
