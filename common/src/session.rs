@@ -25,6 +25,9 @@ pub struct Session {
     pub transaction_id: Option<String>,
     /// What the client calls itself (`X-Trino-Source`, Flight user agent).
     pub source: Option<String>,
+    /// Whether the user has the administrator role: sees every user's
+    /// queries in `system.runtime.queries` and may kill them.
+    pub admin: bool,
 }
 
 impl Session {
@@ -43,6 +46,7 @@ impl Session {
             prepared: BTreeMap::new(),
             transaction_id: None,
             source: None,
+            admin: false,
         }
     }
 

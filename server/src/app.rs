@@ -100,11 +100,22 @@ impl App {
                 commit_feed = Some(rx);
             }
         }
-        let auth = Arc::new(Authenticator::new(
-            config.auth.enabled,
-            config.auth.users.clone(),
-            Duration::from_secs(config.auth.token_ttl_secs),
-        ));
+        let insecure_basic = crate::auth::InsecureBasic::parse(&config.auth.insecure_basic)
+            .ok_or_else(|| {
+                ContangoError::invalid(format!(
+                    "auth.insecure_basic must be 'refuse' or 'loopback', not '{}'",
+                    config.auth.insecure_basic
+                ))
+            })?;
+        let auth = Arc::new(
+            Authenticator::new(
+                config.auth.enabled,
+                config.auth.users.clone(),
+                Duration::from_secs(config.auth.token_ttl_secs),
+            )
+            .with_admins(config.auth.admins.iter().cloned())
+            .with_insecure_basic(insecure_basic),
+        );
         Ok(Self {
             config: Arc::new(config),
             catalog_settings: Arc::new(settings),
@@ -132,11 +143,13 @@ impl App {
 
     /// A fresh session for `user` on the configured catalog and default schema.
     pub fn new_session(&self, user: &str) -> Session {
-        Session::new(
+        let mut session = Session::new(
             user,
             self.catalog_settings.name.clone(),
             self.config.catalog.default_schema.clone(),
-        )
+        );
+        session.admin = self.auth.is_admin(user);
+        session
     }
 }
 

@@ -92,6 +92,19 @@ pub struct ServerConfig {
     /// empty for no server limit. Sessions may ask for less with
     /// `SET SESSION query_max_run_time`, never for more.
     pub query_max_run_time: String,
+    /// Base URL clients reach the HTTP port at (`https://contango.example.com`),
+    /// used for every `nextUri`. Empty: the address of the listener the
+    /// request arrived on.
+    pub external_url: String,
+    /// Trust `X-Forwarded-Proto`, `X-Forwarded-Host` and `Host` for `nextUri`s
+    /// (only behind a proxy that sets them). Ignored when `external_url` is set.
+    pub trusted_proxy: bool,
+    /// A Trino query whose client stops fetching pages for this long is
+    /// cancelled and forgotten (Trino's `query.client.timeout`).
+    pub client_timeout: String,
+    /// How long an HTTP client may take to send a request's headers, and
+    /// then its body; also how long a kept-alive connection may stay idle.
+    pub request_timeout: String,
 }
 
 /// `[catalog]`
@@ -143,6 +156,12 @@ pub struct AuthConfig {
     pub users: BTreeMap<String, String>,
     /// Lifetime of bearer tokens issued by the Flight SQL handshake, seconds.
     pub token_ttl_secs: u64,
+    /// Users in the administrator role: they see every user's queries in
+    /// `system.runtime.queries` and may kill them.
+    pub admins: Vec<String>,
+    /// Basic credentials on connections without TLS: `refuse` (default) or
+    /// `loopback` (accepted from clients on this machine only).
+    pub insecure_basic: String,
 }
 
 impl Default for Config {
@@ -168,6 +187,10 @@ impl Default for ServerConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             query_max_run_time: String::new(),
+            external_url: String::new(),
+            trusted_proxy: false,
+            client_timeout: "5m".into(),
+            request_timeout: "30s".into(),
         }
     }
 }
@@ -205,6 +228,8 @@ impl Default for AuthConfig {
             enabled: true,
             users: BTreeMap::new(),
             token_ttl_secs: 86_400,
+            admins: Vec::new(),
+            insecure_basic: "refuse".into(),
         }
     }
 }
@@ -260,6 +285,7 @@ impl Config {
             auth: AuthConfig {
                 enabled: !users.is_empty(),
                 users,
+                insecure_basic: "loopback".into(),
                 ..AuthConfig::default()
             },
             ..Config::default()
@@ -311,6 +337,16 @@ impl Config {
         }
     }
 
+    /// `server.client_timeout` as a duration.
+    pub fn client_timeout(&self) -> Result<std::time::Duration> {
+        duration_key("server.client_timeout", &self.server.client_timeout)
+    }
+
+    /// `server.request_timeout` as a duration.
+    pub fn request_timeout(&self) -> Result<std::time::Duration> {
+        duration_key("server.request_timeout", &self.server.request_timeout)
+    }
+
     /// Rejects configurations that cannot work.
     pub fn validate(&self) -> Result<()> {
         if !matches!(
@@ -332,6 +368,21 @@ impl Config {
                 "auth is enabled but no users are configured: add [auth.users] or set auth.enabled = false",
             ));
         }
+        if crate::auth::InsecureBasic::parse(&self.auth.insecure_basic).is_none() {
+            return Err(ContangoError::invalid(format!(
+                "auth.insecure_basic must be 'refuse' or 'loopback', not '{}'",
+                self.auth.insecure_basic
+            )));
+        }
+        let url = &self.server.external_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ContangoError::invalid(format!(
+                "server.external_url must start with http:// or https://, not '{}'",
+                self.server.external_url
+            )));
+        }
+        self.client_timeout()?;
+        self.request_timeout()?;
         if contango_timeseries::gpu::GpuMode::parse(&self.gpu.mode).is_none() {
             return Err(ContangoError::invalid(format!(
                 "gpu.mode must be 'auto', 'on' or 'off', not '{}'",
@@ -344,6 +395,16 @@ impl Config {
         self.quality.validate().map_err(ContangoError::invalid)?;
         Ok(())
     }
+}
+
+fn duration_key(key: &str, text: &str) -> Result<std::time::Duration> {
+    contango_sql::session_properties::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ContangoError::invalid(format!(
+                "{key} must be a duration such as 30s or 5m, got '{text}'"
+            ))
+        })
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -385,7 +446,19 @@ fn apply_env(
                 apply_env(table, inner, &var, env)?;
             }
             // `[[streams]]` come from the file or `--stream`.
-            toml::Value::Array(_) => {}
+            toml::Value::Array(_) if key == "streams" => {}
+            // Lists of names: comma-separated.
+            toml::Value::Array(_) => {
+                if let Some(raw) = env.get(&var) {
+                    let items = raw
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.to_string()))
+                        .collect();
+                    value.insert(key.clone(), toml::Value::Array(items));
+                }
+            }
             scalar => {
                 if let Some(raw) = env.get(&var) {
                     let parsed = match scalar {
@@ -397,6 +470,14 @@ fn apply_env(
                                 ))
                             })?)
                         }
+                        toml::Value::Float(_) => match raw.trim().parse::<f64>() {
+                            Ok(f) if f.is_finite() => toml::Value::Float(f),
+                            _ => {
+                                return Err(ContangoError::invalid(format!(
+                                    "{var}: expected a number, got '{raw}'"
+                                )));
+                            }
+                        },
                         _ => toml::Value::String(raw.clone()),
                     };
                     value.insert(key.clone(), parsed);
@@ -490,6 +571,81 @@ mod tests {
                 .contains("gpu.mode must be 'auto', 'on' or 'off'"),
             "{}",
             e.message()
+        );
+    }
+
+    #[test]
+    fn floats_and_lists_from_env() {
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let float_keys = float_paths(&defaults, "CONTANGO");
+        assert!(!float_keys.is_empty(), "the configuration has float keys");
+        for var in &float_keys {
+            let mut value = toml::Table::new();
+            apply_env(
+                &mut value,
+                &defaults,
+                "CONTANGO",
+                &[(var.clone(), "0.25".to_string())].into(),
+            )
+            .unwrap();
+            let text = toml::to_string(&value).unwrap();
+            assert!(text.contains("0.25"), "{var}: {text}");
+            let e = apply_env(
+                &mut value,
+                &defaults,
+                "CONTANGO",
+                &[(var.clone(), "lots".to_string())].into(),
+            )
+            .unwrap_err();
+            assert!(e.message().contains("expected a number"), "{}", e.message());
+        }
+        let c = Config::load(
+            None,
+            env(&[
+                ("CONTANGO_AUTH_ADMINS", "root, ops"),
+                ("CONTANGO_AUTH_INSECURE_BASIC", "loopback"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.auth.admins, vec!["root".to_string(), "ops".to_string()]);
+        assert_eq!(c.auth.insecure_basic, "loopback");
+    }
+
+    fn float_paths(table: &toml::Table, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, v) in table {
+            let var = format!("{prefix}_{}", k.to_ascii_uppercase());
+            match v {
+                toml::Value::Float(_) => out.push(var),
+                toml::Value::Table(t) => out.extend(float_paths(t, &var)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn auth_and_server_settings_are_validated() {
+        let mut c = Config::default();
+        c.auth.enabled = false;
+        c.validate().unwrap();
+        c.auth.insecure_basic = "always".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .message()
+                .contains("insecure_basic")
+        );
+        c.auth.insecure_basic = "loopback".into();
+        c.server.external_url = "contango:8080".into();
+        assert!(c.validate().unwrap_err().message().contains("external_url"));
+        c.server.external_url = "https://contango.example.com".into();
+        c.server.client_timeout = "soon".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .message()
+                .contains("client_timeout")
         );
     }
 

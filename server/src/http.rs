@@ -8,8 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::serve::ListenerExt;
-use contango_common::error::{ContangoError, Result};
+use contango_common::error::Result;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -32,16 +31,9 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .with_state(app.clone())
         .merge(crate::trino::router(app));
-    if let Some(acceptor) = crate::tls::acceptor(&app_tls(&router_app))? {
-        return crate::tls::serve(listener, router, acceptor, shutdown).await;
-    }
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ContangoError::internal(format!("http server: {e}")))
+    let acceptor = crate::tls::acceptor(&app_tls(&router_app))?;
+    let timeout = router_app.config.request_timeout()?;
+    crate::listener::serve(listener, router, acceptor, timeout, shutdown).await
 }
 
 fn app_tls(app: &App) -> (String, String) {

@@ -5,6 +5,7 @@
 //! - [`auth`]: users, Basic credentials and bearer tokens (both endpoints).
 //! - [`flight`]: the Arrow Flight SQL endpoint.
 //! - [`http`]: the HTTP endpoint (`/healthz`, plus [`trino`]).
+//! - [`listener`]: the HTTP port's accept loop (TLS, connection facts, timeouts).
 //! - [`trino`]: Trino's client REST protocol (`/v1/statement`).
 //! - [`market_load`]: writes the synthetic market into Iceberg (demo, benches).
 //! - [`cli`]: `serve`, `demo`, `import`, `sql`.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod flight;
 pub mod http;
+pub mod listener;
 pub mod market_load;
 pub mod session_headers;
 pub mod sql_client;

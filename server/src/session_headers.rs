@@ -13,13 +13,17 @@ use contango_common::Session;
 use contango_common::error::{ContangoError, Result};
 
 use crate::app::App;
-use crate::auth::ANONYMOUS;
+use crate::auth::{ANONYMOUS, Caller};
 
 /// A request's session. The outer error is a failed authentication; the
 /// inner result says whether the session headers were valid (the Trino
 /// protocol reports a bad header as the query's error, Flight SQL refuses
 /// the call).
-pub fn request_session(app: &App, headers: &HeaderMap) -> Result<(Session, Result<()>)> {
+pub fn request_session(
+    app: &App,
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<(Session, Result<()>)> {
     // A header that is not text counts as absent (refused when auth is on).
     let authorization = headers
         .get("authorization")
@@ -32,7 +36,7 @@ pub fn request_session(app: &App, headers: &HeaderMap) -> Result<(Session, Resul
             .flatten()
             .unwrap_or_else(|| ANONYMOUS.to_string())
     } else {
-        app.auth.authorize(authorization)?
+        app.auth.authorize(authorization, caller)?
     };
     let mut session = app.new_session(&user);
     let applied = apply_headers(&mut session, headers);

@@ -233,6 +233,7 @@ impl QueryEngine {
             crate::metadata::system_catalog(
                 &self.catalogs,
                 self.queries.clone(),
+                (!session.admin).then_some(session.user.as_str()),
                 &self.runtime_tables,
             ),
         );
@@ -470,8 +471,21 @@ impl QueryEngine {
                 update.clear_transaction = true;
             }
             TrinoStatement::KillQuery { query_id, message } => {
-                self.queries
-                    .kill(&session.user, &query_id, message.as_deref())?;
+                // The kill happens when the statement executes, not when it
+                // is planned: describing or preparing it changes nothing.
+                let kill = crate::queries::KillOnScan::new(
+                    self.queries.clone(),
+                    session,
+                    query_id,
+                    message,
+                );
+                let frame = self.context(session)?.read_table(Arc::new(kill))?;
+                return Ok(PlannedStatement {
+                    frame,
+                    parameters: HashMap::new(),
+                    update,
+                    update_type,
+                });
             }
         }
         let batch = RecordBatch::try_new(

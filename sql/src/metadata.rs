@@ -610,6 +610,7 @@ fn jdbc_size(t: &TrinoType) -> (Option<i64>, Option<i64>) {
 pub fn system_catalog(
     sources: &[Arc<dyn CatalogSource>],
     queries: Arc<QueryTracker>,
+    viewer: Option<&str>,
     runtime_tables: &[(String, Arc<dyn TableProvider>)],
 ) -> Arc<dyn CatalogProvider> {
     let catalog = Arc::new(MemoryCatalogProvider::new());
@@ -862,7 +863,7 @@ pub fn system_catalog(
             ("table_comments", table_comments),
         ]),
     );
-    let mut runtime: Vec<(&str, Arc<dyn TableProvider>)> = vec![("queries", queries.table())];
+    let mut runtime: Vec<(&str, Arc<dyn TableProvider>)> = vec![("queries", queries.table(viewer))];
     runtime.extend(runtime_tables.iter().map(|(n, t)| (n.as_str(), t.clone())));
     register("runtime", fixed_schema(runtime));
     let system_entry = entries

@@ -27,6 +27,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use contango_common::Session;
 use contango_common::error::{ContangoError, ErrorKind, Result};
 
 /// Finished queries kept for `system.runtime.queries`.
@@ -391,12 +392,13 @@ impl QueryTracker {
         self.entries.lock().iter().cloned().collect()
     }
 
-    /// `kill_query`: stops query `id` on behalf of `user` (who must own it).
-    pub fn kill(&self, user: &str, id: &str, message: Option<&str>) -> Result<()> {
+    /// `kill_query`: stops query `id` on behalf of `session`'s user, who
+    /// must own it or be an administrator.
+    pub fn kill(&self, session: &Session, id: &str, message: Option<&str>) -> Result<()> {
         let entry = self
             .get(id)
             .ok_or_else(|| ContangoError::not_found(format!("Query {id} not found")))?;
-        if entry.user != user {
+        if entry.user != session.user && !session.admin {
             return Err(ContangoError::permission_denied(format!(
                 "Access Denied: Cannot kill query {id} owned by another user"
             )));
@@ -413,10 +415,13 @@ impl QueryTracker {
         Ok(())
     }
 
-    /// `system.runtime.queries` as a table provider, read at scan time.
-    pub fn table(self: &Arc<Self>) -> Arc<dyn TableProvider> {
+    /// `system.runtime.queries` as a table provider, read at scan time:
+    /// every query, or with `viewer` only that user's (a user who is not
+    /// an administrator never sees another user's SQL text).
+    pub fn table(self: &Arc<Self>, viewer: Option<&str>) -> Arc<dyn TableProvider> {
         Arc::new(QueriesTable {
             tracker: self.clone(),
+            viewer: viewer.map(str::to_string),
         })
     }
 }
@@ -522,10 +527,90 @@ impl Drop for Tracked {
     }
 }
 
+/// `CALL system.runtime.kill_query(...)` as a one-row table (`result`:
+/// true) whose scan carries out the kill, so that the kill happens when the
+/// statement executes, once, and never when it is only planned or described
+/// (Flight SQL prepares statements before running them).
+pub(crate) struct KillOnScan {
+    tracker: Arc<QueryTracker>,
+    session: Session,
+    query_id: String,
+    message: Option<String>,
+}
+
+impl KillOnScan {
+    /// The kill of `query_id` on behalf of `session`.
+    pub(crate) fn new(
+        tracker: Arc<QueryTracker>,
+        session: &Session,
+        query_id: String,
+        message: Option<String>,
+    ) -> Self {
+        Self {
+            tracker,
+            session: session.clone(),
+            query_id,
+            message,
+        }
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new(
+            "result",
+            DataType::Boolean,
+            false,
+        )]))
+    }
+}
+
+impl fmt::Debug for KillOnScan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KillOnScan")
+            .field("query_id", &self.query_id)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TableProvider for KillOnScan {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Self::schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        self.tracker
+            .kill(&self.session, &self.query_id, self.message.as_deref())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let batch = RecordBatch::try_new(
+            Self::schema(),
+            vec![Arc::new(datafusion::arrow::array::BooleanArray::from(
+                vec![true],
+            ))],
+        )?;
+        let table = MemTable::try_new(Self::schema(), vec![vec![batch]])?;
+        table.scan(state, projection, filters, limit).await
+    }
+}
+
 /// `system.runtime.queries`: one row per known query.
 #[derive(Debug)]
 struct QueriesTable {
     tracker: Arc<QueryTracker>,
+    viewer: Option<String>,
 }
 
 fn queries_schema() -> SchemaRef {
@@ -555,7 +640,10 @@ impl QueriesTable {
         let mut end = TimestampMillisecondBuilder::new().with_timezone("UTC");
         let mut error_type = StringBuilder::new();
         let mut error_code = StringBuilder::new();
-        for e in &entries {
+        let visible = entries
+            .iter()
+            .filter(|e| self.viewer.as_ref().is_none_or(|v| *v == e.user));
+        for e in visible {
             let s = e.state.lock();
             id.append_value(&e.id);
             state.append_value(s.state);
@@ -626,20 +714,29 @@ mod tests {
             c.store(true, Ordering::SeqCst);
         });
         q.running();
-        let e = tracker.kill("bob", &q.id, Some("enough")).unwrap_err();
+        let bob = Session::new("bob", "c", "s");
+        let alice = Session::new("alice", "c", "s");
+        let e = tracker.kill(&bob, &q.id, Some("enough")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         assert!(!called.load(Ordering::SeqCst));
-        tracker.kill("alice", &q.id, Some("enough")).unwrap();
+        tracker.kill(&alice, &q.id, Some("enough")).unwrap();
         assert!(called.load(Ordering::SeqCst));
         assert_eq!(q.state(), "FAILED");
         assert_eq!(
-            tracker.kill("alice", &q.id, None).unwrap_err().kind(),
+            tracker.kill(&alice, &q.id, None).unwrap_err().kind(),
             ErrorKind::Invalid
         );
         assert_eq!(
-            tracker.kill("alice", "nope", None).unwrap_err().kind(),
+            tracker.kill(&alice, "nope", None).unwrap_err().kind(),
             ErrorKind::NotFound
         );
+        // An administrator may kill anyone's query.
+        let other = tracker.register("test", "carol", None, "SELECT 2");
+        other.running();
+        let mut root = Session::new("root", "c", "s");
+        root.admin = true;
+        tracker.kill(&root, &other.id, None).unwrap();
+        assert_eq!(other.state(), "FAILED");
     }
 
     #[test]

@@ -215,7 +215,10 @@ mod tests {
             let engine = engine.clone();
             async move {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                engine.queries().kill("alice", &id, Some("enough")).unwrap();
+                engine
+                    .queries()
+                    .kill(&Session::new("alice", "c", "s"), &id, Some("enough"))
+                    .unwrap();
             }
         };
         let (outcome, ()) = tokio::join!(submitted.planning(never), killer);
@@ -269,7 +272,10 @@ mod tests {
         let engine = engine();
         let submitted = engine.submit("test", &session(), "SELECT 1");
         let id = submitted.entry().id.clone();
-        engine.queries().kill("alice", &id, None).unwrap();
+        engine
+            .queries()
+            .kill(&Session::new("alice", "c", "s"), &id, None)
+            .unwrap();
         let e = submitted.plan().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Killed);
     }

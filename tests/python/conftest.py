@@ -249,7 +249,8 @@ class ContangoServer:
 
     @property
     def flight_uri(self) -> str:
-        return f"grpc://{self.flight_addr}"
+        scheme = "grpc+tls" if self.tls_cert else "grpc"
+        return f"{scheme}://{self.flight_addr}"
 
     @property
     def http_url(self) -> str:
@@ -290,7 +291,8 @@ def http_get_json(url: str, timeout: float = 5.0, cafile: str | None = None) -> 
 
 def write_config(path: Path, *, catalog_uri: str | None = None, warehouse: str | None = None, s3: dict | None = None, users: dict | None = None) -> Path:
     users = users if users is not None else {USER: PASSWORD}
-    lines = ["[auth]", "enabled = true", "[auth.users]"]
+    # Plain HTTP/gRPC on loopback: Basic credentials allowed from this machine only.
+    lines = ["[auth]", "enabled = true", 'insecure_basic = "loopback"', "[auth.users]"]
     lines += [f"{u} = {json.dumps(p)}" for u, p in users.items()]
     if catalog_uri or warehouse:
         lines.append("[catalog]")

@@ -21,6 +21,7 @@ def env_server(contango_bin, market_server, tmp_path_factory):
     data = market_server.data_dir.resolve()
     env = {
         "CONTANGO_AUTH_USERS": "alice=a-pw,bob=b=pw",  # bob's password contains '='
+        "CONTANGO_AUTH_INSECURE_BASIC": "loopback",
         "CONTANGO_CATALOG_URI": f"sqlite://{data}/catalog.db",
         "CONTANGO_CATALOG_WAREHOUSE": f"{data}/warehouse",
     }

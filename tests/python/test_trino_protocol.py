@@ -274,8 +274,10 @@ def test_trino_client_basic_and_bearer_auth_over_https(tls_server, monkeypatch):
         connect(BasicAuthentication(tls_server.user, "wrong")).cursor().execute("SELECT 1")
     assert "401" in str(e.value)
 
-    # The bearer token the Flight SQL handshake issues works on the Trino endpoint.
-    client = flight.FlightClient(tls_server.flight_uri)
+    # The bearer token the Flight SQL handshake issues works on the Trino
+    # endpoint. Flight SQL speaks TLS with the same certificate.
+    assert tls_server.flight_uri.startswith("grpc+tls://")
+    client = flight.FlightClient(tls_server.flight_uri, tls_root_certs=open(tls_server.tls_cert, "rb").read())
     _, bearer = client.authenticate_basic_token(tls_server.user, tls_server.password)
     token = bearer.decode().split(" ", 1)[1]
     cur = connect(JWTAuthentication(token)).cursor()

@@ -39,16 +39,34 @@ fn incoming(
     })
 }
 
-/// Serves Flight SQL on `listener` until `shutdown` resolves.
+fn app_config(app: &App) -> &crate::config::ServerConfig {
+    &app.config.server
+}
+
+/// Serves Flight SQL on `listener` until `shutdown` resolves (over TLS
+/// when `[server] tls_cert` and `tls_key` are set).
 pub async fn serve(
     app: App,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let service = FlightServiceServer::new(ContangoFlight::new(FlightSqlImpl::new(app)))
+    let service = FlightServiceServer::new(ContangoFlight::new(FlightSqlImpl::new(app.clone())))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    let (cert, key) = (&app_config(&app).tls_cert, &app_config(&app).tls_key);
+    if !cert.is_empty() && !key.is_empty() {
+        // The same certificate as the HTTP port: passwords travel only over TLS.
+        let read = |p: &str| {
+            std::fs::read(p)
+                .map_err(|e| ContangoError::invalid(format!("cannot read TLS file {p}: {e}")))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| ContangoError::invalid(format!("Flight SQL TLS setup: {e}")))?;
+    }
+    builder
         .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await

@@ -38,7 +38,7 @@ impl ContangoFlight {
     }
 
     async fn schema_of(&self, request: Request<FlightDescriptor>) -> Result<SchemaRef, Status> {
-        let session = self.inner.session(request.metadata())?;
+        let session = self.inner.session(&request)?;
         let any = Any::decode(&*request.get_ref().cmd)
             .map_err(|e| Status::invalid_argument(format!("malformed descriptor: {e}")))?;
         let command = Command::try_from(any)

@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::auth::Caller;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
@@ -24,7 +25,6 @@ use contango_sql::{PlannedStatement, Submission};
 use datafusion::arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
-use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::metadata::Metadata;
@@ -61,12 +61,24 @@ impl FlightSqlImpl {
 
     /// The session of the caller (see [`crate::session_headers`]): gRPC
     /// metadata read as HTTP headers.
-    pub(super) fn session(&self, metadata: &MetadataMap) -> Result<Session, Status> {
-        let headers = metadata.clone().into_headers();
-        let (session, applied) = crate::session_headers::request_session(&self.app, &headers)
-            .map_err(|e| to_status(&e))?;
+    pub(super) fn session<T>(&self, request: &Request<T>) -> Result<Session, Status> {
+        let headers = request.metadata().clone().into_headers();
+        let (session, applied) =
+            crate::session_headers::request_session(&self.app, &headers, &self.caller(request))
+                .map_err(|e| to_status(&e))?;
         applied.map_err(|e| to_status(&e))?;
         Ok(session)
+    }
+
+    /// Where a request comes from: the peer's address, and TLS when the
+    /// port is configured for it (then every connection is TLS).
+    pub(super) fn caller<T>(&self, request: &Request<T>) -> Caller {
+        let addr = request.remote_addr().map(|a| a.ip());
+        if self.app.config.server.tls_cert.is_empty() {
+            Caller::plain(addr)
+        } else {
+            Caller::tls(addr)
+        }
     }
 
     /// Plans `sql` only to describe its result and parameters (creating and
@@ -124,7 +136,7 @@ impl FlightSqlImpl {
         command: arrow_flight::sql::Any,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request)?;
         let info = Self::flight_info(&schema, command.encode_to_vec(), request.into_inner())?;
         Ok(Response::new(info))
     }
@@ -171,6 +183,7 @@ impl FlightSqlService for FlightSqlImpl {
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
         let auth = &self.app.auth;
+        let caller = self.caller(&request);
         let header = request
             .metadata()
             .get("authorization")
@@ -182,10 +195,14 @@ impl FlightSqlService for FlightSqlImpl {
                 h.trim()[7..].trim().to_string()
             }
             Some(h) if auth.enabled() => {
-                let user = auth.check_basic(h).map_err(|e| to_status(&e))?;
+                let user = auth.check_basic(h, &caller).map_err(|e| to_status(&e))?;
                 auth.issue_token(&user)
             }
-            Some(h) => auth.issue_token(&auth.authorize(Some(h)).map_err(|e| to_status(&e))?),
+            Some(h) => auth.issue_token(
+                &auth
+                    .authorize(Some(h), &caller)
+                    .map_err(|e| to_status(&e))?,
+            ),
             None if !auth.enabled() => auth.issue_token(crate::auth::ANONYMOUS),
             None => {
                 // No header: the payload must carry nothing we could accept.
@@ -220,7 +237,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let (submission, planned) = self.submit(&session, &query.query).await?;
         if planned.parameter_count() > 0 {
             let e = ContangoError::bad_parameters(
@@ -244,7 +261,7 @@ impl FlightSqlService for FlightSqlImpl {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let planned = self
             .bound_prepared(&session, &cmd.prepared_statement_handle)
             .await?;
@@ -297,7 +314,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request)?;
         let schema = query
             .clone()
             .into_builder(self.metadata.sql_info())
@@ -315,7 +332,7 @@ impl FlightSqlService for FlightSqlImpl {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let sql = ticket
             .statement_handle
             .strip_prefix(STATEMENT_TICKET)
@@ -335,7 +352,7 @@ impl FlightSqlService for FlightSqlImpl {
         cmd: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let (sql, values) = self
             .prepared
             .get(&session, &cmd.prepared_statement_handle)?;
@@ -357,7 +374,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let batch = self.metadata.catalogs(&session, query).await?;
         Ok(Metadata::one_batch(batch))
     }
@@ -367,7 +384,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let batch = self.metadata.schemas(&session, query).await?;
         Ok(Metadata::one_batch(batch))
     }
@@ -377,7 +394,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let batch = self.metadata.tables(&session, query).await?;
         Ok(Metadata::one_batch(batch))
     }
@@ -387,7 +404,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request)?;
         let batch = Metadata::table_types(query)?;
         Ok(Metadata::one_batch(batch))
     }
@@ -397,7 +414,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request)?;
         let batch = query
             .into_builder(self.metadata.sql_info())
             .build()
@@ -410,7 +427,7 @@ impl FlightSqlService for FlightSqlImpl {
         cmd: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let handle = cmd.prepared_statement_handle.clone();
         let values = super::prepared::read_parameters(request.into_inner()).await?;
         self.prepared.bind(&session, &handle, values)?;
@@ -424,7 +441,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: ActionCreatePreparedStatementRequest,
         request: Request<arrow_flight::Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         let planned = self.describe(&session, &query.query).await?;
         let parameter_schema = planned.parameter_schema().map_err(|e| to_status(&e))?;
         let handle = self.prepared.create(&session, query.query);
@@ -444,7 +461,7 @@ impl FlightSqlService for FlightSqlImpl {
         query: ActionClosePreparedStatementRequest,
         request: Request<arrow_flight::Action>,
     ) -> Result<(), Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request)?;
         self.prepared
             .close(&session, &query.prepared_statement_handle)
     }

@@ -26,10 +26,10 @@ use tokio::task::JoinHandle;
 const PAGE_WAIT: Duration = Duration::from_secs(1);
 /// A page is closed once its encoded rows reach this size.
 const PAGE_BYTES: usize = 1 << 20;
-/// Running queries nobody asked about for this long are dropped.
-const ABANDONED_AFTER: Duration = Duration::from_secs(300);
 /// Finished queries keep their last page (for a retried GET) this long.
 const FINISHED_KEPT: Duration = Duration::from_secs(30);
+/// How often the registry looks for abandoned and expired queries.
+const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// A planned statement ready to stream, with what it changes in the session.
 pub struct Started {
@@ -95,12 +95,13 @@ impl Query {
         self.created.elapsed() - Duration::from_secs(self.last_access.load(Ordering::Relaxed))
     }
 
-    /// Whether the registry may forget this query now.
-    fn expired(&self) -> bool {
+    /// Whether the registry may forget this query now: finished and kept
+    /// long enough, or abandoned by its client for `client_timeout`.
+    fn expired(&self, client_timeout: Duration) -> bool {
         let keep = if self.finished.load(Ordering::Relaxed) {
             FINISHED_KEPT
         } else {
-            ABANDONED_AFTER
+            client_timeout
         };
         self.idle() >= keep
     }
@@ -371,12 +372,66 @@ fn stats(state: &str, rows: u64, bytes: u64, elapsed: Duration, done: bool) -> V
 }
 
 /// All live queries.
-#[derive(Default)]
 pub struct Queries {
     map: Mutex<HashMap<String, Arc<Query>>>,
+    client_timeout: Duration,
 }
 
 impl Queries {
+    /// An empty registry whose queries are abandoned after `client_timeout`
+    /// without a page request.
+    pub fn new(client_timeout: Duration) -> Self {
+        Self {
+            map: Mutex::default(),
+            client_timeout,
+        }
+    }
+
+    /// Forgets finished queries kept long enough and cancels abandoned ones
+    /// (Trino's ABANDONED_QUERY): planning aborted, stream dropped, memory
+    /// freed, the entry in `system.runtime.queries` marked FAILED.
+    pub async fn reap(&self) {
+        let expired: Vec<Arc<Query>> = {
+            let mut map = self.map.lock();
+            let expired = map
+                .values()
+                .filter(|q| q.expired(self.client_timeout))
+                .cloned()
+                .collect::<Vec<_>>();
+            for q in &expired {
+                map.remove(&q.id);
+            }
+            expired
+        };
+        for q in expired {
+            if !q.finished.load(Ordering::Relaxed) {
+                tracing::info!(query = %q.id, user = %q.user, "query abandoned by its client");
+                q.cancel(ContangoError::new(
+                    ErrorKind::Abandoned,
+                    format!(
+                        "Query {} was abandoned by the client, as it may have exited or stopped checking for query results",
+                        q.id
+                    ),
+                ))
+                .await;
+            }
+        }
+    }
+
+    /// Runs [`Queries::reap`] every few seconds while `queries` lives.
+    pub fn reap_in_background(queries: &Arc<Self>) {
+        let weak = Arc::downgrade(queries);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REAP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(queries) = weak.upgrade() else { break };
+                queries.reap().await;
+            }
+        });
+    }
+
     /// Registers the query of `entry` whose plan is being built by `planning`;
     /// `kill_query` on the entry cancels it like a DELETE.
     pub fn start(&self, entry: Arc<QueryEntry>, planning: JoinHandle<Planned>) -> Arc<Query> {
@@ -406,9 +461,7 @@ impl Queries {
                 tokio::spawn(async move { q.cancel(error).await });
             }
         });
-        let mut map = self.map.lock();
-        map.retain(|_, q| !q.expired());
-        map.insert(id, query.clone());
+        self.map.lock().insert(id, query.clone());
         query
     }
 
