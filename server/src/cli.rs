@@ -1,5 +1,6 @@
 //! The `contango` command line.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -224,7 +225,17 @@ async fn run(command: Command) -> Result<()> {
             .map_err(ContangoError::invalid)?;
             let table = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
                 .map_err(|e| ContangoError::internal(e.to_string()))?;
-            println!("{table}");
+            // `contango sql ... | head`: a reader that stops early is not an error.
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{table}").and_then(|()| out.flush()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                Err(e) => {
+                    return Err(ContangoError::internal(format!(
+                        "cannot write the result: {e}"
+                    )));
+                }
+            }
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             eprintln!("({rows} row{})", if rows == 1 { "" } else { "s" });
             Ok(())

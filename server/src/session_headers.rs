@@ -125,8 +125,10 @@ fn decode(s: &str, header: &str) -> Result<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or_else(bad)?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                // Exactly two hex digits (from_str_radix alone would take `+f`).
+                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+                let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
+                out.push((digit(hex[0])? * 16 + digit(hex[1])?) as u8);
                 i += 2;
             }
             b => out.push(b),
@@ -188,7 +190,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.properties["x"], "1\r\nX-Evil: 1");
-        for bad in ["x=%zz", "x=%e9", "novalue", "=1"] {
+        for bad in [
+            "x=%zz", "x=%e9", "novalue", "=1", "x=%+f", "x=%-1", "x=%2", "x=%é",
+        ] {
             let mut s = Session::new("u", "c", "s");
             let e = apply_headers(&mut s, &headers(&[("x-trino-session", bad)])).unwrap_err();
             assert!(

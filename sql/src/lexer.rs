@@ -19,31 +19,59 @@ pub struct Tok {
     pub end: usize,
 }
 
+/// Turns the tokenizer's (line, column) positions (1-based, columns in
+/// characters) into byte offsets. Positions arrive in order, so it walks
+/// forward from the last one: linear in the text, however long its lines.
+struct Locator<'a> {
+    sql: &'a str,
+    line_starts: Vec<usize>,
+    /// The last position found: line, column and byte offset.
+    last: (u64, u64, usize),
+}
+
+impl<'a> Locator<'a> {
+    fn new(sql: &'a str) -> Self {
+        Self {
+            sql,
+            line_starts: std::iter::once(0)
+                .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+            last: (1, 1, 0),
+        }
+    }
+
+    fn offset(&mut self, line: u64, column: u64) -> usize {
+        if line == 0 || column == 0 {
+            return self.sql.len();
+        }
+        let (from_column, from) = if line == self.last.0 && column >= self.last.1 {
+            (self.last.1, self.last.2)
+        } else {
+            let index = (line as usize - 1).min(self.line_starts.len() - 1);
+            (1, self.line_starts[index])
+        };
+        let at = self.sql[from..]
+            .char_indices()
+            .nth((column - from_column) as usize)
+            .map_or(self.sql.len(), |(i, _)| from + i);
+        self.last = (line, column, at);
+        at
+    }
+}
+
 /// Tokenises `sql` (GenericDialect), keeping byte ranges, without whitespace,
 /// comments and trailing semicolons.
 pub fn lex(sql: &str) -> Result<Vec<Tok>> {
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
         .tokenize_with_location()
         .map_err(|e| ContangoError::new(ErrorKind::Syntax, e.to_string()))?;
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let offset = |line: u64, column: u64| -> usize {
-        if line == 0 {
-            return sql.len();
-        }
-        let start = line_starts[(line as usize - 1).min(line_starts.len() - 1)];
-        sql[start..]
-            .char_indices()
-            .nth(column as usize - 1)
-            .map_or(sql.len(), |(i, _)| start + i)
-    };
+    let mut locate = Locator::new(sql);
     let mut out: Vec<Tok> = tokens
         .into_iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
         .map(|t| Tok {
-            start: offset(t.span.start.line, t.span.start.column),
-            end: offset(t.span.end.line, t.span.end.column),
+            start: locate.offset(t.span.start.line, t.span.start.column),
+            end: locate.offset(t.span.end.line, t.span.end.column),
             token: t.token,
         })
         .collect();
@@ -290,6 +318,26 @@ mod tests {
             replace_question_marks(sql, &[]).unwrap_err().kind(),
             ErrorKind::BadParameters
         );
+    }
+
+    #[test]
+    fn byte_ranges_on_one_long_line_and_after_it() {
+        // Tokens found by walking forward along one long line, then on the
+        // next lines (positions restart at a line's start).
+        let mut sql = String::from("SELECT ");
+        for i in 0..20_000 {
+            sql.push_str(&format!("'é{i}', "));
+        }
+        sql.push_str("1\nFROM\n  t");
+        let toks = lex(&sql).unwrap();
+        assert_eq!(toks.len(), 1 + 2 * 20_000 + 1 + 2);
+        for (i, t) in toks.iter().skip(1).step_by(2).take(20_000).enumerate() {
+            assert_eq!(&sql[t.start..t.end], format!("'é{i}'"));
+        }
+        let last = &toks[toks.len() - 1];
+        assert_eq!(&sql[last.start..last.end], "t");
+        let from = &toks[toks.len() - 2];
+        assert_eq!(&sql[from.start..from.end], "FROM");
     }
 
     #[test]

@@ -22,6 +22,7 @@ def env_server(contango_bin, market_server, tmp_path_factory):
     env = {
         "CONTANGO_AUTH_USERS": "alice=a-pw,bob=b=pw",  # bob's password contains '='
         "CONTANGO_AUTH_INSECURE_BASIC": "loopback",
+        "CONTANGO_QUALITY_ALERTS_DEVIATION_FACTOR": "2.5",  # a float key from the environment
         "CONTANGO_CATALOG_URI": f"sqlite://{data}/catalog.db",
         "CONTANGO_CATALOG_WAREHOUSE": f"{data}/warehouse",
     }
@@ -88,8 +89,14 @@ def test_auth_disabled_by_environment(contango_bin, market_server, market_counts
         ("[server]\nflight_adr = \"127.0.0.1:1\"\n", {}, "flight_adr"),
         ("", {"CONTANGO_AUTH_ENABLED": "maybe"}, "CONTANGO_AUTH_ENABLED"),
         ("[catalog]\ntype = \"hive\"\n[auth]\nenabled = false\n", {}, "catalog.type"),
+        ("[auth]\nenabled = false\n", {"CONTANGO_QUALITY_ALERTS_DEVIATION_FACTOR": "lots"}, "expected a number"),
+        # Read as a number from the environment (it used to fail as a string), then validated.
+        ("[auth]\nenabled = false\n", {"CONTANGO_QUALITY_ALERTS_DEVIATION_FACTOR": "-1"}, "deviation_factor > 0"),
+        ("[auth]\nenabled = false\n", {"CONTANGO_AUTH_INSECURE_BASIC": "always"}, "insecure_basic"),
+        ("[auth]\nenabled = false\n", {"CONTANGO_SERVER_CLIENT_TIMEOUT": "soon"}, "client_timeout"),
     ],
-    ids=["auth-without-users", "unknown-key", "bad-bool-env", "bad-catalog-type"],
+    ids=["auth-without-users", "unknown-key", "bad-bool-env", "bad-catalog-type", "bad-float-env",
+         "float-env-validated", "bad-insecure-basic", "bad-client-timeout"],
 )
 def test_invalid_configuration_is_refused(contango_bin, tmp_path, config_text, env, needle):
     config = tmp_path / "bad.toml"

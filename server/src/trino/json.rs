@@ -116,11 +116,11 @@ pub fn write_value(out: &mut String, a: &dyn Array, row: usize) -> Result<()> {
         DataType::FixedSizeBinary(_) => base64(out, a.as_fixed_size_binary().value(row)),
         DataType::Date32 => {
             let days = a.as_primitive::<Date32Type>().value(row) as i64;
-            date(out, days * 86_400_000_000_000)?;
+            date(out, days);
         }
         DataType::Date64 => {
             let ms = a.as_primitive::<Date64Type>().value(row);
-            date(out, ms * 1_000_000)?;
+            date(out, ms.div_euclid(86_400_000));
         }
         DataType::Time32(u) | DataType::Time64(u) => {
             let ns = time_nanos(a, row, u)?;
@@ -277,16 +277,33 @@ pub fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn date(out: &mut String, nanos: i64) -> Result<()> {
-    let dt = DateTime::from_timestamp_nanos(nanos);
-    let _ = write!(
-        out,
-        "\"{:04}-{:02}-{:02}\"",
-        dt.year(),
-        dt.month(),
-        dt.day()
-    );
-    Ok(())
+/// `days` since 1970-01-01 as Trino writes a date (`java.time.LocalDate`):
+/// `yyyy-mm-dd`, years past 9999 with a `+`, before year 0 with a `-`. Exact
+/// for every `i32` day count (civil-from-days in integers, no overflow).
+fn date(out: &mut String, days: i64) {
+    let (year, month, day) = civil_from_days(days);
+    if year > 9999 {
+        let _ = write!(out, "\"+{year}-{month:02}-{day:02}\"");
+    } else if year < 0 {
+        let _ = write!(out, "\"-{:04}-{month:02}-{day:02}\"", -year);
+    } else {
+        let _ = write!(out, "\"{year:04}-{month:02}-{day:02}\"");
+    }
+}
+
+/// Proleptic Gregorian (year, month, day) of `days` since 1970-01-01
+/// (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 fn time_nanos(a: &dyn Array, row: usize, u: &TimeUnit) -> Result<i64> {
@@ -478,6 +495,34 @@ mod tests {
         );
         let before_epoch = TimestampMillisecondArray::from(vec![-1]);
         assert_eq!(one(Arc::new(before_epoch)), "\"1969-12-31 23:59:59.999\"");
+    }
+
+    #[test]
+    fn dates_far_from_the_epoch_do_not_overflow() {
+        // Oracle: java.time.LocalDate.ofEpochDay(n).toString().
+        for (days, want) in [
+            (0, "1970-01-01"),
+            (-1, "1969-12-31"),
+            (2_932_896, "9999-12-31"),
+            (2_932_897, "+10000-01-01"),
+            (-719_528, "0000-01-01"),
+            (-719_529, "-0001-12-31"),
+            (-106_752, "1677-09-21"),
+            (i32::MAX as i64, "+5881580-07-11"),
+            (i32::MIN as i64, "-5877641-06-23"),
+        ] {
+            let got = one(Arc::new(Date32Array::from(vec![days as i32])));
+            assert_eq!(got, format!("\"{want}\""), "day {days}");
+        }
+        let ms = datafusion::arrow::array::Date64Array::from(vec![2_932_896 * 86_400_000, -1]);
+        let mut out = String::new();
+        write_rows(
+            &RecordBatch::try_from_iter([("d", Arc::new(ms) as ArrayRef)]).unwrap(),
+            &mut out,
+            true,
+        )
+        .unwrap();
+        assert_eq!(out, "[\"9999-12-31\"],[\"1969-12-31\"]");
     }
 
     #[test]
