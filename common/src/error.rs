@@ -67,6 +67,10 @@ pub enum ErrorKind {
     ExceededMemoryLimit,
     /// A function's result would be larger than one function may build.
     ExceededFunctionMemoryLimit,
+    /// Too many queries are already waiting to run.
+    QueryQueueFull,
+    /// The statement text is longer than the server accepts.
+    QueryTextTooLarge,
     /// A bug or an unexpected state.
     Internal,
 }
@@ -103,6 +107,8 @@ impl ErrorKind {
             ErrorKind::ExceededTimeLimit => {
                 ("EXCEEDED_TIME_LIMIT", 131_075, "INSUFFICIENT_RESOURCES")
             }
+            ErrorKind::QueryQueueFull => ("QUERY_QUEUE_FULL", 131_074, "INSUFFICIENT_RESOURCES"),
+            ErrorKind::QueryTextTooLarge => ("QUERY_TEXT_TOO_LARGE", 35, "USER_ERROR"),
             ErrorKind::ExceededMemoryLimit => (
                 "EXCEEDED_LOCAL_MEMORY_LIMIT",
                 131_079,

@@ -60,20 +60,11 @@ impl App {
             Some(s) => QualityCatalog::new(s.clone()) as Arc<dyn CatalogSource>,
             None => source,
         };
-        let max_run_time = match config.server.query_max_run_time.trim() {
-            "" => None,
-            text => Some(
-                contango_sql::session_properties::parse_duration(text).ok_or_else(|| {
-                    ContangoError::invalid(format!(
-                        "server.query_max_run_time must be a duration such as 30s, 10m or 1h, got '{text}'"
-                    ))
-                })?,
-            ),
-        };
+        let limits = config.limits()?;
         let engine = QueryEngine::new(vec![served])
             .with_runtime_table("streams", streams.table())
             .with_gpu(config.gpu.options())
-            .with_max_run_time(max_run_time);
+            .with_limits(limits);
         let (mut quality, mut commits, mut commit_feed) = (None, None, None);
         if let Some(shared) = shared {
             // Rules naming columns that do not exist are refused at start

@@ -92,6 +92,18 @@ pub struct ServerConfig {
     /// empty for no server limit. Sessions may ask for less with
     /// `SET SESSION query_max_run_time`, never for more.
     pub query_max_run_time: String,
+    /// Longest any query may run once admitted (queueing not counted); empty
+    /// for no server limit. Sessions may ask for less.
+    pub query_max_execution_time: String,
+    /// Most memory one query may take (a Trino data size: `2GB`, `512MB`);
+    /// empty: half the machine's memory. Sessions may ask for less.
+    pub query_max_memory: String,
+    /// Queries that plan and run at once.
+    pub max_running_queries: u64,
+    /// Queries that may wait for a slot; beyond them QUERY_QUEUE_FULL.
+    pub max_queued_queries: u64,
+    /// Longest statement text, in characters (QUERY_TEXT_TOO_LARGE).
+    pub max_statement_length: u64,
     /// Base URL clients reach the HTTP port at (`https://contango.example.com`),
     /// used for every `nextUri`. Empty: the address of the listener the
     /// request arrived on.
@@ -187,6 +199,11 @@ impl Default for ServerConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             query_max_run_time: String::new(),
+            query_max_execution_time: String::new(),
+            query_max_memory: String::new(),
+            max_running_queries: contango_sql::limits::DEFAULT_MAX_RUNNING as u64,
+            max_queued_queries: contango_sql::limits::DEFAULT_MAX_QUEUED as u64,
+            max_statement_length: contango_sql::limits::DEFAULT_MAX_STATEMENT_LENGTH as u64,
             external_url: String::new(),
             trusted_proxy: false,
             client_timeout: "5m".into(),
@@ -342,6 +359,48 @@ impl Config {
         duration_key("server.client_timeout", &self.server.client_timeout)
     }
 
+    /// The query limits of `[server]` (see [`contango_sql::limits`]).
+    pub fn limits(&self) -> Result<contango_sql::limits::Limits> {
+        let optional_duration = |key: &str, text: &str| -> Result<Option<std::time::Duration>> {
+            match text.trim() {
+                "" => Ok(None),
+                t => duration_key(key, t).map(Some),
+            }
+        };
+        let max_memory = match self.server.query_max_memory.trim() {
+            "" => total_memory().map(|m| m / 2),
+            text => Some(
+                contango_sql::limits::parse_data_size(text)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ContangoError::invalid(format!(
+                            "server.query_max_memory must be a data size such as 2GB or 512MB, got '{text}'"
+                        ))
+                    })?,
+            ),
+        };
+        if self.server.max_running_queries == 0 {
+            return Err(ContangoError::invalid(
+                "server.max_running_queries must be at least 1",
+            ));
+        }
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Ok(contango_sql::limits::Limits {
+            max_run_time: optional_duration(
+                "server.query_max_run_time",
+                &self.server.query_max_run_time,
+            )?,
+            max_execution_time: optional_duration(
+                "server.query_max_execution_time",
+                &self.server.query_max_execution_time,
+            )?,
+            max_memory,
+            max_running: size(self.server.max_running_queries),
+            max_queued: size(self.server.max_queued_queries),
+            max_statement_length: size(self.server.max_statement_length),
+        })
+    }
+
     /// `server.request_timeout` as a duration.
     pub fn request_timeout(&self) -> Result<std::time::Duration> {
         duration_key("server.request_timeout", &self.server.request_timeout)
@@ -383,6 +442,7 @@ impl Config {
         }
         self.client_timeout()?;
         self.request_timeout()?;
+        self.limits()?;
         if contango_timeseries::gpu::GpuMode::parse(&self.gpu.mode).is_none() {
             return Err(ContangoError::invalid(format!(
                 "gpu.mode must be 'auto', 'on' or 'off', not '{}'",
@@ -395,6 +455,14 @@ impl Config {
         self.quality.validate().map_err(ContangoError::invalid)?;
         Ok(())
     }
+}
+
+/// The machine's memory in bytes (Linux `/proc/meminfo`), if known.
+fn total_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn duration_key(key: &str, text: &str) -> Result<std::time::Duration> {

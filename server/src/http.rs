@@ -22,6 +22,7 @@ pub async fn serve(
 ) -> Result<()> {
     // Families read from live state: exported from the first scrape on.
     contango_timeseries::gpu::stats::register();
+    contango_sql::limits::register_metrics();
     if let Some(q) = &app.quality {
         contango_quality::prometheus::publish(q);
     }

@@ -32,7 +32,8 @@ pub struct QueryEngine {
     queries: Arc<QueryTracker>,
     runtime_tables: Vec<(String, Arc<dyn datafusion::catalog::TableProvider>)>,
     gpu: contango_timeseries::gpu::GpuOptions,
-    max_run_time: Option<std::time::Duration>,
+    limits: crate::limits::Limits,
+    admission: Arc<crate::limits::Admission>,
 }
 
 /// A planned statement: its plan, parameter types and what it changes in the
@@ -135,29 +136,64 @@ impl QueryEngine {
             queries: Arc::default(),
             runtime_tables: Vec::new(),
             gpu: contango_timeseries::gpu::GpuOptions::default(),
-            max_run_time: None,
+            limits: crate::limits::Limits::default(),
+            admission: Arc::new(crate::limits::Admission::new(
+                crate::limits::DEFAULT_MAX_RUNNING,
+                crate::limits::DEFAULT_MAX_QUEUED,
+            )),
         }
     }
 
     /// The server's `query_max_run_time`: no query runs longer, whatever
-    /// its session asks (`[limits] query_max_run_time` in the config).
+    /// its session asks (`[server] query_max_run_time` in the config).
     pub fn with_max_run_time(mut self, limit: Option<std::time::Duration>) -> Self {
-        self.max_run_time = limit;
+        self.limits.max_run_time = limit;
         self
+    }
+
+    /// The server's limits (see [`crate::limits`]); a new admission gate
+    /// with their slots and queue.
+    pub fn with_limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.admission = Arc::new(crate::limits::Admission::new(
+            limits.max_running,
+            limits.max_queued,
+        ));
+        self.limits = limits;
+        self
+    }
+
+    /// The server's limits.
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.limits
+    }
+
+    /// The admission gate every query passes before it is planned.
+    pub fn admission(&self) -> &Arc<crate::limits::Admission> {
+        &self.admission
+    }
+
+    /// How long a query of `session` may run once admitted: the shorter of
+    /// the session's `query_max_execution_time` and the server's.
+    pub fn execution_time_limit(&self, session: &Session) -> Option<std::time::Duration> {
+        let asked = session_property(session, "query_max_execution_time")
+            .and_then(session_properties::parse_duration);
+        shorter(asked, self.limits.max_execution_time)
+    }
+
+    /// The memory one query of `session` may take: the smaller of the
+    /// session's `query_max_memory` and the server's.
+    pub fn memory_limit(&self, session: &Session) -> Option<u64> {
+        let asked =
+            session_property(session, "query_max_memory").and_then(crate::limits::parse_data_size);
+        shorter(asked, self.limits.max_memory)
     }
 
     /// How long a query of `session` may run: the shorter of the session's
     /// `query_max_run_time` and the server's; `None` when neither sets one.
     pub fn run_time_limit(&self, session: &Session) -> Option<std::time::Duration> {
-        let asked = session
-            .properties
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("query_max_run_time"))
-            .and_then(|(_, v)| session_properties::parse_duration(v));
-        match (asked, self.max_run_time) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let asked = session_property(session, "query_max_run_time")
+            .and_then(session_properties::parse_duration);
+        shorter(asked, self.limits.max_run_time)
     }
 
     /// Default GPU placement of every session (`[gpu]` in the config;
@@ -216,9 +252,27 @@ impl QueryEngine {
         let config = session_properties::apply(config, &session.properties)?;
         // The Trino library is built once per process; its functions read
         // the session zone from this config (`execution.time_zone`).
+        // A query with a memory limit gets its own pool (sharing the disk
+        // manager, so operators that can spill do).
+        let runtime = match self.memory_limit(session) {
+            Some(limit) => {
+                let pool = datafusion::execution::memory_pool::TrackConsumersPool::new(
+                    datafusion::execution::memory_pool::GreedyMemoryPool::new(
+                        usize::try_from(limit).unwrap_or(usize::MAX),
+                    ),
+                    std::num::NonZeroUsize::new(3).expect("3 is not zero"),
+                );
+                datafusion::execution::runtime_env::RuntimeEnvBuilder::from_runtime_env(
+                    &self.runtime,
+                )
+                .with_memory_pool(Arc::new(pool))
+                .build_arc()?
+            }
+            None => self.runtime.clone(),
+        };
         let builder = SessionStateBuilder::new()
             .with_config(config)
-            .with_runtime_env(self.runtime.clone())
+            .with_runtime_env(runtime)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(contango_timeseries::gpu::GpuPlacementRule))
             .with_physical_optimizer_rule(Arc::new(crate::execution::YieldAfterJoins));
@@ -407,7 +461,7 @@ impl QueryEngine {
                 return self.answer(session, batch, update, None);
             }
             TrinoStatement::ShowSession { like } => {
-                let batch = statements::listing::session_properties(session)?;
+                let batch = statements::listing::session_properties(session, &self.limits)?;
                 return self.answer_like(session, batch, "Name", like);
             }
             TrinoStatement::ShowFunctions { like } => {
@@ -564,6 +618,23 @@ impl QueryEngine {
         params: Vec<ScalarValue>,
     ) -> Result<SendableRecordBatchStream> {
         self.plan(session, sql).await?.bind(params)?.execute().await
+    }
+}
+
+/// The value of session property `name` (any case), if set.
+fn session_property<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
+    session
+        .properties
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The smaller of two optional limits.
+fn shorter<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

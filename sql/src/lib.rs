@@ -12,6 +12,7 @@ pub mod engine;
 pub mod execution;
 pub mod guard;
 pub mod lexer;
+pub mod limits;
 pub mod metadata;
 pub mod placeholders;
 pub mod queries;

@@ -60,8 +60,10 @@ struct EntryState {
     ended: Option<DateTime<Utc>>,
     error: Option<ContangoError>,
     canceller: Option<Canceller>,
-    /// The timer enforcing the query's run time limit, stopped when it ends.
-    timer: Option<tokio::task::AbortHandle>,
+    /// The timers enforcing the query's time limits, stopped when it ends.
+    timers: Vec<tokio::task::AbortHandle>,
+    /// The admission slot the query holds until it ends.
+    slot: Option<crate::limits::Slot>,
 }
 
 impl fmt::Debug for QueryEntry {
@@ -146,7 +148,8 @@ impl QueryEntry {
             let kind = error.as_ref().map(ContangoError::kind);
             s.error = error;
             s.canceller = None;
-            if let Some(timer) = s.timer.take() {
+            s.slot = None;
+            for timer in s.timers.drain(..) {
                 timer.abort();
             }
             let seconds = (ended - self.created).num_microseconds().unwrap_or(0) as f64 / 1e6;
@@ -164,6 +167,16 @@ impl QueryEntry {
     /// after now (the timer stops when it ends). Needs a Tokio runtime; without
     /// one the limit is not enforced.
     pub fn limit_run_time(self: &Arc<Self>, limit: std::time::Duration) {
+        self.limit_time(limit, "Query exceeded maximum run time limit of");
+    }
+
+    /// Like [`Self::limit_run_time`], for `query_max_execution_time` (set
+    /// when the query is admitted, so queueing does not count).
+    pub fn limit_execution_time(self: &Arc<Self>, limit: std::time::Duration) {
+        self.limit_time(limit, "Query exceeded the maximum execution time limit of");
+    }
+
+    fn limit_time(self: &Arc<Self>, limit: std::time::Duration, message: &'static str) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -173,18 +186,24 @@ impl QueryEntry {
             if let Some(entry) = entry.upgrade() {
                 entry.kill(ContangoError::new(
                     ErrorKind::ExceededTimeLimit,
-                    format!(
-                        "Query exceeded maximum run time limit of {}",
-                        format_duration(limit)
-                    ),
+                    format!("{message} {}", format_duration(limit)),
                 ));
             }
         });
         let mut s = self.state.lock();
         if s.ended.is_some() {
             timer.abort();
-        } else if let Some(previous) = s.timer.replace(timer.abort_handle()) {
-            previous.abort();
+        } else {
+            s.timers.push(timer.abort_handle());
+        }
+    }
+
+    /// Holds the admission `slot` until the query ends (released at once if
+    /// it already has).
+    pub fn hold_slot(&self, slot: crate::limits::Slot) {
+        let mut s = self.state.lock();
+        if s.ended.is_none() {
+            s.slot = Some(slot);
         }
     }
 
@@ -310,6 +329,7 @@ impl QueryMetrics {
             None => finished.inc(),
             Some(kind) => {
                 failed.inc();
+                crate::limits::count_exceeded(kind);
                 f.errors
                     .with_label_values(&[endpoint, kind.trino_error_name()])
                     .inc();
@@ -357,7 +377,8 @@ impl QueryTracker {
                 ended: None,
                 error: None,
                 canceller: None,
-                timer: None,
+                timers: Vec::new(),
+                slot: None,
             }),
             rows: AtomicU64::new(0),
             bytes: AtomicU64::new(0),

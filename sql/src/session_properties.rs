@@ -20,6 +20,8 @@ pub enum PropertyType {
     },
     /// `varchar` holding a Trino duration (`10m`, `1.5h`, `500ms`).
     Duration,
+    /// `varchar` holding a Trino data size (`512MB`, `2GB`).
+    DataSize,
     /// `boolean`.
     Boolean,
     /// `varchar`, one of the listed values.
@@ -32,7 +34,7 @@ impl PropertyType {
         match self {
             PropertyType::Bigint { .. } => "bigint",
             PropertyType::Boolean => "boolean",
-            PropertyType::Choice(_) | PropertyType::Duration => "varchar",
+            PropertyType::Choice(_) | PropertyType::Duration | PropertyType::DataSize => "varchar",
         }
     }
 }
@@ -116,6 +118,18 @@ pub const PROPERTIES: &[PropertyDef] = &[
         description: "Run aggregations in parallel partitions",
     },
     PropertyDef {
+        name: "query_max_execution_time",
+        kind: PropertyType::Duration,
+        config_key: "",
+        description: "Longest a query may run once admitted, queueing not counted (Trino duration: 30s, 10m, 1h); the server's limit applies when it is shorter",
+    },
+    PropertyDef {
+        name: "query_max_memory",
+        kind: PropertyType::DataSize,
+        config_key: "",
+        description: "Most memory one query may take (Trino data size: 512MB, 2GB); operators that can spill do, others fail with EXCEEDED_LOCAL_MEMORY_LIMIT; the server's limit applies when it is smaller",
+    },
+    PropertyDef {
         name: "query_max_run_time",
         kind: PropertyType::Duration,
         config_key: "",
@@ -170,6 +184,13 @@ pub fn check(name: &str, value: &str) -> Result<String> {
                 def.name
             ))),
         },
+        PropertyType::DataSize => match crate::limits::parse_data_size(value) {
+            Some(n) if n > 0 => Ok(value.trim().to_string()),
+            _ => Err(ContangoError::invalid_session_property(format!(
+                "Session property '{}' must be a data size such as 512MB or 2GB, got '{value}'",
+                def.name
+            ))),
+        },
         PropertyType::Boolean => match value.trim().to_ascii_lowercase().as_str() {
             "true" => Ok("true".into()),
             "false" => Ok("false".into()),
@@ -212,10 +233,16 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(number * seconds).ok()
 }
 
+/// `query_max_memory` when neither the session nor the server sets one
+/// (Trino's default `query.max-memory`).
+pub const DEFAULT_QUERY_MAX_MEMORY: &str = "20GB";
+
 /// Default value of a property, as `SHOW SESSION` prints it.
 pub fn default_value(def: &PropertyDef) -> String {
-    if def.kind == PropertyType::Duration {
-        return DEFAULT_QUERY_MAX_RUN_TIME.to_string();
+    match def.kind {
+        PropertyType::Duration => return DEFAULT_QUERY_MAX_RUN_TIME.to_string(),
+        PropertyType::DataSize => return DEFAULT_QUERY_MAX_MEMORY.to_string(),
+        _ => {}
     }
     let defaults =
         SessionConfig::new().with_option_extension(contango_timeseries::gpu::GpuOptions::default());

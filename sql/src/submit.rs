@@ -35,10 +35,25 @@ impl QueryEngine {
     /// Registers `sql` from `session` on `endpoint` (state QUEUED). Nothing
     /// is planned yet: [`Submission::plan`] and [`Submission::execute`] follow.
     pub fn submit(&self, endpoint: &'static str, session: &Session, sql: &str) -> Submission {
-        let entry =
-            self.queries()
-                .register(endpoint, &session.user, session.source.as_deref(), sql);
-        if let Some(limit) = self.run_time_limit(session) {
+        let max_length = self.limits().max_statement_length;
+        let length = sql.chars().count();
+        // An oversized text is registered cut to the limit, and fails.
+        let registered = match sql.char_indices().nth(max_length) {
+            Some((cut, _)) => &sql[..cut],
+            None => sql,
+        };
+        let entry = self.queries().register(
+            endpoint,
+            &session.user,
+            session.source.as_deref(),
+            registered,
+        );
+        if length > max_length {
+            entry.finish_with(&ContangoError::new(
+                ErrorKind::QueryTextTooLarge,
+                format!("Query text length ({length}) exceeds the maximum length ({max_length})"),
+            ));
+        } else if let Some(limit) = self.run_time_limit(session) {
             entry.limit_run_time(limit);
         }
         Submission {
@@ -101,19 +116,27 @@ impl Submission {
             }
         });
         if let Some(error) = self.entry.ended_with() {
-            return Err(error); // killed while queued
+            return Err(error); // refused or killed while queued
         }
-        self.entry.planning();
         let outcome = {
-            let planning = std::pin::pin!(planning);
-            match futures::future::select(planning, killed_rx).await {
+            let admitted = async {
+                let slot = self.engine.admission().admit().await?;
+                self.entry.hold_slot(slot);
+                if let Some(limit) = self.engine.execution_time_limit(&self.session) {
+                    self.entry.limit_execution_time(limit);
+                }
+                self.entry.planning();
+                planning.await
+            };
+            let admitted = std::pin::pin!(admitted);
+            match futures::future::select(admitted, killed_rx).await {
                 futures::future::Either::Left((outcome, _)) => outcome,
                 futures::future::Either::Right((Ok(error), _)) => Err(error),
-                futures::future::Either::Right((Err(_), planning)) => planning.await,
+                futures::future::Either::Right((Err(_), admitted)) => admitted.await,
             }
         };
         if let Err(e) = &outcome {
-            self.entry.finish(Some(e.kind()));
+            self.entry.finish_with(e);
         }
         outcome
     }

@@ -152,9 +152,15 @@ def test_unknown_next_uri_is_404_with_json(trino_server):
 
 
 def test_oversized_statement_is_refused(cur):
+    # Longer than max_statement_length (Trino's 1,000,000): Trino's error.
     huge = "SELECT 1 -- " + "x" * (2 << 20)
-    with pytest.raises(trino.exceptions.HttpError) as e:
+    with pytest.raises(trino.exceptions.TrinoUserError) as e:
         cur.execute(huge)
+    assert e.value.error_name == "QUERY_TEXT_TOO_LARGE"
+    assert e.value.message == f"Query text length ({len(huge)}) exceeds the maximum length (1000000)"
+    # A body beyond 4 bytes per allowed character is not even read.
+    with pytest.raises(trino.exceptions.HttpError) as e:
+        cur.execute("SELECT 1 -- " + "x" * (5 << 20))
     assert "413" in str(e.value)
     cur.execute("SELECT 2")
     assert cur.fetchall() == [[2]]

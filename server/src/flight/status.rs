@@ -26,6 +26,8 @@ pub fn to_status(e: &ContangoError) -> Status {
         ErrorKind::Unauthenticated => Status::unauthenticated(m),
         ErrorKind::Unavailable => Status::unavailable(m),
         ErrorKind::ExceededTimeLimit => Status::deadline_exceeded(m),
+        ErrorKind::QueryQueueFull => Status::resource_exhausted(m),
+        ErrorKind::QueryTextTooLarge => Status::invalid_argument(m),
         ErrorKind::ExceededMemoryLimit | ErrorKind::ExceededFunctionMemoryLimit => {
             Status::resource_exhausted(m)
         }

@@ -37,8 +37,10 @@ use crate::listener::Connection;
 use contango_sql::queries::Track;
 use query::{Page, Queries, Started};
 
-/// Largest accepted statement body.
-const MAX_STATEMENT_BYTES: usize = 1 << 20;
+/// Largest statement body read at all: 4 bytes per character of the
+/// longest statement (`[server] max_statement_length`), at most this. Longer
+/// texts that fit are refused by the submission with QUERY_TEXT_TOO_LARGE.
+const MAX_STATEMENT_BYTES: usize = 64 << 20;
 
 #[derive(Clone)]
 struct TrinoState {
@@ -68,7 +70,7 @@ pub fn router(app: App) -> Router {
             get(next_page).delete(cancel),
         )
         .route("/v1/info", get(info))
-        .layer(DefaultBodyLimit::max(MAX_STATEMENT_BYTES))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -180,7 +182,12 @@ async fn submit(
         .config
         .request_timeout()
         .unwrap_or(Duration::from_secs(30));
-    let body = match read_statement(body, timeout).await {
+    let max_bytes = usize::try_from(st.app.config.server.max_statement_length)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(4)
+        .saturating_add(1024)
+        .min(MAX_STATEMENT_BYTES);
+    let body = match read_statement(body, timeout, max_bytes).await {
         Ok(b) => b,
         Err(response) => return response,
     };
@@ -211,15 +218,17 @@ async fn submit(
     )
 }
 
-/// The statement text: at most [`MAX_STATEMENT_BYTES`] of UTF-8, sent
+/// The statement text: at most `max_bytes` of UTF-8, sent
 /// within `timeout` (`[server] request_timeout`).
-async fn read_statement(body: Body, timeout: Duration) -> Result<String, Response> {
+async fn read_statement(
+    body: Body,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<String, Response> {
     let error = |status: StatusCode, message: String| {
         json_response(status, json!({"error": message}).to_string())
     };
-    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_STATEMENT_BYTES))
-        .await
-    {
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, max_bytes)).await {
         Err(_) => {
             return Err(error(
                 StatusCode::REQUEST_TIMEOUT,
@@ -232,7 +241,7 @@ async fn read_statement(body: Body, timeout: Duration) -> Result<String, Respons
         Ok(Err(_)) => {
             return Err(error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("statements are limited to {MAX_STATEMENT_BYTES} bytes"),
+                format!("statements are limited to {max_bytes} bytes"),
             ));
         }
         Ok(Ok(bytes)) => bytes,

@@ -7,17 +7,26 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{TypeSignature, Volatility};
 
+use crate::limits::{Limits, format_data_size};
+use crate::queries::format_duration;
 use crate::session_properties::{PROPERTIES, default_value};
 use contango_common::error::Result;
 use contango_common::session::Session;
 use contango_common::types::TrinoType;
 
-/// `SHOW SESSION`: Name, Value, Default, Type, Description.
-pub fn session_properties(session: &Session) -> Result<RecordBatch> {
+/// `SHOW SESSION`: Name, Value, Default, Type, Description. The defaults of
+/// the limits are the server's where it sets them.
+pub fn session_properties(session: &Session, limits: &Limits) -> Result<RecordBatch> {
     let names = ["Name", "Value", "Default", "Type", "Description"];
     let mut columns: Vec<StringBuilder> = names.iter().map(|_| StringBuilder::new()).collect();
     for def in PROPERTIES {
-        let default = default_value(def);
+        let server = match def.name {
+            "query_max_run_time" => limits.max_run_time.map(format_duration),
+            "query_max_execution_time" => limits.max_execution_time.map(format_duration),
+            "query_max_memory" => limits.max_memory.map(format_data_size),
+            _ => None,
+        };
+        let default = server.unwrap_or_else(|| default_value(def));
         let value = session
             .properties
             .iter()
@@ -213,7 +222,7 @@ mod tests {
     fn session_shows_set_values_and_defaults() {
         let mut s = Session::new("u", "c", "s");
         s.properties.insert("batch_size".into(), "77".into());
-        let batch = session_properties(&s).unwrap();
+        let batch = session_properties(&s, &crate::limits::Limits::default()).unwrap();
         let names = batch.column(0).as_string::<i32>();
         let values = batch.column(1).as_string::<i32>();
         let defaults = batch.column(2).as_string::<i32>();
