@@ -142,6 +142,34 @@ def pb_varint(n: int) -> bytes:
             return bytes(out)
 
 
+def pb_fields(buf: bytes) -> dict[int, bytes]:
+    """Length-delimited fields of a protobuf message (varints skipped)."""
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = _read_varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 2:
+            length, i = _read_varint(buf, i)
+            out[number] = buf[i:i + length]
+            i += length
+        elif wire == 0:
+            _, i = _read_varint(buf, i)
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    return out
+
+
+def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
 def pb_bytes_field(number: int, data: bytes) -> bytes:
     return pb_varint((number << 3) | 2) + pb_varint(len(data)) + data
 

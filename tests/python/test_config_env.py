@@ -112,34 +112,6 @@ def test_invalid_configuration_is_refused(contango_bin, tmp_path, config_text, e
 # --- prepared statements belong to their creator (NOT_FOUND for anyone else) --- #
 
 
-def _pb_fields(buf: bytes) -> dict[int, bytes]:
-    """Length-delimited fields of a protobuf message (the only kind these messages use)."""
-    out, i = {}, 0
-    while i < len(buf):
-        key, i = _read_varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 2:
-            n, i = _read_varint(buf, i)
-            out[number] = buf[i : i + n]
-            i += n
-        elif wire == 0:
-            _, i = _read_varint(buf, i)
-        else:
-            raise ValueError(f"unexpected wire type {wire}")
-    return out
-
-
-def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
-
-
 def _client(server, user, password):
     c = flight.FlightClient(server.flight_uri)
     opts = flight.FlightCallOptions(headers=[c.authenticate_basic_token(user, password)], timeout=60)
@@ -153,9 +125,9 @@ def test_prepared_statement_handle_is_private_to_its_user(env_server, market_cou
         request = helpers.sql_any("ActionCreatePreparedStatementRequest", helpers.pb_bytes_field(1, SQL.encode()))
         results = list(alice.do_action(flight.Action("CreatePreparedStatement", request), alice_opts))
         assert len(results) == 1
-        any_msg = _pb_fields(results[0].body.to_pybytes())
+        any_msg = helpers.pb_fields(results[0].body.to_pybytes())
         assert any_msg[1].decode().endswith("ActionCreatePreparedStatementResult")
-        handle = _pb_fields(any_msg[2])[1]
+        handle = helpers.pb_fields(any_msg[2])[1]
         assert handle
 
         command = flight.FlightDescriptor.for_command(

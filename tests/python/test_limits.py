@@ -142,3 +142,49 @@ def test_execution_time_limit(server):
     assert time.monotonic() - started < 30
     assert "maximum execution time limit" in flight_error(
         server, SLOW, **{"adbc.flight.sql.rpc.call_header.x-trino-session": "query_max_execution_time=2s"})
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_doput_parameters_are_refused_early_not_buffered(server):
+    """Issue 22 deliverable 3: a DoPut of ~300 MB of parameter rows used to be
+    buffered whole before being refused; now the second row ends it."""
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    client = flight.FlightClient(server.flight_uri)
+    opts = flight.FlightCallOptions(timeout=60)
+    try:
+        request = helpers.sql_any("ActionCreatePreparedStatementRequest",
+                                  helpers.pb_bytes_field(1, b"SELECT length(?) AS n"))
+        result = list(client.do_action(flight.Action("CreatePreparedStatement", request), opts))[0].body.to_pybytes()
+        # Any{type_url = 1, value = 2}; ActionCreatePreparedStatementResult{handle = 1}.
+        handle = helpers.pb_fields(helpers.pb_fields(result)[2])[1]
+        command = flight.FlightDescriptor.for_command(
+            helpers.sql_any("CommandPreparedStatementQuery", helpers.pb_bytes_field(1, handle)))
+        schema = pa.schema([("p", pa.string())])
+
+        # One row binds.
+        writer, _ = client.do_put(command, schema, opts)
+        writer.write_batch(pa.record_batch([pa.array(["abc"])], schema=schema))
+        writer.close()
+        info = client.get_flight_info(command, opts)
+        assert client.do_get(info.endpoints[0].ticket, opts).read_all().to_pylist() == [{"n": 3}]
+
+        # Hundreds of MB of rows: refused at the second row; the server's memory barely moves.
+        before = _rss_mb(server.proc.pid)
+        big = pa.record_batch([pa.array(["x" * (1 << 20)] * 4)], schema=schema)  # 4 MB per batch
+        writer, _ = client.do_put(command, schema, opts)
+        with pytest.raises(pa.ArrowException) as e:
+            for _ in range(75):
+                writer.write_batch(big)
+            writer.close()
+        assert "exactly one row" in str(e.value), e.value
+        assert _rss_mb(server.proc.pid) - before < 150
+    finally:
+        client.close()
