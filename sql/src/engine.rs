@@ -324,6 +324,8 @@ impl QueryEngine {
     }
 
     async fn plan_query(&self, session: &Session, sql: &str) -> Result<PlannedStatement> {
+        // Before anything parses the statement into a tree.
+        crate::shape::check(sql)?;
         let dialect = crate::dialect::rewrite(sql, &session.time_zone)?;
         let sql = dialect.as_deref().unwrap_or(sql);
         let rewritten = crate::trino_show::rewrite(sql, session)?;

@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod placeholders;
 pub mod queries;
 pub mod session_properties;
+pub mod shape;
 pub mod statements;
 pub mod submit;
 pub mod trino_show;

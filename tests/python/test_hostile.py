@@ -165,3 +165,45 @@ def test_select_1_answers_within_a_second_while_heavy_queries_run(trino_server):
         t.join(60)
     assert errors == ["EXCEEDED_TIME_LIMIT", "EXCEEDED_TIME_LIMIT"]
     alive(trino_server)
+
+
+DEEP = {
+    # name: (statement at the limit, statement past it)
+    "operators": ("SELECT " + "+".join(["1"] * 1001), "SELECT " + "+".join(["1"] * 5000)),
+    "and-chain": ("SELECT count(*) FROM ticks WHERE " + " AND ".join(["price > -1000"] * 1001),
+                  "SELECT count(*) FROM ticks WHERE " + " AND ".join(["price > -1000"] * 5000)),
+    "union-all": (" UNION ALL ".join(f"SELECT {i}" for i in range(1001)),
+                  " UNION ALL ".join(f"SELECT {i}" for i in range(5000))),
+    "cte-chain": ("WITH " + ", ".join(f"c{i} AS (SELECT {'1' if i == 0 else f'x FROM c{i - 1}'} AS x)" for i in range(300))
+                  + " SELECT * FROM c299",
+                  "WITH " + ", ".join(f"c{i} AS (SELECT 1 AS x)" for i in range(1001)) + " SELECT 1"),
+}
+
+
+@pytest.mark.parametrize("name", list(DEEP))
+def test_deep_statements_answer_or_are_refused_never_crash(trino_server, name):
+    """Deep trees used to overflow a stack and abort the process (a
+    5,000-branch UNION ALL did). Chains up to 1,000 answer; longer ones are
+    refused before anything walks them, on both endpoints."""
+    fits, too_large = DEEP[name]
+    cur = trino_connect(trino_server).cursor()
+    cur.execute(fits)
+    rows = cur.fetchall()
+    assert rows, name
+    if name == "operators":
+        assert rows == [[1001]]
+    if name == "union-all":
+        assert sorted(r[0] for r in rows) == list(range(1001))
+    e = trino_error(trino_server, too_large)
+    assert e.error_name == "SYNTAX_ERROR"
+    assert "Statement is too large" in e.message
+    assert "Statement is too large" in helpers.error_text(flight_error(trino_server, too_large))
+    alive(trino_server)
+
+
+def test_nested_parentheses_and_explains_are_refused(trino_server):
+    e = trino_error(trino_server, "SELECT " + "(" * 5000 + "1" + ")" * 5000)
+    assert e.error_name == "SYNTAX_ERROR" and "RecursionLimitExceeded" in e.message
+    e = trino_error(trino_server, "EXPLAIN " * 50 + "SELECT 1")
+    assert e.error_name == "NOT_SUPPORTED" and "nesting" in e.message
+    alive(trino_server)
