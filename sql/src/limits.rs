@@ -228,13 +228,8 @@ pub fn register_metrics() {
 /// A Trino data size (`512MB`, `1.5GB`, `100kB`, `42B`; units of 1024), or
 /// `None`.
 pub fn parse_data_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let scale: f64 = match unit.trim() {
+    let (number, unit) = crate::session_properties::number_and_unit(text)?;
+    let scale: f64 = match unit {
         "B" | "" => 1.0,
         "kB" | "KB" => 1024.0,
         "MB" => 1024.0 * 1024.0,

@@ -627,6 +627,18 @@ impl TableProvider for KillOnScan {
     }
 }
 
+/// A scan of one in-memory batch (the tables here answer from memory).
+async fn scan_batch(
+    batch: RecordBatch,
+    state: &dyn DfSession,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    table.scan(state, projection, filters, limit).await
+}
+
 /// `system.runtime.queries`: one row per known query.
 #[derive(Debug)]
 struct QueriesTable {
@@ -713,8 +725,7 @@ impl TableProvider for QueriesTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let table = MemTable::try_new(queries_schema(), vec![vec![self.batch()?]])?;
-        table.scan(state, projection, filters, limit).await
+        scan_batch(self.batch()?, state, projection, filters, limit).await
     }
 }
 

@@ -214,13 +214,8 @@ pub fn check(name: &str, value: &str) -> Result<String> {
 /// A Trino duration (`<number><unit>`, unit one of ns, us, ms, s, m, h,
 /// d), or `None` when `text` is not one or is out of range.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
+    let (number, unit) = number_and_unit(text)?;
+    let seconds = match unit {
         "ns" => 1e-9,
         "us" => 1e-6,
         "ms" => 1e-3,
@@ -236,6 +231,17 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// `query_max_memory` when neither the session nor the server sets one
 /// (Trino's default `query.max-memory`).
 pub const DEFAULT_QUERY_MAX_MEMORY: &str = "20GB";
+
+/// `<number><unit>` (Trino's durations and data sizes): the number and the
+/// trimmed unit, or `None` when the number does not parse.
+pub fn number_and_unit(text: &str) -> Option<(f64, &str)> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    Some((number.parse().ok()?, unit.trim()))
+}
 
 /// Default value of a property, as `SHOW SESSION` prints it.
 pub fn default_value(def: &PropertyDef) -> String {

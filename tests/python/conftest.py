@@ -423,6 +423,25 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def trino_error(server: ContangoServer, sql: str, **kwargs):
+    """The `TrinoQueryError` that running `sql` through the `trino` client raises."""
+    import trino
+
+    cur = trino_connect(server, **kwargs).cursor()
+    with pytest.raises(trino.exceptions.TrinoQueryError) as info:
+        cur.execute(sql)
+        cur.fetchall()
+    return info.value
+
+
+def flight_error(server: ContangoServer, sql: str, **db_kwargs) -> Exception:
+    """The exception that running `sql` through ADBC raises."""
+    with server.connect(**db_kwargs) as conn:
+        with pytest.raises(Exception) as info:
+            helpers.query(conn, sql)
+    return info.value
+
+
 def trino_connect(server: ContangoServer, **kwargs):
     """A `trino` DB-API connection to `server` as `analyst` in iceberg.market."""
     import trino

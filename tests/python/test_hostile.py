@@ -17,7 +17,7 @@ import pytest
 import trino
 
 import helpers
-from conftest import trino_connect
+from conftest import flight_error, trino_connect, trino_error
 
 CALL_HEADER = "adbc.flight.sql.rpc.call_header."
 
@@ -40,21 +40,6 @@ def alive(server) -> None:
     assert cur.fetchall() == [[1]]
     with server.connect() as conn:
         assert helpers.query(conn, "SELECT 1 AS x").to_pylist() == [{"x": 1}]
-
-
-def trino_error(server, sql: str, **kwargs) -> trino.exceptions.TrinoQueryError:
-    cur = trino_connect(server, **kwargs).cursor()
-    with pytest.raises(trino.exceptions.TrinoQueryError) as info:
-        cur.execute(sql)
-        cur.fetchall()
-    return info.value
-
-
-def flight_error(server, sql: str, **db_kwargs) -> Exception:
-    with server.connect(**db_kwargs) as conn:
-        with pytest.raises(Exception) as info:
-            helpers.query(conn, sql)
-    return info.value
 
 
 @pytest.mark.parametrize("sql", HUGE_VALUES)

@@ -19,7 +19,8 @@ import pytest
 import trino
 
 import helpers
-from conftest import start_contango, stop_process, trino_connect, wait_for
+from conftest import flight_error as conftest_flight_error
+from conftest import start_contango, stop_process, trino_connect, trino_error, wait_for
 
 # ~20k x 20k pairs: seconds of work, stopped by a DELETE.
 SLOW = "SELECT max(a.price * b.price) FROM ticks a CROSS JOIN ticks b"
@@ -50,19 +51,8 @@ def metric(server, name: str, labels: str = "") -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def trino_error(server, sql: str, **kwargs):
-    cur = trino_connect(server, **kwargs).cursor()
-    with pytest.raises(trino.exceptions.TrinoQueryError) as e:
-        cur.execute(sql)
-        cur.fetchall()
-    return e.value
-
-
 def flight_error(server, sql: str, **db_kwargs) -> str:
-    with helpers.adbc_connect(server.flight_uri, None, None, **db_kwargs) as conn:
-        with pytest.raises(Exception) as e:
-            helpers.query(conn, sql)
-    return helpers.error_text(e.value)
+    return helpers.error_text(conftest_flight_error(server, sql, **db_kwargs))
 
 
 def rows(server, sql: str) -> list:
