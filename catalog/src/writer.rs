@@ -61,6 +61,20 @@ pub fn parse_table_name(name: &str, catalog_name: &str) -> Result<TableIdent> {
             "invalid table name '{name}'"
         )));
     }
+    // `t$files` names a metadata table and `t@v<id>` a snapshot: a table
+    // called so could be created but never queried.
+    for part in &parts {
+        if let Some(c) = part
+            .chars()
+            .find(|c| matches!(c, '$' | '@' | '"' | '`') || c.is_control())
+        {
+            return Err(ContangoError::invalid(format!(
+                "invalid table name '{name}': '{}' is reserved ('$' names metadata tables such as \
+                 t$snapshots, '@' names snapshots; quotes and control characters are not allowed)",
+                c.escape_default()
+            )));
+        }
+    }
     Ok(TableIdent::new(
         NamespaceIdent::new(parts[0].to_string()),
         parts[1].to_string(),
@@ -357,5 +371,19 @@ mod tests {
         assert!(parse_table_name("other.market.ticks", "iceberg").is_err());
         assert!(parse_table_name("ticks", "iceberg").is_err());
         assert!(parse_table_name("iceberg..t", "iceberg").is_err());
+        for bad in [
+            "iceberg.market.ticks$files",
+            "market.ticks@v1",
+            "m$x.t",
+            "market.t\"x",
+            "market.a\nb",
+        ] {
+            let e = parse_table_name(bad, "iceberg").unwrap_err();
+            assert!(
+                e.message().contains("is reserved"),
+                "{bad}: {}",
+                e.message()
+            );
+        }
     }
 }

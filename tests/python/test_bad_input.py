@@ -216,13 +216,19 @@ def test_import_missing_file_fails(market_server, conn, prices_table):
     _assert_unchanged(market_server, conn, table)
 
 
-def test_import_bad_table_name_fails(market_server, prices_table):
+def test_import_bad_table_name_fails(market_server, conn, prices_table):
     _, tmp = prices_table
     good = tmp / "prices.csv"
-    for name, needle in [("other.badinput.prices", "unknown catalog"), ("prices", "must be")]:
+    reserved = ["iceberg.badinput.prices$files", "iceberg.badinput.prices@v1", "iceberg.bad$ns.prices"]
+    for name, needle in [("other.badinput.prices", "unknown catalog"), ("prices", "must be")] + [
+        (n, "is reserved") for n in reserved
+    ]:
         r = market_server.import_files(name, good, check=False)
         assert r.returncode != 0, r.stderr
         assert needle in r.stderr, r.stderr
+    # Nothing was created under those names (they used to be created and then unqueryable).
+    tables = helpers.query(conn, "SELECT table_schema, table_name FROM information_schema.tables").to_pylist()
+    assert not [t for t in tables if "$" in t["table_name"] + t["table_schema"] or "@" in t["table_name"]], tables
 
 
 def test_import_unknown_extension_needs_format(market_server, prices_table):
