@@ -100,3 +100,17 @@ def test_cli_output_into_a_closed_pipe(market_server):
     assert first.startswith(b"+-"), first
     assert b"panicked" not in err, err
     assert producer.returncode == 0, (producer.returncode, err)
+
+
+def test_recursive_cte_with_a_column_list(trino_server):
+    """Issue 22 deliverable 6: `WITH RECURSIVE t(n)` failed with "No field
+    named n". Oracles: 1+...+5 = 15 and the Fibonacci numbers."""
+    trino_rows, flight_rows = both(
+        trino_server, "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 5) SELECT sum(n) FROM t")
+    assert trino_rows == flight_rows == [(15,)]
+    fib = ("WITH RECURSIVE fib(a, b, k) AS (SELECT 0, 1, 1 UNION ALL SELECT b, a + b, k + 1 FROM fib WHERE k < 10) "
+           "SELECT a, b, k FROM fib ORDER BY k")
+    want = [(0, 1, 1), (1, 1, 2), (1, 2, 3), (2, 3, 4), (3, 5, 5), (5, 8, 6), (8, 13, 7), (13, 21, 8), (21, 34, 9),
+            (34, 55, 10)]
+    for rows in both(trino_server, fib):
+        assert rows == want

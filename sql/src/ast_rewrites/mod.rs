@@ -3,6 +3,7 @@
 //!
 //! - [`unnest`]: lateral `t CROSS JOIN UNNEST(t.a) AS u(x)` → select-list unnest;
 //! - [`row_in`]: `(a, b) IN (subquery)` conjuncts → correlated `EXISTS`;
+//! - [`recursive_cte`]: a recursive CTE's column list names its static term;
 //! - [`column_names`]: unnamed select items → `_col<position>`, and DISTINCT
 //!   ORDER BY keys → positions.
 
@@ -10,6 +11,7 @@ use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{Select, SetExpr, Statement, VisitMut, VisitorMut};
 
 pub mod column_names;
+pub mod recursive_cte;
 pub mod row_in;
 pub mod unnest;
 
@@ -17,6 +19,7 @@ pub mod unnest;
 pub fn apply(statement: &mut DFStatement) {
     unnest::lateral_unnest(statement);
     row_in::row_in_subqueries(statement);
+    recursive_cte::name_static_terms(statement);
     column_names::name_unnamed_items(statement);
 }
 
