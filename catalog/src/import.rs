@@ -99,11 +99,34 @@ pub async fn import_files(
     let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
     let created = !catalog.table_exists(&ident).await?;
     let table = ensure_table(catalog, &ident, &schema, &[]).await?;
+    let (location, io) = (
+        table.metadata().location().to_string(),
+        table.file_io().clone(),
+    );
     let mut appender = TableAppender::new(table)?;
-    let mut stream = frame.execute_stream().await?;
-    while let Some(batch) = stream.next().await {
-        appender.write(&batch?).await?;
-        progress(appender.rows());
+    let written = async {
+        let mut stream = frame.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            appender.write(&batch?).await?;
+            progress(appender.rows());
+        }
+        Ok::<_, ContangoError>(())
+    }
+    .await;
+    if let Err(e) = written {
+        // Nothing stays behind: the files written so far, and the table
+        // when this import created it.
+        if let Err(cleanup) = appender.abort().await {
+            tracing::warn!(error = %cleanup, "a failed import could not delete all its files");
+        }
+        if created {
+            if let Err(cleanup) = catalog.drop_table(&ident).await {
+                tracing::warn!(error = %cleanup, table = %ident, "a failed import could not drop the table it created");
+            } else if let Err(cleanup) = io.delete_prefix(&location).await {
+                tracing::warn!(error = %cleanup, %location, "a failed import could not delete its table's metadata");
+            }
+        }
+        return Err(e);
     }
     let rows = appender.rows();
     let mut summary = HashMap::new();

@@ -329,6 +329,21 @@ impl TableAppender {
         Ok(())
     }
 
+    /// Gives up: finishes the open files and deletes every data file this
+    /// appender wrote, so a failed write leaves no unreferenced file behind.
+    /// Returns the first error met (a file that could not be finished or
+    /// deleted is then left, and the error says so).
+    pub async fn abort(mut self) -> Result<()> {
+        let mut first = self.close_open_files().await.err();
+        let io = self.table.file_io().clone();
+        for file in &self.files {
+            if let Err(e) = io.delete(file.file_path()).await {
+                first.get_or_insert(ContangoError::from(e));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
     /// Finishes all files without committing and returns them (for
     /// [`crate::guarded_commit::append_on`]).
     pub async fn finish(mut self) -> Result<Vec<DataFile>> {

@@ -268,3 +268,31 @@ def test_refused_on_statement_path(market_server, tmp_path, sql, needle):
     finally:
         client.close()
     assert not target.exists()
+
+
+def _files(root) -> list:
+    return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_a_failed_import_leaves_nothing_behind(market_server, conn, prices_table):
+    """Issue 22 deliverable 6: a CSV whose last row is bad used to leave the
+    Parquet files written before it (and a new, empty table) behind."""
+    table, tmp = prices_table
+    bad = tmp / "last-row-bad.csv"
+    rows = [f"2023-{1 + i % 12:02}-{1 + i % 28:02},{i}.5" for i in range(30_000)]
+    bad.write_text("Date,Price\n" + "\n".join(rows) + "\n2023-12-31,not-a-number\n")
+    warehouse = market_server.data_dir / "warehouse"
+
+    # Into a new table: no table, no files.
+    r = market_server.import_files("iceberg.badinput.lastrow", bad, check=False)
+    assert r.returncode != 0, r.stderr
+    tables = helpers.query(conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'badinput'")
+    assert "lastrow" not in tables.column(0).to_pylist()
+    assert _files(warehouse / "badinput" / "lastrow") == []
+
+    # Into an existing table: its rows and its files are as they were.
+    before = _files(warehouse / "badinput" / "prices")
+    r = market_server.import_files(f"iceberg.{table}", bad, check=False)
+    assert r.returncode != 0, r.stderr
+    assert _files(warehouse / "badinput" / "prices") == before
+    _assert_unchanged(market_server, conn, table)
