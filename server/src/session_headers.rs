@@ -24,20 +24,7 @@ pub fn request_session(
     headers: &HeaderMap,
     caller: &Caller,
 ) -> Result<(Session, Result<()>)> {
-    // A header that is not text counts as absent (refused when auth is on).
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let user = if !app.auth.enabled() && authorization.is_none() {
-        single(headers, "x-trino-user")
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| ANONYMOUS.to_string())
-    } else {
-        app.auth.authorize(authorization, caller)?
-    };
+    let user = request_user(app, headers, caller)?;
     let mut session = app.new_session(&user);
     let applied = apply_headers(&mut session, headers);
     if session.source.is_none() {
@@ -47,6 +34,25 @@ pub fn request_session(
             .map(str::to_string);
     }
     Ok((session, applied))
+}
+
+/// The user a request speaks for: from its `authorization` header (checked
+/// against `caller`'s transport), or with auth off and no such header from
+/// `X-Trino-User`. A header that is not text counts as absent (refused when
+/// auth is on).
+pub fn request_user(app: &App, headers: &HeaderMap, caller: &Caller) -> Result<String> {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    if !app.auth.enabled() && authorization.is_none() {
+        return Ok(single(headers, "x-trino-user")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| ANONYMOUS.to_string()));
+    }
+    app.auth.authorize(authorization, caller)
 }
 
 /// Applies the request headers to `session`.

@@ -36,19 +36,17 @@ impl QueryEngine {
     /// is planned yet: [`Submission::plan`] and [`Submission::execute`] follow.
     pub fn submit(&self, endpoint: &'static str, session: &Session, sql: &str) -> Submission {
         let max_length = self.limits().max_statement_length;
-        let length = sql.chars().count();
         // An oversized text is registered cut to the limit, and fails.
-        let registered = match sql.char_indices().nth(max_length) {
-            Some((cut, _)) => &sql[..cut],
-            None => sql,
-        };
+        let cut = sql.char_indices().nth(max_length).map(|(at, _)| at);
+        let registered = cut.map_or(sql, |at| &sql[..at]);
         let entry = self.queries().register(
             endpoint,
             &session.user,
             session.source.as_deref(),
             registered,
         );
-        if length > max_length {
+        if let Some(at) = cut {
+            let length = max_length + sql[at..].chars().count();
             entry.finish_with(&ContangoError::new(
                 ErrorKind::QueryTextTooLarge,
                 format!("Query text length ({length}) exceeds the maximum length ({max_length})"),

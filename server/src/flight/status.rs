@@ -26,11 +26,10 @@ pub fn to_status(e: &ContangoError) -> Status {
         ErrorKind::Unauthenticated => Status::unauthenticated(m),
         ErrorKind::Unavailable => Status::unavailable(m),
         ErrorKind::ExceededTimeLimit => Status::deadline_exceeded(m),
-        ErrorKind::QueryQueueFull => Status::resource_exhausted(m),
         ErrorKind::QueryTextTooLarge => Status::invalid_argument(m),
-        ErrorKind::ExceededMemoryLimit | ErrorKind::ExceededFunctionMemoryLimit => {
-            Status::resource_exhausted(m)
-        }
+        ErrorKind::ExceededMemoryLimit
+        | ErrorKind::ExceededFunctionMemoryLimit
+        | ErrorKind::QueryQueueFull => Status::resource_exhausted(m),
         ErrorKind::Cancelled | ErrorKind::Killed | ErrorKind::Abandoned => Status::cancelled(m),
         ErrorKind::Internal => {
             tracing::error!(error = %m, "internal error");

@@ -138,12 +138,7 @@ fn refuse_non_owner(
     if !st.app.auth.enabled() {
         return None;
     }
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    match st.app.auth.authorize(authorization, &caller(conn)) {
+    match crate::session_headers::request_user(&st.app, headers, &caller(conn)) {
         Err(e) => Some(unauthorized(&e)),
         Ok(user) if user != owner => Some(json_response(
             StatusCode::FORBIDDEN,
