@@ -324,6 +324,11 @@ fn classify(e: &DataFusionError) -> ContangoError {
             let message = inner.to_string();
             let kind = if looks_unreachable(&message) {
                 ErrorKind::Unavailable
+            } else if message.starts_with("regex parse error")
+                || message.contains("regex exceeds size limit")
+            {
+                // The `regex` crate's errors for a client's pattern.
+                ErrorKind::Invalid
             } else {
                 ErrorKind::Internal
             };

@@ -32,6 +32,7 @@ pub mod limits;
 mod map;
 mod map_aggregates;
 mod math;
+pub mod pattern_cost;
 mod regexp;
 mod string;
 mod window;

@@ -13,7 +13,7 @@
 
 use std::any::Any;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use contango_common::error::{ContangoError, ErrorKind};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
@@ -47,6 +47,9 @@ enum Rule {
     Resize,
     /// `sequence/generate_series/range(start, stop [, step])`.
     Series,
+    /// `regexp_like/match/replace/count/instr(s, pattern, ...)`: the
+    /// matcher's memory (see [`crate::pattern_cost`]).
+    Pattern,
 }
 
 /// A DataFusion function with its result size checked first.
@@ -82,7 +85,34 @@ pub fn functions() -> Vec<ScalarUDF> {
         checked(resize::array_resize_udf(), Rule::Resize),
         checked(range::range_udf(), Rule::Series),
         gen_series(),
+        checked(datafusion::functions::regex::regexp_like(), Rule::Pattern),
+        checked(datafusion::functions::regex::regexp_count(), Rule::Pattern),
+        checked(datafusion::functions::regex::regexp_instr(), Rule::Pattern),
     ]
+}
+
+/// DataFusion's `regexp_replace` with its pattern checked, for Trino's
+/// `regexp_replace` (which takes the registry name) to call.
+pub fn checked_regexp_replace() -> Arc<ScalarUDF> {
+    static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        Arc::new(checked(
+            datafusion::functions::regex::regexp_replace(),
+            Rule::Pattern,
+        ))
+    });
+    Arc::clone(&UDF)
+}
+
+/// DataFusion's `regexp_match` with its pattern checked, for
+/// `regexp_extract`.
+pub fn checked_regexp_match() -> Arc<ScalarUDF> {
+    static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        Arc::new(checked(
+            datafusion::functions::regex::regexp_match(),
+            Rule::Pattern,
+        ))
+    });
+    Arc::clone(&UDF)
 }
 
 /// `generate_series`, checked (what `sequence` is rewritten to).
@@ -292,6 +322,30 @@ impl Checked {
                     return Err(too_large(name, "elements", elements, MAX_RESULT_ELEMENTS));
                 }
             }
+            Rule::Pattern => {
+                let Some(patterns) = args.get(1) else {
+                    return Ok(());
+                };
+                match patterns {
+                    ColumnarValue::Scalar(s) => {
+                        if let Some(Some(p)) = s.try_as_str() {
+                            crate::pattern_cost::check(name, p)?;
+                        }
+                    }
+                    ColumnarValue::Array(a) => {
+                        let Ok(a) = cast(a, &DataType::Utf8) else {
+                            return Ok(());
+                        };
+                        let mut last: Option<&str> = None;
+                        for p in a.as_string::<i32>().iter().flatten() {
+                            if last != Some(p) {
+                                crate::pattern_cost::check(name, p)?;
+                                last = Some(p);
+                            }
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -332,6 +386,19 @@ impl ScalarUDFImpl for Checked {
     }
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> DFResult<ExprSimplifyResult> {
+        if self.rule == Rule::Pattern {
+            // `regexp_like` simplifies to the `~` operator, which this
+            // wrapper no longer sees: a literal pattern is checked here, and
+            // any other stays a call (checked when it runs).
+            match args.get(1) {
+                Some(Expr::Literal(value, _)) => {
+                    if let Some(Some(p)) = value.try_as_str() {
+                        crate::pattern_cost::check(self.inner.name(), p)?;
+                    }
+                }
+                _ => return Ok(ExprSimplifyResult::Original(args)),
+            }
+        }
         self.inner.simplify(args, info)
     }
 
@@ -410,6 +477,59 @@ mod tests {
             one("SELECT cardinality(sequence(DATE '2020-01-01', DATE '2020-12-31', INTERVAL '1' DAY))")
                 .await,
             "366"
+        );
+    }
+
+    fn capturing_alternatives(n: usize) -> String {
+        let branches: Vec<String> = (0..n)
+            .map(|i| format!("(a|b){{{}}}x{i}", i % 40 + 1))
+            .collect();
+        format!("({})", branches.join("|"))
+    }
+
+    #[tokio::test]
+    async fn patterns_whose_matcher_is_too_large_are_refused() {
+        // 2,000 capturing branches made the regex crate's PikeVM take 8 GB
+        // and 24 s on a 20-character string.
+        let p = capturing_alternatives(2000);
+        for sql in [
+            format!("SELECT regexp_replace(repeat('ab', 1000), '{p}', 'z')"),
+            format!("SELECT regexp_like(repeat('ab', 1000), '{p}')"),
+            format!("SELECT regexp_extract(repeat('ab', 1000), '{p}')"),
+            format!("SELECT regexp_count(repeat('ab', 1000), '{p}')"),
+            format!("SELECT regexp_extract_all(repeat('ab', 1000), '{p}')"),
+            format!("SELECT regexp_split('ab', '{p}')"),
+            format!("SELECT regexp_position('ab', '{p}')"),
+            // The pattern from a column: checked when the call runs.
+            format!("SELECT regexp_like(s, p) FROM (VALUES ('ab', '{p}')) AS t(s, p)"),
+        ] {
+            let message = error(&sql).await;
+            assert!(message.contains("regular expression may need"), "{message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn everyday_patterns_still_match() {
+        // Trino docs: regexp_like, regexp_count.
+        assert_eq!(
+            one("SELECT regexp_like('1a 2b 14m', '\\d+b')").await,
+            "true"
+        );
+        assert_eq!(
+            one("SELECT regexp_count('1a 2b 14m', '\\s*[a-z]+\\s*')").await,
+            "3"
+        );
+        let p = capturing_alternatives(50);
+        assert_eq!(
+            one(&format!(
+                "SELECT length(regexp_replace(repeat('ab', 1000), '{p}', 'z'))"
+            ))
+            .await,
+            "2000"
+        );
+        assert_eq!(
+            one("SELECT regexp_like(s, p) FROM (VALUES ('WTI', '^W')) AS t(s, p)").await,
+            "true"
         );
     }
 }

@@ -55,7 +55,8 @@ fn regexp_extract() -> ScalarUDF {
             };
             Ok(cast_to(
                 nested::array_element(
-                    f::regexp_match(cast_to(s, DataType::Utf8), wrapped, None),
+                    crate::limits::checked_regexp_match()
+                        .call(vec![cast_to(s, DataType::Utf8), wrapped]),
                     index,
                 ),
                 DataType::Utf8,
@@ -84,12 +85,12 @@ fn regexp_replace() -> ScalarUDF {
             let pattern = args.pop().expect("pattern");
             let s = args.pop().expect("string");
             Ok(cast_to(
-                f::regexp_replace(
+                crate::limits::checked_regexp_replace().call(vec![
                     cast_to(s, DataType::Utf8),
                     pattern,
                     replacement,
-                    Some(lit("g")),
-                ),
+                    lit("g"),
+                ]),
                 DataType::Utf8,
             ))
         },
@@ -102,6 +103,7 @@ struct Patterns(Option<(String, regex::Regex)>);
 impl Patterns {
     fn get(&mut self, p: &str) -> DFResult<&regex::Regex> {
         if self.0.as_ref().is_none_or(|(raw, _)| raw != p) {
+            crate::pattern_cost::check("regular expression", p)?;
             let re = regex::Regex::new(p)
                 .map_err(|e| invalid_argument(format!("invalid regular expression '{p}': {e}")))?;
             self.0 = Some((p.to_string(), re));

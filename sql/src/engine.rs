@@ -34,7 +34,16 @@ pub struct QueryEngine {
     gpu: contango_timeseries::gpu::GpuOptions,
     limits: crate::limits::Limits,
     admission: Arc<crate::limits::Admission>,
+    /// When the last catalog refresh failed (cleared by a success).
+    refresh_failed: Arc<parking_lot::Mutex<Option<std::time::Instant>>>,
 }
+
+/// Longest a catalog refresh may take (the SQL catalog's connection pool
+/// waits 30 s for a database that is down).
+const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How long planning uses the last listing after a failed refresh.
+const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A planned statement: its plan, parameter types and what it changes in the
 /// client's session.
@@ -93,6 +102,15 @@ impl PlannedStatement {
 
     /// Executes and returns the result as a stream of batches.
     pub async fn execute(self) -> Result<SendableRecordBatchStream> {
+        self.execute_then(|| {}).await
+    }
+
+    /// [`execute`](Self::execute), calling `produced` once the last batch
+    /// is computed (only buffered batches remain for the caller).
+    pub async fn execute_then(
+        self,
+        produced: impl FnOnce() + Send + 'static,
+    ) -> Result<SendableRecordBatchStream> {
         if !self.parameters.is_empty() {
             return Err(contango_common::error::ContangoError::bad_parameters(
                 format!(
@@ -120,7 +138,7 @@ impl PlannedStatement {
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             Ok(RecordBatch::try_new(target.clone(), columns)?)
         };
-        Ok(crate::execution::run(self.frame, schema, conform))
+        Ok(crate::execution::run(self.frame, schema, conform, produced))
     }
 }
 
@@ -141,6 +159,7 @@ impl QueryEngine {
                 crate::limits::DEFAULT_MAX_RUNNING,
                 crate::limits::DEFAULT_MAX_QUEUED,
             )),
+            refresh_failed: Arc::default(),
         }
     }
 
@@ -230,10 +249,36 @@ impl QueryEngine {
 
     /// Refreshes every catalog's listing.
     pub async fn refresh(&self) -> Result<()> {
-        for c in &self.catalogs {
-            c.refresh().await?;
+        let all = async {
+            for c in &self.catalogs {
+                c.refresh().await?;
+            }
+            Ok(())
+        };
+        let outcome = match tokio::time::timeout(REFRESH_WAIT, all).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ContangoError::unavailable(format!(
+                "the catalog did not answer within {} s",
+                REFRESH_WAIT.as_secs()
+            ))),
+        };
+        *self.refresh_failed.lock() = outcome.is_err().then(std::time::Instant::now);
+        outcome
+    }
+
+    /// [`refresh`](Self::refresh) for planning: when the catalog cannot be
+    /// reached, planning goes on with the tables last listed (a statement
+    /// that needs no table, `SELECT 1`, still answers; one that loads a
+    /// table fails with that error), and for five seconds after a
+    /// failure no statement waits for the catalog again.
+    pub async fn refresh_or_stale(&self) {
+        let recent = self
+            .refresh_failed
+            .lock()
+            .is_some_and(|at| at.elapsed() < REFRESH_RETRY);
+        if !recent {
+            let _ = self.refresh().await;
         }
-        Ok(())
     }
 
     /// A DataFusion context for `session`: default catalog and schema, time
@@ -248,6 +293,16 @@ impl QueryEngine {
         // Trino sorts NULLs last whatever the direction (DataFusion: as the
         // largest value, so first when descending).
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
+        // DataFusion 53's logical TRY_CAST drops its input's field metadata
+        // (Iceberg's `PARQUET:field_id`) where the physical one keeps it, and
+        // the aggregate planner's schema check then fails `SELECT DISTINCT
+        // TRY_CAST(col AS ...)` with an internal error (found by fuzzing).
+        // The check exists for such planner mismatches; metadata never
+        // changes what an aggregate computes.
+        config
+            .options_mut()
+            .execution
+            .skip_physical_aggregate_schema_check = true;
         let config = config.with_option_extension(self.gpu.clone());
         let config = session_properties::apply(config, &session.properties)?;
         // The Trino library is built once per process; its functions read
@@ -297,8 +352,28 @@ impl QueryEngine {
     /// Plans `sql` (without executing): Trino statements (`USE`, `SET SESSION`,
     /// `PREPARE`, `EXPLAIN`, ...) are carried out here; queries are rewritten
     /// from Trino forms, checked against the client policy and planned.
+    ///
+    /// A panic while planning (a bug here or in DataFusion's planner) fails
+    /// this statement with an internal error; the connection and the server
+    /// go on.
     pub async fn plan(&self, session: &Session, sql: &str) -> Result<PlannedStatement> {
-        self.plan_nested(session, sql, 0).await
+        use futures::FutureExt;
+        match std::panic::AssertUnwindSafe(self.plan_nested(session, sql, 0))
+            .catch_unwind()
+            .await
+        {
+            Ok(planned) => planned,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(ContangoError::internal(format!(
+                    "planning the statement failed unexpectedly (an internal error): {what}"
+                )))
+            }
+        }
     }
 
     /// Plans `sql` reached through `depth` enclosing statements (`EXECUTE`,
@@ -332,7 +407,7 @@ impl QueryEngine {
         let sql = rewritten.as_deref().unwrap_or(sql);
         check_statement(sql)?;
         let sql = number_question_marks(sql)?;
-        self.refresh().await?;
+        self.refresh_or_stale().await;
         let ctx = self.context(session)?;
         if sql.to_ascii_lowercase().contains("asof_join") {
             let tokens: Vec<_> = crate::lexer::lex(&sql)?
@@ -444,7 +519,7 @@ impl QueryEngine {
                         ));
                     }
                 };
-                self.refresh().await?;
+                self.refresh_or_stale().await;
                 let ctx = self.context(session)?;
                 if ctx
                     .catalog(&catalog)
@@ -472,7 +547,7 @@ impl QueryEngine {
             }
             TrinoStatement::Use { catalog, schema } => {
                 let catalog = catalog.unwrap_or_else(|| session.catalog.clone());
-                self.refresh().await?;
+                self.refresh_or_stale().await;
                 let ctx = self.context(session)?;
                 let provider = ctx.catalog(&catalog).ok_or_else(|| {
                     ContangoError::new(
@@ -578,7 +653,7 @@ impl QueryEngine {
             }
         };
         let name = format!("{catalog}.{schema}.{table}");
-        self.refresh().await?;
+        self.refresh_or_stale().await;
         let ctx = self.context(session)?;
         let missing = || {
             ContangoError::new(
@@ -818,6 +893,7 @@ async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let mut statement = state.sql_to_statement(sql, &dialect)?;
+    crate::ast_rewrites::typed_literals::check(&statement)?;
     crate::ast_rewrites::apply(&mut statement);
     let plan = state.statement_to_plan(statement).await?;
     client_sql_options().verify_plan(&plan)?;

@@ -55,7 +55,9 @@ impl Drop for AbortOnDrop {
 }
 
 /// Runs `frame` on the execution runtime; its batches, passed through
-/// `conform`, arrive on the returned stream of `schema`.
+/// `conform`, arrive on the returned stream of `schema`. `produced` is
+/// called once the query has computed its last batch (or failed), when
+/// only the batches buffered for the caller remain.
 pub(crate) fn run(
     frame: DataFrame,
     schema: SchemaRef,
@@ -64,6 +66,7 @@ pub(crate) fn run(
     ) -> datafusion::error::Result<datafusion::arrow::record_batch::RecordBatch>
     + Send
     + 'static,
+    produced: impl FnOnce() + Send + 'static,
 ) -> SendableRecordBatchStream {
     let (mut tx, rx) = futures::channel::mpsc::channel(BUFFERED_BATCHES);
     let target = schema.clone();
@@ -71,6 +74,7 @@ pub(crate) fn run(
         let mut stream = match frame.execute_stream().await {
             Ok(stream) => stream,
             Err(e) => {
+                produced();
                 let _ = tx.send(Err(e)).await;
                 return;
             }
@@ -84,10 +88,17 @@ pub(crate) fn run(
             } else {
                 batch.and_then(&conform)
             };
-            if tx.send(batch.map(Some)).await.is_err() || failed {
+            if failed {
+                produced();
+                let _ = tx.send(batch.map(Some)).await;
+                return;
+            }
+            if tx.send(batch.map(Some)).await.is_err() {
                 return;
             }
         }
+        drop(stream);
+        produced();
         // The end, said explicitly: a channel that closes without it means
         // the task died (a panic), never a complete result.
         let _ = tx.send(Ok(None)).await;

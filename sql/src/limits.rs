@@ -110,6 +110,25 @@ impl Admission {
         Ok(Slot::new(self, permit))
     }
 
+    /// A slot for a query already planned, which waits for one however
+    /// long the queue: refusing it now would fail a query the server has
+    /// accepted.
+    pub async fn admit_planned(self: &Arc<Self>) -> Result<Slot> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(Slot::new(self, permit));
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _leave = Leave(self);
+        self.publish();
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ContangoError::internal("the admission gate is closed"))?;
+        Ok(Slot::new(self, permit))
+    }
+
     /// Queries holding a slot.
     pub fn running(&self) -> usize {
         self.max_running - self.slots.available_permits()

@@ -198,13 +198,21 @@ impl QueryEntry {
         }
     }
 
-    /// Holds the admission `slot` until the query ends (released at once if
-    /// it already has).
+    /// Holds the admission `slot` until the query ends or
+    /// [`release_slot`](Self::release_slot) (released at once if it already
+    /// has ended).
     pub fn hold_slot(&self, slot: crate::limits::Slot) {
         let mut s = self.state.lock();
         if s.ended.is_none() {
             s.slot = Some(slot);
         }
+    }
+
+    /// Gives the admission slot back while the query waits for its client
+    /// (planned, not yet fetched).
+    pub fn release_slot(&self) {
+        let slot = self.state.lock().slot.take();
+        drop(slot);
     }
 
     /// Stops the query with `error`; false when it had already ended.

@@ -104,8 +104,46 @@ impl Submission {
 
     /// Runs `planning` (e.g. binding a prepared statement's parameters) as
     /// this query's planning step: `kill_query` interrupts it, and its error
-    /// ends the query as FAILED.
+    /// ends the query as FAILED. The query holds an admission slot while it
+    /// plans and gives it back when planning ends: a query planned but not
+    /// yet fetched (a Trino client that never polls, a Flight ticket never
+    /// redeemed) does not keep others from running.
     pub async fn planning<T>(&self, planning: impl Future<Output = Result<T>>) -> Result<T> {
+        let outcome = self
+            .interruptible(async {
+                self.admit().await?;
+                if let Some(limit) = self.engine.execution_time_limit(&self.session) {
+                    self.entry.limit_execution_time(limit);
+                }
+                self.entry.planning();
+                planning.await
+            })
+            .await;
+        self.entry.release_slot();
+        if let Err(e) = &outcome {
+            self.entry.finish_with(e);
+        }
+        outcome
+    }
+
+    /// Waits for an admission slot (or refuses with QUERY_QUEUE_FULL) and
+    /// holds it in the query's entry.
+    async fn admit(&self) -> Result<()> {
+        let slot = self.engine.admission().admit().await?;
+        self.entry.hold_slot(slot);
+        Ok(())
+    }
+
+    /// Waits for a slot to run the planned query (never refused).
+    async fn admit_planned(&self) -> Result<()> {
+        let slot = self.engine.admission().admit_planned().await?;
+        self.entry.hold_slot(slot);
+        Ok(())
+    }
+
+    /// `work`, ended early with the error of `kill_query` (or of a time
+    /// limit) when one comes first.
+    async fn interruptible<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         let (killed_tx, killed_rx) = oneshot::channel::<ContangoError>();
         let killed_tx = Mutex::new(Some(killed_tx));
         self.entry.on_cancel(move |error| {
@@ -116,41 +154,35 @@ impl Submission {
         if let Some(error) = self.entry.ended_with() {
             return Err(error); // refused or killed while queued
         }
-        let outcome = {
-            let admitted = async {
-                let slot = self.engine.admission().admit().await?;
-                self.entry.hold_slot(slot);
-                if let Some(limit) = self.engine.execution_time_limit(&self.session) {
-                    self.entry.limit_execution_time(limit);
-                }
-                self.entry.planning();
-                planning.await
-            };
-            let admitted = std::pin::pin!(admitted);
-            match futures::future::select(admitted, killed_rx).await {
-                futures::future::Either::Left((outcome, _)) => outcome,
-                futures::future::Either::Right((Ok(error), _)) => Err(error),
-                futures::future::Either::Right((Err(_), admitted)) => admitted.await,
-            }
-        };
-        if let Err(e) = &outcome {
-            self.entry.finish_with(e);
+        let work = std::pin::pin!(work);
+        match futures::future::select(work, killed_rx).await {
+            futures::future::Either::Left((outcome, _)) => outcome,
+            futures::future::Either::Right((Ok(error), _)) => Err(error),
+            futures::future::Either::Right((Err(_), work)) => work.await,
         }
-        outcome
     }
 
-    /// Executes `planned` (state RUNNING): the result stream is tracked, so
-    /// `kill_query` ends it and its end is recorded. `bytes` says what the
-    /// query metrics count as bytes sent.
+    /// Executes `planned` (state RUNNING) once an admission slot is free,
+    /// holding it until the query has computed its last batch (what is
+    /// left, a bounded buffer waiting for the client, takes no slot): the
+    /// result stream is tracked, so `kill_query` ends it and its end is
+    /// recorded. `bytes` says what the query metrics count as bytes sent.
     pub async fn execute(
         &self,
         planned: PlannedStatement,
         bytes: Track,
     ) -> Result<SendableRecordBatchStream> {
-        match planned.execute().await {
+        let started = self
+            .interruptible(async {
+                self.admit_planned().await?;
+                let entry = self.entry.clone();
+                planned.execute_then(move || entry.release_slot()).await
+            })
+            .await;
+        match started {
             Ok(stream) => Ok(track(self.entry.clone(), stream, bytes)),
             Err(e) => {
-                self.entry.finish(Some(e.kind()));
+                self.entry.finish_with(&e);
                 Err(e)
             }
         }
@@ -196,6 +228,42 @@ mod tests {
             batch.unwrap();
         }
         assert_eq!(submitted.entry().state(), "FINISHED");
+    }
+
+    #[tokio::test]
+    async fn a_planned_query_holds_no_slot_until_it_executes() {
+        // One slot, no queue: a query planned but never fetched must not
+        // keep the next one out (a Trino client that stops after POST).
+        let engine = engine().with_limits(crate::limits::Limits {
+            max_running: 1,
+            max_queued: 0,
+            ..Default::default()
+        });
+        let idle = engine.submit("test", &session(), "SELECT 1 AS x");
+        let idle_plan = idle.plan().await.unwrap();
+        let next = engine.submit("test", &session(), "SELECT 2 AS x");
+        let planned = next.plan().await.unwrap();
+        let mut stream = next.execute(planned, Track::Arrow).await.unwrap();
+        // While that one runs, the slot is taken: a third is refused.
+        // Once its one batch is computed and buffered, it takes no slot
+        // either, though its client has read nothing yet.
+        let mut released = false;
+        for _ in 0..200 {
+            if engine.admission().running() == 0 {
+                released = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            released,
+            "the slot is given back once the result is computed"
+        );
+        let mut idle_stream = idle.execute(idle_plan, Track::Arrow).await.unwrap();
+        assert_eq!(idle_stream.next().await.unwrap().unwrap().num_rows(), 1);
+        assert_eq!(stream.next().await.unwrap().unwrap().num_rows(), 1);
+        assert!(stream.next().await.is_none());
+        assert_eq!(next.entry().state(), "FINISHED");
     }
 
     #[tokio::test]

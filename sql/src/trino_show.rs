@@ -15,7 +15,10 @@ use contango_common::session::Session;
 /// The rewritten SQL when `sql` is one of the Trino SHOW forms, else `None`.
 pub fn rewrite(sql: &str, session: &Session) -> Result<Option<String>> {
     let trimmed = sql.trim_start();
-    if trimmed.len() < 4 || !trimmed[..4].eq_ignore_ascii_case("show") {
+    if !trimmed
+        .get(..4)
+        .is_some_and(|w| w.eq_ignore_ascii_case("show"))
+    {
         return Ok(None);
     }
     let tokens: Vec<Token> = Tokenizer::new(&GenericDialect {}, sql)

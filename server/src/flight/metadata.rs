@@ -168,7 +168,7 @@ impl Metadata {
         &self,
         session: &Session,
     ) -> Result<datafusion::prelude::SessionContext, Status> {
-        self.app.engine.refresh().await.map_err(|e| to_status(&e))?;
+        self.app.engine.refresh_or_stale().await;
         self.app.engine.context(session).map_err(|e| to_status(&e))
     }
 }

@@ -5,7 +5,10 @@
 //! - [`row_in`]: `(a, b) IN (subquery)` conjuncts → correlated `EXISTS`;
 //! - [`recursive_cte`]: a recursive CTE's column list names its static term;
 //! - [`column_names`]: unnamed select items → `_col<position>`, and DISTINCT
-//!   ORDER BY keys → positions.
+//!   ORDER BY keys → positions;
+//!
+//! and one check: [`typed_literals`] refuses `DATE 1`-style literals whose
+//! value is not a string (DataFusion's planner panics on them).
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{Select, SetExpr, Statement, VisitMut, VisitorMut};
@@ -13,6 +16,7 @@ use datafusion::sql::sqlparser::ast::{Select, SetExpr, Statement, VisitMut, Visi
 pub mod column_names;
 pub mod recursive_cte;
 pub mod row_in;
+pub mod typed_literals;
 pub mod unnest;
 
 /// Applies every rewrite to a query statement (others are left alone).
