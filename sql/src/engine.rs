@@ -329,6 +329,7 @@ impl QueryEngine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_optimizer_rules(crate::recursive_projections::optimizer_rules())
             .with_physical_optimizer_rule(Arc::new(contango_timeseries::gpu::GpuPlacementRule))
             .with_physical_optimizer_rule(Arc::new(crate::execution::YieldAfterJoins));
         let state = contango_functions::install(builder).build();

@@ -114,3 +114,20 @@ def test_recursive_cte_with_a_column_list(trino_server):
             (34, 55, 10)]
     for rows in both(trino_server, fib):
         assert rows == want
+
+
+def test_recursive_cte_with_some_of_its_columns(trino_server):
+    """Selecting some columns of a multi-column recursive CTE failed in
+    DataFusion's projection pushdown ("project index 1 out of bounds").
+    Oracle: DuckDB runs the same statement."""
+    import duckdb
+
+    for sql in [
+        "WITH RECURSIVE fib(a, b) AS (SELECT 1, 1 UNION ALL SELECT b, a + b FROM fib WHERE b < 100) SELECT max(a) AS m FROM fib",
+        "WITH RECURSIVE fib(a, b) AS (SELECT 1, 1 UNION ALL SELECT b, a + b FROM fib WHERE b < 100) SELECT a FROM fib ORDER BY a",
+        "WITH RECURSIVE t(n, sq) AS (SELECT 1, 1 UNION ALL SELECT n + 1, (n + 1) * (n + 1) FROM t WHERE n < 6) "
+        "SELECT sum(sq) AS s FROM t",
+    ]:
+        want = [tuple(r) for r in duckdb.sql(sql).fetchall()]
+        for rows in both(trino_server, sql):
+            assert rows == want, sql
