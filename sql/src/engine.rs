@@ -331,7 +331,14 @@ impl QueryEngine {
             .with_default_features()
             .with_optimizer_rules(crate::recursive_projections::optimizer_rules())
             .with_physical_optimizer_rule(Arc::new(contango_timeseries::gpu::GpuPlacementRule))
-            .with_physical_optimizer_rule(Arc::new(crate::execution::YieldAfterJoins));
+            .with_physical_optimizer_rule(Arc::new(crate::execution::YieldAfterJoins))
+            .with_physical_optimizer_rule(Arc::new(crate::recursion_depth::RecursionDepth {
+                limit: session
+                    .properties
+                    .get("max_recursion_depth")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(crate::recursion_depth::DEFAULT_MAX_RECURSION_DEPTH),
+            }));
         let state = contango_functions::install(builder).build();
         let ctx = SessionContext::new_with_state(state);
         contango_timeseries::register(&ctx);

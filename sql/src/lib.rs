@@ -16,6 +16,7 @@ pub mod limits;
 pub mod metadata;
 pub mod placeholders;
 pub mod queries;
+pub mod recursion_depth;
 pub mod recursive_projections;
 pub mod session_properties;
 pub mod shape;

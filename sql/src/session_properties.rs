@@ -106,6 +106,15 @@ pub const PROPERTIES: &[PropertyDef] = &[
         description: "Input rows below which gpu = auto stays on the CPU",
     },
     PropertyDef {
+        name: "max_recursion_depth",
+        kind: PropertyType::Bigint {
+            min: 1,
+            max: 1_000_000,
+        },
+        config_key: "",
+        description: "Most iterations of a recursive query (Trino's default: 10)",
+    },
+    PropertyDef {
         name: "prefer_hash_join",
         kind: PropertyType::Boolean,
         config_key: "datafusion.optimizer.prefer_hash_join",

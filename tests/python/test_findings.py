@@ -24,7 +24,7 @@ import pytest
 import trino
 
 import helpers
-from conftest import child_env, trino_connect
+from conftest import child_env, flight_error, trino_connect, trino_error
 
 CALL_HEADER = "adbc.flight.sql.rpc.call_header."
 
@@ -131,3 +131,22 @@ def test_recursive_cte_with_some_of_its_columns(trino_server):
         want = [tuple(r) for r in duckdb.sql(sql).fetchall()]
         for rows in both(trino_server, sql):
             assert rows == want, sql
+
+
+def test_max_recursion_depth(trino_server):
+    """Trino's `max_recursion_depth` (default 10): ten iterations answer, an
+    eleventh that still yields rows fails with NOT_SUPPORTED, a recursion
+    without end stops there too, and the session property raises the limit.
+    Oracle: 1 + ... + n by hand."""
+    ten = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 11) SELECT sum(n) FROM t"
+    assert both(trino_server, ten) == ([(66,)], [(66,)])
+    eleven = ten.replace("n < 11", "n < 12")
+    endless = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT max(n) FROM t"
+    for sql in (eleven, endless):
+        e = trino_error(trino_server, sql)
+        assert e.error_name == "NOT_SUPPORTED", e
+        assert "Recursion depth limit exceeded (10)" in e.message
+        assert "Recursion depth limit exceeded (10)" in helpers.error_text(flight_error(trino_server, sql))
+    cur = trino_connect(trino_server, session_properties={"max_recursion_depth": "11"}).cursor()
+    cur.execute(eleven)
+    assert cur.fetchall() == [[78]]
