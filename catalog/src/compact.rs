@@ -335,7 +335,7 @@ async fn swap_pointer(
     let sql = "UPDATE iceberg_tables SET metadata_location = {1}, previous_metadata_location = {2} \
                WHERE catalog_name = {3} AND table_namespace = {4} AND table_name = {5} \
                AND metadata_location = {6}";
-    let db = |e: sqlx::Error| ContangoError::unavailable(format!("catalog database: {e}"));
+    let db = |e: sqlx::Error| ContangoError::catalog_unavailable(format!("catalog database: {e}"));
     // PostgreSQL binds $n, SQLite `?`; the pool type is the same.
     let postgres = settings.uri.starts_with("postgres");
     let sql = (1..=6).fold(sql.to_string(), |s, i| {

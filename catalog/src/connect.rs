@@ -88,7 +88,7 @@ pub async fn connect(settings: &CatalogSettings) -> Result<Arc<dyn Catalog>> {
                     .load(&settings.name, props)
                     .await
                     .map_err(|e| {
-                        ContangoError::unavailable(format!(
+                        ContangoError::catalog_unavailable(format!(
                             "cannot open SQL catalog at {}: {e}",
                             redact_url(&settings.uri)
                         ))
@@ -112,7 +112,7 @@ pub async fn connect(settings: &CatalogSettings) -> Result<Arc<dyn Catalog>> {
                     .load(&settings.name, props)
                     .await
                     .map_err(|e| {
-                        ContangoError::unavailable(format!(
+                        ContangoError::catalog_unavailable(format!(
                             "cannot open REST catalog at {}: {e}",
                             settings.uri
                         ))

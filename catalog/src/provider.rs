@@ -156,7 +156,7 @@ impl CatalogSource for IcebergCatalog {
 }
 
 fn unavailable(e: iceberg::Error) -> ContangoError {
-    ContangoError::unavailable(format!("catalog listing failed: {e}"))
+    ContangoError::catalog_unavailable(format!("catalog listing failed: {e}"))
 }
 
 impl CatalogProvider for CatalogView {

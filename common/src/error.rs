@@ -55,8 +55,11 @@ pub enum ErrorKind {
     Unauthenticated,
     /// A named object other than a table (prepared statement, query) is unknown.
     NotFound,
-    /// Storage or a catalog service cannot be reached.
+    /// Storage (the object store, local files) or another service cannot be
+    /// reached.
     Unavailable,
+    /// The catalog (its database or REST server) could not be reached.
+    CatalogUnavailable,
     /// The query was cancelled.
     Cancelled,
     /// The client stopped fetching a query (or never fetched it).
@@ -114,9 +117,10 @@ impl ErrorKind {
                 131_079,
                 "INSUFFICIENT_RESOURCES",
             ),
-            ErrorKind::Unavailable | ErrorKind::Internal => {
-                ("GENERIC_INTERNAL_ERROR", 65536, "INTERNAL_ERROR")
-            }
+            // Trino's Iceberg connector (`IcebergErrorCode`, base 0x0504_0000).
+            ErrorKind::Unavailable => ("ICEBERG_FILESYSTEM_ERROR", 84_148_232, "EXTERNAL"),
+            ErrorKind::CatalogUnavailable => ("ICEBERG_CATALOG_ERROR", 84_148_237, "EXTERNAL"),
+            ErrorKind::Internal => ("GENERIC_INTERNAL_ERROR", 65536, "INTERNAL_ERROR"),
         }
     }
 
@@ -205,6 +209,10 @@ impl ContangoError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, message)
     }
+    /// The catalog could not be reached.
+    pub fn catalog_unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::CatalogUnavailable, message)
+    }
 }
 
 impl ContangoError {
@@ -262,6 +270,12 @@ fn classify_iceberg(e: &iceberg::Error) -> ContangoError {
         K::TableNotFound | K::NamespaceNotFound => ErrorKind::TableNotFound,
         K::DataInvalid | K::FeatureUnsupported | K::PreconditionFailed => ErrorKind::Invalid,
         K::CatalogCommitConflicts => ErrorKind::Internal,
+        // The SQL catalog's database (sqlx) or a REST catalog that does not answer.
+        _ if looks_unreachable(&message)
+            && (message.contains("sqlx") || message.to_ascii_lowercase().contains("catalog")) =>
+        {
+            ErrorKind::CatalogUnavailable
+        }
         _ if looks_unreachable(&message) => ErrorKind::Unavailable,
         _ => ErrorKind::Internal,
     };
@@ -454,5 +468,34 @@ mod tests {
         )
         .into();
         assert_eq!(e.kind(), ErrorKind::TableNotFound);
+    }
+
+    #[test]
+    fn outages_are_named_as_trino_s_iceberg_connector_names_them() {
+        // Trino's IcebergErrorCode: 0x0504_0000 + 8 and + 13, type EXTERNAL.
+        assert_eq!(
+            ErrorKind::Unavailable.trino_error(),
+            ("ICEBERG_FILESYSTEM_ERROR", 0x0504_0000 + 8, "EXTERNAL")
+        );
+        assert_eq!(
+            ErrorKind::CatalogUnavailable.trino_error(),
+            ("ICEBERG_CATALOG_ERROR", 0x0504_0000 + 13, "EXTERNAL")
+        );
+        // The SQL catalog's pool, as the faults test saw it with PostgreSQL down.
+        let pool = iceberg::Error::new(
+            iceberg::ErrorKind::Unexpected,
+            "operation failed for hitting sqlx error",
+        )
+        .with_source(std::io::Error::other(
+            "pool timed out while waiting for an open connection",
+        ));
+        let e: ContangoError = DataFusionError::External(Box::new(pool)).into();
+        assert_eq!(e.kind(), ErrorKind::CatalogUnavailable, "{e}");
+        let e: ContangoError = DataFusionError::IoError(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ))
+        .into();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
     }
 }

@@ -257,7 +257,7 @@ impl QueryEngine {
         };
         let outcome = match tokio::time::timeout(REFRESH_WAIT, all).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(ContangoError::unavailable(format!(
+            Err(_) => Err(ContangoError::catalog_unavailable(format!(
                 "the catalog did not answer within {} s",
                 REFRESH_WAIT.as_secs()
             ))),

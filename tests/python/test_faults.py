@@ -168,6 +168,24 @@ def answers_within(server, seconds: float) -> None:
     assert time.monotonic() - started < seconds
 
 
+def trino_error_name(server, sql: str) -> str | None:
+    """The Trino protocol's errorName for `sql` (None when it answers); the
+    error type of an outage must be EXTERNAL, as Trino's Iceberg connector says."""
+    import fuzzing
+
+    client = fuzzing.TrinoHttp(server.http_addr, server.user, server.password, timeout=90)
+    client.headers.pop("X-Trino-Session")  # no fuzzing time limit: the pool waits 30 s
+    try:
+        _, doc = client.run(sql)
+    finally:
+        client.close()
+    error = doc.get("error")
+    if error is None:
+        return None
+    assert error["errorType"] == "EXTERNAL", error
+    return error["errorName"]
+
+
 def clear_failure(server, sql: str, within: float = 60.0) -> str:
     """`sql` fails (or answers) within `within` seconds; a failure must be a clear error."""
     started = time.monotonic()
@@ -195,6 +213,8 @@ def test_object_store_unreachable_for_30_s(lake, own_s3, expected):
             outcomes.append(clear_failure(lake, SUMMARY + f" WHERE \"Price\" > {-1000 - len(outcomes)}"))
             answers_within(lake, 2.0)
             time.sleep(1)
+        # The Trino protocol names the outage as Trino's Iceberg connector does.
+        assert trino_error_name(lake, SUMMARY + ' WHERE "Price" > -999999') in (None, "ICEBERG_FILESYSTEM_ERROR")
         failures = [o for o in outcomes if o != "answered"]
         # Served from memory or refused: either way every answer was clear;
         # a refusal names what could not be reached.
@@ -237,6 +257,7 @@ def test_catalog_database_restarted(lake, own_postgres, expected):
         if outcome != "answered":
             assert any(w in outcome.lower() for w in ("catalog", "connect", "database", "refused", "unreachable")), outcome
         answers_within(lake, 2.0)
+        assert trino_error_name(lake, SUMMARY) == "ICEBERG_CATALOG_ERROR"
     finally:
         pg_process.start()
     # The server reconnects by itself.

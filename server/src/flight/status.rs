@@ -24,7 +24,7 @@ pub fn to_status(e: &ContangoError) -> Status {
         ErrorKind::NotInTransaction => Status::failed_precondition(m),
         ErrorKind::PermissionDenied => Status::permission_denied(m),
         ErrorKind::Unauthenticated => Status::unauthenticated(m),
-        ErrorKind::Unavailable => Status::unavailable(m),
+        ErrorKind::Unavailable | ErrorKind::CatalogUnavailable => Status::unavailable(m),
         ErrorKind::ExceededTimeLimit => Status::deadline_exceeded(m),
         ErrorKind::QueryTextTooLarge => Status::invalid_argument(m),
         ErrorKind::ExceededMemoryLimit
