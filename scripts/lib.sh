@@ -3,6 +3,7 @@
 
 S3S_FS_VERSION=0.14.1
 TANSU_VERSION=0.6.0
+RUSTBERG_VERSION=0.3.0
 APT_UPDATED=0
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -68,4 +69,15 @@ ensure_tansu() {
     fi
     cargo install --locked "tansu@$TANSU_VERSION" --features libsql --root "$CONTANGO_TOOLS/tansu" >&2
     echo "$TANSU_VERSION" > "$CONTANGO_TOOLS/tansu/.version"
+}
+
+# The Iceberg REST catalog server of the REST-catalog tests (rustberg: redb
+# catalog file, local-filesystem warehouse; only its CLI and TLS features).
+ensure_rustberg() {
+    local bin="$CONTANGO_TOOLS/rustberg/bin/rustberg"
+    if [ -x "$bin" ] && [ -f "$CONTANGO_TOOLS/rustberg/.version" ] && [ "$(cat "$CONTANGO_TOOLS/rustberg/.version")" = "$RUSTBERG_VERSION" ]; then
+        return 0
+    fi
+    cargo install --locked "rustberg@$RUSTBERG_VERSION" --no-default-features --features cli,tls --root "$CONTANGO_TOOLS/rustberg" >&2
+    echo "$RUSTBERG_VERSION" > "$CONTANGO_TOOLS/rustberg/.version"
 }

@@ -22,6 +22,9 @@ ensure_s3s_fs
 step "Kafka-protocol broker (tansu $TANSU_VERSION)"
 ensure_tansu
 
+step "Iceberg REST catalog server (rustberg $RUSTBERG_VERSION)"
+ensure_rustberg
+
 step "format"
 cargo fmt --all --check
 
@@ -45,6 +48,7 @@ step "Python tests (real clients and servers)"
 export CONTANGO_BIN="$ROOT/target/debug/contango"
 export S3S_FS_BIN="$CONTANGO_TOOLS/s3s-fs/bin/s3s-fs"
 export TANSU_BIN="$CONTANGO_TOOLS/tansu/bin/tansu"
+export RUSTBERG_BIN="$CONTANGO_TOOLS/rustberg/bin/rustberg"
 export PG_BIN
 PG_BIN=$(postgres_bin_dir)
 "$CONTANGO_TOOLS/venv/bin/python" -m pytest tests/python -q -p no:cacheprovider "$@"
