@@ -134,7 +134,25 @@ pub async fn import_files(
         "contango.import.files".to_string(),
         sources.len().to_string(),
     );
-    let table = appender.commit(catalog, summary).await?;
+    let table = match appender.commit(catalog, summary).await {
+        Ok(table) => table,
+        Err(e) => {
+            // The appender removed its files when the catalog said the commit
+            // did not land; a table this import created and nobody has
+            // committed to since goes too.
+            if created
+                && let Ok(current) = catalog.load_table(&ident).await
+                && current.metadata().snapshots().next().is_none()
+            {
+                if let Err(cleanup) = catalog.drop_table(&ident).await {
+                    tracing::warn!(error = %cleanup, table = %ident, "a failed import could not drop the table it created");
+                } else if let Err(cleanup) = io.delete_prefix(&location).await {
+                    tracing::warn!(error = %cleanup, %location, "a failed import could not delete its table's metadata");
+                }
+            }
+            return Err(e);
+        }
+    };
     Ok(ImportReport {
         rows,
         snapshot_id: if rows > 0 {

@@ -354,23 +354,84 @@ impl TableAppender {
     /// Finishes all files and commits them as one append snapshot with
     /// `properties` in its summary. Returns the committed table, or the
     /// unchanged table when nothing was written.
+    ///
+    /// When the commit fails, the catalog is asked whether it landed anyway
+    /// (the snapshot carries a unique [`COMMIT_ID_PROPERTY`]): if it did, the
+    /// committed table is returned; if the catalog answers that it did not,
+    /// the data files are deleted, so nothing unreferenced stays behind;
+    /// if the catalog cannot be asked, the outcome is unknown and the files
+    /// are kept (deleting them could corrupt a snapshot that did land), and
+    /// the error says so.
     pub async fn commit(
         mut self,
         catalog: &dyn Catalog,
-        properties: HashMap<String, String>,
+        mut properties: HashMap<String, String>,
     ) -> Result<Table> {
         self.close_open_files().await?;
         if self.files.is_empty() {
             return Ok(self.table);
         }
+        let commit_id = uuid::Uuid::new_v4().to_string();
+        properties.insert(COMMIT_ID_PROPERTY.to_string(), commit_id.clone());
+        let files = std::mem::take(&mut self.files);
+        let paths: Vec<String> = files.iter().map(|f| f.file_path().to_string()).collect();
         let tx = Transaction::new(&self.table);
         let action = tx
             .fast_append()
-            .add_data_files(std::mem::take(&mut self.files))
+            .add_data_files(files)
             .set_snapshot_properties(properties);
         let tx = action.apply(tx)?;
-        Ok(tx.commit(catalog).await?)
+        let error = match tx.commit(catalog).await {
+            Ok(table) => return Ok(table),
+            Err(e) => ContangoError::from(e),
+        };
+        let ident = self.table.identifier();
+        match catalog.load_table(ident).await {
+            Ok(current) if holds_commit(&current, &commit_id) => {
+                tracing::warn!(table = %ident, %error, "the commit reported an error but landed");
+                Ok(current)
+            }
+            Ok(_) => {
+                let io = self.table.file_io();
+                for path in &paths {
+                    if let Err(e) = io.delete(path).await {
+                        tracing::warn!(error = %e, %path, "an uncommitted data file could not be deleted");
+                    }
+                }
+                Err(error)
+            }
+            Err(lookup) => {
+                tracing::warn!(
+                    table = %ident, %error, %lookup, files = paths.len(),
+                    "commit outcome unknown: its data files are kept"
+                );
+                Err(ContangoError::new(
+                    error.kind(),
+                    format!(
+                        "{} (whether the commit landed is unknown: the catalog could not be asked; \
+                         its {} data file(s) under {} were kept)",
+                        error.message(),
+                        paths.len(),
+                        self.table.metadata().location()
+                    ),
+                ))
+            }
+        }
     }
+}
+
+/// Snapshot-summary property naming the commit that wrote a snapshot, so a
+/// writer whose commit reported an error can tell whether it landed.
+pub const COMMIT_ID_PROPERTY: &str = "contango.commit-id";
+
+/// Whether any snapshot of `table` was written by the commit `commit_id`.
+fn holds_commit(table: &Table, commit_id: &str) -> bool {
+    table.metadata().snapshots().any(|s| {
+        s.summary()
+            .additional_properties
+            .get(COMMIT_ID_PROPERTY)
+            .is_some_and(|id| id == commit_id)
+    })
 }
 
 #[cfg(test)]

@@ -270,6 +270,9 @@ fn classify_iceberg(e: &iceberg::Error) -> ContangoError {
         K::TableNotFound | K::NamespaceNotFound => ErrorKind::TableNotFound,
         K::DataInvalid | K::FeatureUnsupported | K::PreconditionFailed => ErrorKind::Invalid,
         K::CatalogCommitConflicts => ErrorKind::Internal,
+        // Only the REST catalog client speaks HTTP through reqwest: whatever
+        // it reports (unreachable, refused, an answer it cannot read) is the catalog's.
+        _ if from_rest_catalog(&message) => ErrorKind::CatalogUnavailable,
         // The SQL catalog's database (sqlx) or a REST catalog that does not answer.
         _ if looks_unreachable(&message)
             && (message.contains("sqlx") || message.to_ascii_lowercase().contains("catalog")) =>
@@ -303,6 +306,18 @@ fn value_error_kind(message: &str) -> ErrorKind {
     } else {
         ErrorKind::Invalid
     }
+}
+
+/// iceberg-catalog-rest's own phrases for a request that failed.
+fn from_rest_catalog(message: &str) -> bool {
+    [
+        "Failed to execute http request",
+        "Received response with unexpected status code",
+        "Received unexpected response",
+        "Failed to parse response from rest catalog server",
+    ]
+    .iter()
+    .any(|phrase| message.contains(phrase))
 }
 
 fn looks_unreachable(message: &str) -> bool {
@@ -497,5 +512,14 @@ mod tests {
         ))
         .into();
         assert_eq!(e.kind(), ErrorKind::Unavailable);
+        // The REST catalog client: down, or refusing the request.
+        for phrase in [
+            "Failed to execute http request",
+            "Received response with unexpected status code",
+        ] {
+            let rest = iceberg::Error::new(iceberg::ErrorKind::Unexpected, phrase);
+            let e: ContangoError = DataFusionError::External(Box::new(rest)).into();
+            assert_eq!(e.kind(), ErrorKind::CatalogUnavailable, "{e}");
+        }
     }
 }
