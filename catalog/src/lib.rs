@@ -19,6 +19,7 @@ pub mod guarded_commit;
 pub mod import;
 pub mod live;
 pub mod metadata_tables;
+pub mod native_scan;
 pub mod provider;
 pub mod storage;
 pub mod stream_offsets;

@@ -20,6 +20,7 @@ use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
 
 use crate::live::{LiveTable, LiveTails};
+use crate::storage::{ObjectStoreStorage, S3Settings};
 use crate::table::IcebergTable;
 
 /// An Iceberg catalog registered with the query engine under `name`.
@@ -35,6 +36,7 @@ struct CatalogView {
     schemas: RwLock<BTreeMap<String, Arc<NamespaceView>>>,
     loaded: Arc<LoadedTables>,
     live: Arc<LiveTails>,
+    storage: Option<Arc<ObjectStoreStorage>>,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,7 @@ struct NamespaceView {
     tables: Vec<String>,
     loaded: Arc<LoadedTables>,
     live: Arc<LiveTails>,
+    storage: Option<Arc<ObjectStoreStorage>>,
 }
 
 /// Tables loaded before, by identifier. A cached `Table` is reused while its
@@ -77,7 +80,25 @@ impl IcebergCatalog {
                 schemas: RwLock::default(),
                 loaded: Arc::default(),
                 live: Arc::default(),
+                storage: None,
             }),
+        }
+    }
+
+    /// Scans tables as DataFusion Parquet scans (in parallel, see
+    /// [`crate::native_scan`]) through object stores built from `s3` (the
+    /// settings the catalog's FileIO uses).
+    pub fn with_native_scans(self, s3: S3Settings) -> Self {
+        let view = CatalogView {
+            catalog: self.inner.catalog.clone(),
+            schemas: RwLock::default(),
+            loaded: self.inner.loaded.clone(),
+            live: self.inner.live.clone(),
+            storage: Some(Arc::new(ObjectStoreStorage::new(s3))),
+        };
+        Self {
+            name: self.name,
+            inner: Arc::new(view),
         }
     }
 
@@ -147,6 +168,7 @@ impl CatalogSource for IcebergCatalog {
                     tables,
                     loaded: self.inner.loaded.clone(),
                     live: self.inner.live.clone(),
+                    storage: self.inner.storage.clone(),
                 }),
             );
         }
@@ -211,7 +233,7 @@ impl SchemaProvider for NamespaceView {
             };
             let snapshot_id = crate::time_travel::snapshot_for(&table, version)?;
             return Ok(Some(Arc::new(
-                IcebergTable::at_snapshot(table, snapshot_id).await?,
+                self.native(IcebergTable::at_snapshot(table, snapshot_id).await?),
             )));
         }
         if !self.table_exist(name) {
@@ -223,7 +245,7 @@ impl SchemaProvider for NamespaceView {
         match self.catalog.load_table(&ident).await {
             Ok(table) => {
                 let table = self.loaded.reuse(table);
-                let committed = IcebergTable::try_new(table.clone()).await?;
+                let committed = self.native(IcebergTable::try_new(table.clone()).await?);
                 match tail {
                     Some((chunks, tail)) if !chunks.is_empty() => {
                         let offsets = crate::stream_offsets::committed(&table);
@@ -248,6 +270,13 @@ impl SchemaProvider for NamespaceView {
 }
 
 impl NamespaceView {
+    fn native(&self, table: IcebergTable) -> IcebergTable {
+        match &self.storage {
+            Some(storage) => table.with_native_scan(storage.clone()),
+            None => table,
+        }
+    }
+
     /// Loads table `name` (reusing the cached metadata when unchanged).
     async fn load(&self, name: &str) -> DFResult<Option<Table>> {
         let ident = TableIdent::new(self.namespace.clone(), name.to_string());

@@ -9,6 +9,11 @@
 //!   DataFusion, because Iceberg's predicate conversion drops the cast and then
 //!   fails or truncates. Pushed filters are `Inexact`: DataFusion re-applies
 //!   them, so pruning can never change a result.
+//! - **Scans run in parallel** where they can: [`crate::native_scan`] plans
+//!   them as DataFusion's own Parquet scan (file groups over all cores,
+//!   filters pushed into the Parquet reader, `count(*)` from the manifests),
+//!   and iceberg-datafusion's one-stream reader is the fallback for what that
+//!   path does not cover (delete files, evolved schemas).
 //! - **Reads use the table's current schema.** When the schema evolved after the
 //!   last data commit (a column added or renamed by pyiceberg, Trino, Spark),
 //!   the snapshot is scanned with its own schema and mapped by field id: renamed
@@ -34,6 +39,9 @@ use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::table::Table;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
+use crate::native_scan::Planned;
+use crate::storage::ObjectStoreStorage;
+
 /// Provider for the current snapshot of an Iceberg table.
 #[derive(Debug)]
 pub struct IcebergTable {
@@ -46,6 +54,13 @@ pub struct IcebergTable {
     mapping: Option<Vec<Option<usize>>>,
     /// Row count and size from the snapshot summary (inexact: before filters).
     statistics: Option<Statistics>,
+    /// The table, for native scan planning.
+    table: Table,
+    /// The snapshot scanned (`None`: the current one).
+    snapshot_id: Option<i64>,
+    /// Object stores for native scans; `None` plans every scan through
+    /// iceberg-datafusion.
+    storage: Option<Arc<ObjectStoreStorage>>,
 }
 
 /// Table statistics from a snapshot summary's `total-records` and `total-files-size`.
@@ -80,7 +95,7 @@ impl IcebergTable {
         };
         let statistics = summary_statistics(&table, &schema);
         let Some((snapshot_id, snapshot_schema)) = evolved else {
-            let inner = IcebergStaticTableProvider::try_new_from_table(table)
+            let inner = IcebergStaticTableProvider::try_new_from_table(table.clone())
                 .await
                 .map_err(external)?;
             return Ok(Self {
@@ -88,6 +103,9 @@ impl IcebergTable {
                 inner,
                 mapping: None,
                 statistics,
+                table,
+                snapshot_id: None,
+                storage: None,
             });
         };
         let by_id: HashMap<i32, usize> = snapshot_schema
@@ -103,14 +121,18 @@ impl IcebergTable {
             .iter()
             .map(|f| by_id.get(&f.id).copied())
             .collect();
-        let inner = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot_id)
-            .await
-            .map_err(external)?;
+        let inner =
+            IcebergStaticTableProvider::try_new_from_table_snapshot(table.clone(), snapshot_id)
+                .await
+                .map_err(external)?;
         Ok(Self {
             schema,
             inner,
             mapping: Some(mapping),
             statistics,
+            table,
+            snapshot_id: Some(snapshot_id),
+            storage: None,
         })
     }
 
@@ -131,15 +153,26 @@ impl IcebergTable {
         stats.num_rows = number("total-records").map_or(Precision::Absent, Precision::Inexact);
         stats.total_byte_size =
             number("total-files-size").map_or(Precision::Absent, Precision::Inexact);
-        let inner = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot_id)
-            .await
-            .map_err(external)?;
+        let inner =
+            IcebergStaticTableProvider::try_new_from_table_snapshot(table.clone(), snapshot_id)
+                .await
+                .map_err(external)?;
         Ok(Self {
             schema,
             inner,
             mapping: None,
             statistics: Some(stats),
+            table,
+            snapshot_id: Some(snapshot_id),
+            storage: None,
         })
+    }
+
+    /// Plans scans as DataFusion Parquet scans over `storage`'s object
+    /// stores where [`crate::native_scan`] can.
+    pub fn with_native_scan(mut self, storage: Arc<ObjectStoreStorage>) -> Self {
+        self.storage = Some(storage);
+        self
     }
 
     /// Whether `expr` can be evaluated exactly by Iceberg on the snapshot.
@@ -223,16 +256,10 @@ impl TableProvider for IcebergTable {
         &self,
         filters: &[&Expr],
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if self.pushable(f) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        // Every filter reaches `scan` and stays above it too: the native
+        // scan hands them to the Parquet reader for pruning, the fallback
+        // passes the ones Iceberg evaluates exactly.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
     async fn scan(
@@ -247,6 +274,27 @@ impl TableProvider for IcebergTable {
             .filter(|f| self.pushable(f))
             .cloned()
             .collect();
+        if let (Some(storage), None) = (&self.storage, &self.mapping) {
+            match crate::native_scan::plan(
+                state,
+                &self.table,
+                self.snapshot_id,
+                &self.schema,
+                storage,
+                projection,
+                &pushed,
+                limit,
+            )
+            .await?
+            {
+                Planned::Native(plan) => return Ok(plan),
+                Planned::Fallback(reason) => tracing::debug!(
+                    table = %self.table.identifier(),
+                    reason = crate::native_scan::describe(reason),
+                    "scanning through iceberg-datafusion"
+                ),
+            }
+        }
         let Some(mapping) = &self.mapping else {
             return self.inner.scan(state, projection, &pushed, limit).await;
         };

@@ -49,7 +49,10 @@ impl App {
         let settings = config.catalog_settings();
         tracing::info!(catalog = ?settings, "opening catalog");
         let iceberg = contango_catalog::connect(&settings).await?;
-        let catalog = IcebergCatalog::new(settings.name.clone(), iceberg);
+        let mut catalog = IcebergCatalog::new(settings.name.clone(), iceberg);
+        if config.catalog.native_scan {
+            catalog = catalog.with_native_scans(settings.s3.clone());
+        }
         let streams = Arc::new(StreamRegistry::default());
         let source = Arc::new(catalog.clone()) as Arc<dyn CatalogSource>;
         let shared = config

@@ -138,6 +138,10 @@ pub struct CatalogConfig {
     pub credential: String,
     /// Schema used for unqualified table names.
     pub default_schema: String,
+    /// Plan scans as DataFusion's parallel Parquet scan where exact (see
+    /// `contango_catalog::native_scan`); `false` reads every table through
+    /// iceberg-datafusion's single-stream reader.
+    pub native_scan: bool,
 }
 
 /// `[s3]`
@@ -222,6 +226,7 @@ impl Default for CatalogConfig {
             token: String::new(),
             credential: String::new(),
             default_schema: "market".into(),
+            native_scan: true,
         }
     }
 }

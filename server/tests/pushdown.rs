@@ -1,59 +1,59 @@
-//! Filters in SQL reach Iceberg scan planning: partition and column-statistics
-//! pruning leave fewer data files to read.
+//! Iceberg scans are DataFusion Parquet scans spread over the cores, and
+//! filters in SQL reach Iceberg scan planning: partition and
+//! column-statistics pruning leave fewer data files to read.
 
 mod common;
 
 use std::sync::Arc;
 
 use common::TestServer;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
-use futures::TryStreamExt;
-use iceberg::expr::Predicate;
-use iceberg::table::Table;
-use iceberg_datafusion::physical_plan::IcebergTableScan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 
-fn find_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<&IcebergTableScan> {
-    if let Some(scan) = plan.as_any().downcast_ref::<IcebergTableScan>() {
-        return Some(scan);
+/// The Parquet scans of a plan: (file groups, files) of each.
+fn scans(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<(usize, usize)>) {
+    if let Some(exec) = plan.as_any().downcast_ref::<DataSourceExec>()
+        && let Some(config) = exec.data_source().as_any().downcast_ref::<FileScanConfig>()
+    {
+        let files = config.file_groups.iter().map(|g| g.len()).sum();
+        out.push((config.file_groups.len(), files));
     }
-    plan.children().into_iter().find_map(find_scan)
+    for child in plan.children() {
+        scans(child, out);
+    }
 }
 
-async fn planned_files(table: &Table, predicate: Option<&Predicate>) -> usize {
-    let mut scan = table.scan();
-    if let Some(p) = predicate {
-        scan = scan.with_filter(p.clone());
-    }
-    let tasks: Vec<_> = scan
-        .build()
-        .unwrap()
-        .plan_files()
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    tasks.len()
+fn contains<T: 'static>(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.as_any().is::<T>() || plan.children().into_iter().any(contains::<T>)
 }
 
-async fn files_for(server: &TestServer, sql: &str) -> (usize, usize) {
+async fn plan(server: &TestServer, sql: &str) -> Arc<dyn ExecutionPlan> {
     let session = server.app.new_session("test");
     let planned = server.app.engine.plan(&session, sql).await.unwrap();
-    let plan = planned.physical_plan().await.unwrap();
-    let scan = find_scan(&plan).expect("an Iceberg scan in the plan");
-    let predicate = scan
-        .predicates()
-        .expect("the filter was pushed into the scan");
-    let all = planned_files(scan.table(), None).await;
-    let selected = planned_files(scan.table(), Some(predicate)).await;
-    (selected, all)
+    planned.physical_plan().await.unwrap()
+}
+
+/// Files the query's scan reads (0 when pruning left nothing to scan).
+async fn files_for(server: &TestServer, sql: &str) -> usize {
+    let plan = plan(server, sql).await;
+    let mut found = Vec::new();
+    scans(&plan, &mut found);
+    match found.as_slice() {
+        [(_, files)] => *files,
+        [] if contains::<EmptyExec>(&plan) => 0,
+        other => panic!("one Parquet scan expected in {plan:?}, found {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selective_filters_read_fewer_files() {
     let server = TestServer::start(false).await;
+    let all = files_for(&server, "SELECT avg(price) FROM iceberg.market.ticks").await;
     // Partition pruning on the identity(commodity) partition.
-    let (selected, all) = files_for(
+    let selected = files_for(
         &server,
         "SELECT avg(price) FROM iceberg.market.ticks WHERE commodity = 'WTI'",
     )
@@ -65,14 +65,85 @@ async fn selective_filters_read_fewer_files() {
     );
 
     // Partition pruning on day(ts): only far-future rows live past 2100.
-    let (future, all) = files_for(
+    let future = files_for(
         &server,
-        "SELECT count(*) FROM ticks WHERE ts > TIMESTAMP '2100-01-01 00:00:00'",
+        "SELECT max(price) FROM ticks WHERE ts > TIMESTAMP '2100-01-01 00:00:00'",
     )
     .await;
     assert!(future < all, "{future} of {all} files");
 
     // Column statistics: no file holds a price above a billion.
-    let (none, _) = files_for(&server, "SELECT * FROM ticks WHERE price > 1e9").await;
-    assert_eq!(none, 0);
+    assert_eq!(
+        files_for(&server, "SELECT * FROM ticks WHERE price > 1e9").await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_are_spread_over_the_cores() {
+    let server = TestServer::start(false).await;
+    let averaged = plan(&server, "SELECT avg(price) FROM iceberg.market.ticks").await;
+    let mut found = Vec::new();
+    scans(&averaged, &mut found);
+    let [(groups, files)] = found.as_slice() else {
+        panic!("one Parquet scan expected, found {found:?}");
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        *groups,
+        cores.min(*files),
+        "{files} files in {groups} groups"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_star_is_answered_from_the_manifests() {
+    let server = TestServer::start(false).await;
+    // No filter: the manifests' row counts answer it; no file is opened.
+    let counted = plan(&server, "SELECT count(*) FROM iceberg.market.ticks").await;
+    let mut found = Vec::new();
+    scans(&counted, &mut found);
+    assert!(found.is_empty(), "{counted:?}");
+    assert!(contains::<PlaceholderRowExec>(&counted), "{counted:?}");
+    // The same count as reading every row.
+    let from_manifests = scalar(&server, "SELECT count(*) FROM iceberg.market.ticks").await;
+    let from_rows = scalar(
+        &server,
+        "SELECT sum(CASE WHEN price IS NULL THEN 1 ELSE 1 END) FROM iceberg.market.ticks",
+    )
+    .await;
+    assert_eq!(from_manifests, from_rows);
+    assert!(from_rows > 0);
+    // A filter reads the files.
+    let filtered = plan(
+        &server,
+        "SELECT count(*) FROM iceberg.market.ticks WHERE price > 0",
+    )
+    .await;
+    let mut found = Vec::new();
+    scans(&filtered, &mut found);
+    assert_eq!(found.len(), 1, "{filtered:?}");
+}
+
+/// The one value `sql` returns, as i64.
+async fn scalar(server: &TestServer, sql: &str) -> i64 {
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::DataType;
+    use futures::TryStreamExt;
+
+    let session = server.app.new_session("test");
+    let planned = server.app.engine.plan(&session, sql).await.unwrap();
+    let batches: Vec<_> = planned
+        .execute()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let value = datafusion::arrow::compute::cast(batches[0].column(0), &DataType::Int64).unwrap();
+    value
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0)
 }

@@ -115,6 +115,39 @@ def trino_timestamp(t: datetime.datetime) -> str:
     return f"TIMESTAMP '{t.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M:%S.%f} UTC'"
 
 
+def scan_predicates(plan: str) -> list[str]:
+    """The filters each table scan of an EXPLAIN received: the `predicate=` of
+    DataFusion's Parquet scan (`DataSourceExec`, how Iceberg tables are read)
+    or the predicate line of iceberg-datafusion's `IcebergTableScan` (the
+    fallback), one string per scan."""
+    import re
+
+    found = []
+    for line in plan.splitlines():
+        if "IcebergTableScan" in line:
+            found.append(line)
+        elif "DataSourceExec" in line:
+            m = re.search(r"[ ,]predicate=(.*?)(, pruning_predicate=|, required_guarantees=|$)", line)
+            found.append(m.group(1) if m else "")
+    return found
+
+
+def pushed(predicate: str, column: str, op: str, value) -> bool:
+    """Whether a scan predicate from [`scan_predicates`] holds `column op value`
+    (an aware datetime is compared as epoch microseconds, as DataFusion shows it;
+    `value=None` asks only for `column op`)."""
+    import re
+
+    if isinstance(value, datetime.datetime):
+        value = (value - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // datetime.timedelta(microseconds=1)
+    tail = "" if value is None else " " + re.escape(str(value)) + r"(?![\w.])"
+    native = re.search(rf"(?<![\w]){re.escape(column)}@\d+ {re.escape(op)}{tail}", predicate)
+    if native:
+        return True
+    shown = "" if value is None else " " + (f'"{value}"' if isinstance(value, str) else str(value))
+    return f"{column} {op}{shown}" in predicate
+
+
 def error_text(exc: BaseException) -> str:
     return str(exc)
 
