@@ -9,12 +9,14 @@
 //! - [`stream`]: what Kafka streams record (offsets, lineage columns, commits).
 //! - [`columns`]: small Arrow and plan helpers the operators share.
 //! - [`metrics`]: the one Prometheus registry every metric is registered in.
+//! - [`stop`]: a query's stop signal, seen by long-running function calls.
 
 pub mod catalog;
 pub mod columns;
 pub mod error;
 pub mod metrics;
 pub mod session;
+pub mod stop;
 pub mod stream;
 pub mod types;
 

@@ -28,6 +28,9 @@ pub struct Session {
     /// Whether the user has the administrator role: sees every user's
     /// queries in `system.runtime.queries` and may kill them.
     pub admin: bool,
+    /// The stop signal of the query planned with this session (each
+    /// submission gets its query's own).
+    pub stop: crate::stop::QueryStop,
 }
 
 impl Session {
@@ -47,6 +50,7 @@ impl Session {
             transaction_id: None,
             source: None,
             admin: false,
+            stop: crate::stop::QueryStop::default(),
         }
     }
 

@@ -351,6 +351,65 @@ impl Checked {
     }
 }
 
+/// Text a pattern function matches per call of the kernel: between slices,
+/// a killed query stops ([`contango_common::stop`]).
+const SLICE_BYTES: usize = 1 << 20;
+
+impl Checked {
+    /// Runs the kernel over slices of about [`SLICE_BYTES`] of input text,
+    /// checking the query's stop signal between them, so a cancel or a time
+    /// limit ends a long regular-expression evaluation after the slice at
+    /// hand rather than after the whole batch.
+    fn sliced(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let text_bytes: usize = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Array(array) => array.get_buffer_memory_size(),
+                ColumnarValue::Scalar(_) => 0,
+            })
+            .sum();
+        if rows <= 1 || text_bytes <= SLICE_BYTES {
+            return self.inner.invoke_with_args(args);
+        }
+        let per_slice = (rows * SLICE_BYTES / text_bytes).clamp(1, rows);
+        let mut parts: Vec<ArrayRef> = Vec::with_capacity(rows.div_ceil(per_slice));
+        let mut offset = 0;
+        while offset < rows {
+            if contango_common::stop::QueryStop::stopped(&args.config_options) {
+                return Err(DataFusionError::External(Box::new(ContangoError::new(
+                    ErrorKind::Invalid,
+                    format!("{} stopped: the query was killed", self.inner.name()),
+                ))));
+            }
+            let len = per_slice.min(rows - offset);
+            let slice = ScalarFunctionArgs {
+                args: args
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        ColumnarValue::Array(array) => {
+                            ColumnarValue::Array(array.slice(offset, len))
+                        }
+                        scalar => scalar.clone(),
+                    })
+                    .collect(),
+                arg_fields: args.arg_fields.clone(),
+                number_rows: len,
+                return_field: args.return_field.clone(),
+                config_options: args.config_options.clone(),
+            };
+            parts.push(self.inner.invoke_with_args(slice)?.into_array(len)?);
+            offset += len;
+        }
+        let parts: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+        Ok(ColumnarValue::Array(datafusion::arrow::compute::concat(
+            &parts,
+        )?))
+    }
+}
+
 impl ScalarUDFImpl for Checked {
     fn as_any(&self) -> &dyn Any {
         self
@@ -382,6 +441,9 @@ impl ScalarUDFImpl for Checked {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
         self.check(&args.args, args.number_rows)?;
+        if self.rule == Rule::Pattern {
+            return self.sliced(args);
+        }
         self.inner.invoke_with_args(args)
     }
 
@@ -437,6 +499,36 @@ mod tests {
             "{sql}: {e}"
         );
         e.message().to_string()
+    }
+
+    /// 3,000 rows of `ab` × 600 and their number: 3.6 MB of text, several slices.
+    const LONG_TEXT: &str = "SELECT sum(regexp_count(s, 'ab')) AS n, \
+        sum(CASE WHEN regexp_count(s, 'b[0-9]+$') = 1 THEN 1 ELSE 0 END) AS ends \
+        FROM (SELECT repeat('ab', 600) || CAST(value AS VARCHAR) AS s FROM generate_series(1, 3000))";
+
+    #[tokio::test]
+    async fn pattern_functions_run_in_slices_with_the_same_result() {
+        // 600 matches per row, and every row ends in its number.
+        assert_eq!(
+            one_row(LONG_TEXT, "UTC").await.0,
+            vec!["1800000".to_string(), "3000".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_killed_query_stops_between_slices() {
+        let stop = contango_common::stop::QueryStop::default();
+        let config = datafusion::prelude::SessionConfig::new().with_option_extension(stop.clone());
+        let ctx = context(config);
+        stop.stop();
+        let e = ctx
+            .sql(LONG_TEXT)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .expect_err("stopped");
+        assert!(e.to_string().contains("the query was killed"), "{e}");
     }
 
     #[tokio::test]

@@ -303,7 +303,9 @@ impl QueryEngine {
             .options_mut()
             .execution
             .skip_physical_aggregate_schema_check = true;
-        let config = config.with_option_extension(self.gpu.clone());
+        let config = config
+            .with_option_extension(self.gpu.clone())
+            .with_option_extension(session.stop.clone());
         let config = session_properties::apply(config, &session.properties)?;
         // The Trino library is built once per process; its functions read
         // the session zone from this config (`execution.time_zone`).

@@ -49,6 +49,9 @@ pub struct QueryEntry {
     pub created: DateTime<Utc>,
     /// Which endpoint runs it (`flight`, `trino`).
     pub endpoint: &'static str,
+    /// Set when it is killed: long function calls stop early (see
+    /// [`contango_common::stop`]).
+    pub stop: contango_common::stop::QueryStop,
     state: Mutex<EntryState>,
     rows: AtomicU64,
     bytes: AtomicU64,
@@ -224,6 +227,7 @@ impl QueryEntry {
             }
             s.canceller.take()
         };
+        self.stop.stop();
         if let Some(cancel) = canceller {
             cancel(error.clone());
         }
@@ -380,6 +384,7 @@ impl QueryTracker {
             sql: sql.to_string(),
             created,
             endpoint,
+            stop: contango_common::stop::QueryStop::default(),
             state: Mutex::new(EntryState {
                 state: "QUEUED",
                 ended: None,

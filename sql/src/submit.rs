@@ -54,10 +54,12 @@ impl QueryEngine {
         } else if let Some(limit) = self.run_time_limit(session) {
             entry.limit_run_time(limit);
         }
+        let mut session = session.clone();
+        session.stop = entry.stop.clone();
         Submission {
             engine: self.clone(),
             entry,
-            session: session.clone(),
+            session,
             sql: sql.to_string(),
         }
     }
@@ -310,9 +312,12 @@ mod tests {
                     .unwrap();
             }
         };
+        assert!(!submitted.session.stop.is_stopped());
         let (outcome, ()) = tokio::join!(submitted.planning(never), killer);
         let e = outcome.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Killed);
+        // Function calls of the query see the kill (contango_common::stop).
+        assert!(submitted.session.stop.is_stopped());
         assert!(e.message().contains("enough"), "{}", e.message());
         assert_eq!(submitted.entry().state(), "FAILED");
     }
@@ -334,6 +339,7 @@ mod tests {
             submitted.entry().error(),
             Some(ErrorKind::ExceededTimeLimit)
         );
+        assert!(submitted.session.stop.is_stopped());
         // The server's limit wins when it is shorter, and a query that ends
         // in time is not touched.
         let engine =
