@@ -241,24 +241,16 @@ mod tests {
 
     #[test]
     fn stores_by_bucket() {
-        assert_eq!(
-            store_of("s3://lake/wh/t/data/a.parquet").as_deref(),
-            Some("contango-s3://lake")
-        );
-        assert_eq!(
-            store_of("s3a://lake/x").as_deref(),
-            Some("contango-s3://lake")
-        );
-        assert_eq!(
-            store_of("file:///tmp/wh/a.parquet").as_deref(),
-            Some("contango-file://local")
-        );
-        assert_eq!(
-            store_of("/tmp/wh/a.parquet").as_deref(),
-            Some("contango-file://local")
-        );
-        assert_eq!(store_of("gs://b/x"), None);
-        assert_eq!(store_of("s3:///x"), None);
+        for (location, store) in [
+            ("s3://lake/wh/t/data/a.parquet", Some("contango-s3://lake")),
+            ("s3a://lake/x", Some("contango-s3://lake")),
+            ("file:///tmp/wh/a.parquet", Some("contango-file://local")),
+            ("/tmp/wh/a.parquet", Some("contango-file://local")),
+            ("gs://b/x", None),
+            ("s3:///x", None),
+        ] {
+            assert_eq!(store_of(location).as_deref(), store, "{location}");
+        }
     }
 
     #[test]

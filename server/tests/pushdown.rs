@@ -14,7 +14,13 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 
 /// The Parquet scans of a plan: (file groups, files) of each.
-fn scans(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<(usize, usize)>) {
+fn scans(plan: &Arc<dyn ExecutionPlan>) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    collect_scans(plan, &mut found);
+    found
+}
+
+fn collect_scans(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<(usize, usize)>) {
     if let Some(exec) = plan.as_any().downcast_ref::<DataSourceExec>()
         && let Some(config) = exec.data_source().as_any().downcast_ref::<FileScanConfig>()
     {
@@ -22,7 +28,7 @@ fn scans(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<(usize, usize)>) {
         out.push((config.file_groups.len(), files));
     }
     for child in plan.children() {
-        scans(child, out);
+        collect_scans(child, out);
     }
 }
 
@@ -39,9 +45,7 @@ async fn plan(server: &TestServer, sql: &str) -> Arc<dyn ExecutionPlan> {
 /// Files the query's scan reads (0 when pruning left nothing to scan).
 async fn files_for(server: &TestServer, sql: &str) -> usize {
     let plan = plan(server, sql).await;
-    let mut found = Vec::new();
-    scans(&plan, &mut found);
-    match found.as_slice() {
+    match scans(&plan).as_slice() {
         [(_, files)] => *files,
         [] if contains::<EmptyExec>(&plan) => 0,
         other => panic!("one Parquet scan expected in {plan:?}, found {other:?}"),
@@ -83,8 +87,7 @@ async fn selective_filters_read_fewer_files() {
 async fn scans_are_spread_over_the_cores() {
     let server = TestServer::start(false).await;
     let averaged = plan(&server, "SELECT avg(price) FROM iceberg.market.ticks").await;
-    let mut found = Vec::new();
-    scans(&averaged, &mut found);
+    let found = scans(&averaged);
     let [(groups, files)] = found.as_slice() else {
         panic!("one Parquet scan expected, found {found:?}");
     };
@@ -101,9 +104,7 @@ async fn count_star_is_answered_from_the_manifests() {
     let server = TestServer::start(false).await;
     // No filter: the manifests' row counts answer it; no file is opened.
     let counted = plan(&server, "SELECT count(*) FROM iceberg.market.ticks").await;
-    let mut found = Vec::new();
-    scans(&counted, &mut found);
-    assert!(found.is_empty(), "{counted:?}");
+    assert!(scans(&counted).is_empty(), "{counted:?}");
     assert!(contains::<PlaceholderRowExec>(&counted), "{counted:?}");
     // The same count as reading every row.
     let from_manifests = scalar(&server, "SELECT count(*) FROM iceberg.market.ticks").await;
@@ -120,9 +121,7 @@ async fn count_star_is_answered_from_the_manifests() {
         "SELECT count(*) FROM iceberg.market.ticks WHERE price > 0",
     )
     .await;
-    let mut found = Vec::new();
-    scans(&filtered, &mut found);
-    assert_eq!(found.len(), 1, "{filtered:?}");
+    assert_eq!(scans(&filtered).len(), 1, "{filtered:?}");
 }
 
 /// The one value `sql` returns, as i64.

@@ -130,10 +130,16 @@ def lake(contango_bin, own_s3, own_postgres, eia_csvs, tmp_path_factory):
     s3, _ = own_s3
     pg, _ = own_postgres
     tmp = tmp_path_factory.mktemp("faults")
-    data_dir = tmp / "data"
-    data_dir.mkdir()
     config = write_config(tmp / "faults.toml", catalog_uri=pg.url, warehouse=f"s3://{s3.bucket}/wh",
                           s3=s3.contango_settings())
+    yield from serve_wti(contango_bin, config, tmp, eia_csvs)
+
+
+def serve_wti(contango_bin, config: Path, tmp: Path, eia_csvs):
+    """Imports WTI with `config` into a data directory under `tmp`, then
+    serves it (a fixture body: yields the server, stops it after)."""
+    data_dir = tmp / "data"
+    data_dir.mkdir(exist_ok=True)
     r = contango_import(contango_bin, config, data_dir, "iceberg.eia.wti", eia_csvs["wti"])
     assert "imported" in r.stderr, r.stderr
     server = start_contango(contango_bin, data_dir, config, tmp)

@@ -31,16 +31,22 @@ from conftest import (
     child_env,
     contango_import,
     free_port,
-    start_contango,
-    stop_process,
     wait_for,
 )
-from test_faults import Restartable, answers_within, clear_failure, trino_error_name
+from test_faults import (  # noqa: F401 - `expected` is a fixture
+    SUMMARY,
+    Restartable,
+    answers_within,
+    clear_failure,
+    expected,
+    serve_wti,
+    summary,
+    trino_error_name,
+)
 
 # rustberg's API keys: `rb_` and base64url material.
 KEY = "rb_" + secrets.token_urlsafe(32)
 NO_COMMIT_KEY = "rb_" + secrets.token_urlsafe(32)
-SUMMARY = 'SELECT count(*) AS n, round(sum("Price"), 4) AS s, min("Price") AS lo FROM eia.wti'
 
 
 class RestCatalog:
@@ -116,32 +122,10 @@ def rest_config(path: Path, catalog: RestCatalog, token: str = KEY) -> Path:
 
 
 @pytest.fixture(scope="module")
-def expected(eia_csvs):
-    """count, sum and the WTI minimum from DuckDB over the CSV."""
-    return helpers.duck().execute(
-        f"SELECT count(*), round(sum(Price), 4), min(Price) FROM read_csv('{eia_csvs['wti']}', header=true)"
-    ).fetchone()
-
-
-@pytest.fixture(scope="module")
 def served(contango_bin, rest_catalog, eia_csvs, tmp_path_factory):
     """WTI imported through the REST catalog, and a server reading it."""
     tmp = tmp_path_factory.mktemp("rest-served")
-    data_dir = tmp / "data"
-    data_dir.mkdir()
-    config = rest_config(tmp / "rest.toml", rest_catalog)
-    r = contango_import(contango_bin, config, data_dir, "iceberg.eia.wti", eia_csvs["wti"])
-    assert "imported" in r.stderr, r.stderr
-    server = start_contango(contango_bin, data_dir, config, tmp)
-    try:
-        yield server
-    finally:
-        stop_process(server.proc)
-
-
-def summary(server) -> tuple:
-    with server.connect() as conn:
-        return tuple(helpers.query(conn, SUMMARY).to_pylist()[0].values())
+    yield from serve_wti(contango_bin, rest_config(tmp / "rest.toml", rest_catalog), tmp, eia_csvs)
 
 
 def test_import_and_query_through_the_rest_catalog(served, rest_catalog, expected):
