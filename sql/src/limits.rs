@@ -101,13 +101,7 @@ impl Admission {
             ));
         }
         self.publish();
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ContangoError::internal("the admission gate is closed"))?;
-        Ok(Slot::new(self, permit))
+        self.wait_for_slot().await
     }
 
     /// A slot for a query already planned, which waits for one however
@@ -120,6 +114,11 @@ impl Admission {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let _leave = Leave(self);
         self.publish();
+        self.wait_for_slot().await
+    }
+
+    /// Waits (counted as queued by the caller) for the next free slot.
+    async fn wait_for_slot(self: &Arc<Self>) -> Result<Slot> {
         let permit = self
             .slots
             .clone()

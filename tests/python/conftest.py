@@ -475,13 +475,12 @@ class Postgres:
         return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
-@pytest.fixture(scope="session")
-def postgres(pg_bin: Path):
-    import psycopg2
-
-    # PostgreSQL refuses to run as root: run it as an unprivileged user then.
+def init_postgres(pg_bin: Path, prefix: str) -> tuple[Path, Path, dict]:
+    """A new PostgreSQL cluster in a new temporary directory: (directory, data
+    directory, the `subprocess` arguments that run its server). PostgreSQL
+    refuses to run as root: as root, the server runs as an unprivileged user."""
     run_as: dict = {}
-    base = Path(tempfile.mkdtemp(prefix="contango-pg-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     if os.geteuid() == 0:
         try:
             pw = pwd.getpwnam("postgres")
@@ -490,40 +489,60 @@ def postgres(pg_bin: Path):
         os.chown(base, pw.pw_uid, pw.pw_gid)
         run_as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
     data = base / "data"
+    r = subprocess.run(
+        [str(pg_bin / "initdb"), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D", str(data)],
+        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, cwd=base, **run_as,
+    )
+    if r.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(f"initdb failed ({r.returncode}): {r.stdout}\n{r.stderr}")
+    return base, data, run_as
+
+
+def postgres_argv(pg_bin: Path, data: Path, base: Path, port: int) -> list[str]:
+    """The server of an `init_postgres` cluster on loopback `port`."""
+    return [str(pg_bin / "postgres"), "-D", str(data), "-p", str(port), "-k", str(base),
+            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+
+
+def postgres_ready(port: int) -> bool:
+    import psycopg2
+
+    psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2).close()
+    return True
+
+
+def create_database(port: int, name: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres(pg_bin: Path):
+    base, data, run_as = init_postgres(pg_bin, "contango-pg-")
     log_path = base / "postgres.log"
     proc = None
     try:
-        r = subprocess.run(
-            [str(pg_bin / "initdb"), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D", str(data)],
-            capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, cwd=base, **run_as,
-        )
-        assert r.returncode == 0, f"initdb failed ({r.returncode}): {r.stdout}\n{r.stderr}"
         for attempt in range(3):
             port = free_port()
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen(
-                    [str(pg_bin / "postgres"), "-D", str(data), "-p", str(port), "-k", str(base),
-                     "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+                    postgres_argv(pg_bin, data, base, port),
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=base, **run_as,
                 )
-
-            def ready():
-                c = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2)
-                c.close()
-                return True
-
             try:
-                wait_for(ready, 60, "postgres", proc, log_path)
+                wait_for(lambda: postgres_ready(port), 60, "postgres", proc, log_path)
                 break
             except RuntimeError:
                 stop_process(proc)
                 if attempt == 2:
                     raise
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE contango_it")
-        conn.close()
+        create_database(port, "contango_it")
         yield Postgres("127.0.0.1", port, "postgres", "contango_it")
     finally:
         if proc is not None:

@@ -14,11 +14,9 @@ here), apart from the session's.
 from __future__ import annotations
 
 import csv
-import os
 import random
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -81,42 +79,14 @@ def own_s3(s3s_fs_bin, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def own_postgres(pg_bin):
-    import psycopg2
+    from conftest import Postgres, create_database, init_postgres, postgres_argv, postgres_ready
 
-    from conftest import Postgres
-
-    base = Path(tempfile.mkdtemp(prefix="contango-faults-pg-"))
-    run_as: dict = {}
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError:
-            pw = pwd.getpwnam("nobody")
-        os.chown(base, pw.pw_uid, pw.pw_gid)
-        run_as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-    data = base / "data"
-    r = subprocess.run([str(pg_bin / "initdb"), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D", str(data)],
-                       capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, cwd=base, **run_as)
-    assert r.returncode == 0, r.stderr
+    base, data, run_as = init_postgres(pg_bin, "contango-faults-pg-")
     port = free_port()
-
-    def ready():
-        psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2).close()
-        return True
-
-    process = Restartable(
-        [str(pg_bin / "postgres"), "-D", str(data), "-p", str(port), "-k", str(base),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-        port, base / "postgres.log", ready, {**run_as, "cwd": base},
-    )
+    process = Restartable(postgres_argv(pg_bin, data, base, port), port, base / "postgres.log",
+                          lambda: postgres_ready(port), {**run_as, "cwd": base})
     process.start()
-    c = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-    c.autocommit = True
-    with c.cursor() as cur:
-        cur.execute("CREATE DATABASE faults")
-    c.close()
+    create_database(port, "faults")
     try:
         yield Postgres("127.0.0.1", port, "postgres", "faults"), process
     finally:
