@@ -52,3 +52,9 @@ export RUSTBERG_BIN="$CONTANGO_TOOLS/rustberg/bin/rustberg"
 export PG_BIN
 PG_BIN=$(postgres_bin_dir)
 "$CONTANGO_TOOLS/venv/bin/python" -m pytest tests/python -q -p no:cacheprovider "$@"
+
+step "Python SQL suites again, every table they read held in memory ([[accelerate]])"
+# The same expected values: an accelerated answer must equal the answer from Iceberg.
+CONTANGO_TEST_ACCELERATE=iceberg.market.ticks,iceberg.market.defects,iceberg.eia.wti,iceberg.eia.brent,iceberg.eia.henry_hub \
+    "$CONTANGO_TOOLS/venv/bin/python" -m pytest -q -p no:cacheprovider \
+    tests/python/test_compat_corpus.py tests/python/test_commodity_sql.py tests/python/test_anomalies.py

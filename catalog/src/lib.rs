@@ -13,6 +13,7 @@
 //! - [`guarded_commit`]: appends that commit only on the snapshot the writer checked.
 //! - [`live`]: the uncommitted tail of streamed tables, unioned into scans.
 
+pub mod accelerate;
 pub mod compact;
 pub mod connect;
 pub mod guarded_commit;

@@ -12,6 +12,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use arrow::array::{BooleanArray, RecordBatch};
@@ -28,7 +29,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 use iceberg::TableIdent;
 
-use crate::table::IcebergTable;
 use contango_common::stream::Offsets;
 
 use contango_common::stream::Lineage;
@@ -46,6 +46,7 @@ impl LiveTails {
             .or_insert_with(|| {
                 Arc::new(LiveTail {
                     topic,
+                    instance: NEXT_TAIL.fetch_add(1, Ordering::Relaxed),
                     chunks: RwLock::default(),
                 })
             })
@@ -62,41 +63,73 @@ impl LiveTails {
     }
 }
 
+/// Numbers every tail of the process, so a tail's version names it alone.
+static NEXT_TAIL: AtomicU64 = AtomicU64::new(0);
+
 /// Uncommitted rows of one table.
 #[derive(Debug)]
 pub struct LiveTail {
     topic: Option<String>,
-    chunks: RwLock<Vec<RecordBatch>>,
+    /// This tail among the process's tails.
+    instance: u64,
+    chunks: RwLock<Chunks>,
+}
+
+/// The chunks of a tail and how often they changed.
+#[derive(Debug, Default)]
+struct Chunks {
+    batches: Vec<RecordBatch>,
+    /// Bumped by every push of rows, drop and clear: two reads with the
+    /// same generation saw the same rows.
+    generation: u64,
 }
 
 impl LiveTail {
     /// Makes `batch` visible to queries (empty batches are kept too, so
     /// [`drop_front`](Self::drop_front) counts chunks as the stream pushed them).
     pub fn push(&self, batch: RecordBatch) {
-        self.chunks.write().expect("tail poisoned").push(batch);
+        let mut chunks = self.chunks.write().expect("tail poisoned");
+        // An empty chunk adds no row: the tail's version stays.
+        if batch.num_rows() > 0 {
+            chunks.generation += 1;
+        }
+        chunks.batches.push(batch);
     }
 
     /// The chunks now held (cheap: batches share their buffers).
     pub fn snapshot(&self) -> Vec<RecordBatch> {
-        self.chunks.read().expect("tail poisoned").clone()
+        self.versioned_snapshot().0
+    }
+
+    /// The chunks now held and a version naming exactly them (the tail's
+    /// instance and generation), read together.
+    pub fn versioned_snapshot(&self) -> (Vec<RecordBatch>, String) {
+        let chunks = self.chunks.read().expect("tail poisoned");
+        (
+            chunks.batches.clone(),
+            format!("tail{}.{}", self.instance, chunks.generation),
+        )
     }
 
     /// Rows held.
     pub fn rows(&self) -> usize {
         let chunks = self.chunks.read().expect("tail poisoned");
-        chunks.iter().map(|b| b.num_rows()).sum()
+        chunks.batches.iter().map(|b| b.num_rows()).sum()
     }
 
     /// Drops the first `n` chunks (those a commit just covered).
     pub fn drop_front(&self, n: usize) {
         let mut chunks = self.chunks.write().expect("tail poisoned");
-        let n = n.min(chunks.len());
-        chunks.drain(..n);
+        let n = n.min(chunks.batches.len());
+        chunks.batches.drain(..n);
+        chunks.generation += 1;
     }
 
     /// Drops everything (the stream restarts from the committed positions).
     pub fn clear(&self) {
-        self.chunks.write().expect("tail poisoned").clear();
+        let mut chunks = self.chunks.write().expect("tail poisoned");
+        chunks.batches.clear();
+        chunks.generation += 1;
     }
 
     /// The rows of `chunks` not yet covered by `committed`.
@@ -126,20 +159,39 @@ impl LiveTail {
 /// A streamed table: the committed snapshot plus the uncommitted tail.
 #[derive(Debug)]
 pub struct LiveTable {
-    committed: IcebergTable,
+    /// The committed snapshot (from Iceberg, or its copy in memory).
+    committed: Arc<dyn TableProvider>,
     tail: Vec<RecordBatch>,
+    /// The snapshot's version and the tail's, when the snapshot has one.
+    version: Option<String>,
 }
 
 impl LiveTable {
     /// Unions `committed` with `tail` (already filtered by [`LiveTail::uncommitted`]),
     /// whose batches are conformed to the table schema by column name.
-    pub fn new(committed: IcebergTable, tail: Vec<RecordBatch>) -> DFResult<Self> {
+    /// `version` names both: the committed side's version and what
+    /// [`LiveTail::versioned_snapshot`] returned with the chunks.
+    pub fn new(
+        committed: Arc<dyn TableProvider>,
+        tail: Vec<RecordBatch>,
+        version: Option<String>,
+    ) -> DFResult<Self> {
         let schema = committed.schema();
         let tail = tail
             .iter()
             .map(|b| crate::writer::conform_batch(&schema, b))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { committed, tail })
+        Ok(Self {
+            committed,
+            tail,
+            version,
+        })
+    }
+
+    /// The committed snapshot's version plus the tail's: the tail's chunks
+    /// and the snapshot's committed positions decide the rows exactly.
+    pub fn read_version(&self) -> Option<String> {
+        self.version.clone()
     }
 }
 

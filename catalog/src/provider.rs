@@ -19,6 +19,7 @@ use datafusion::error::{DataFusionError, Result as DFResult};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
 
+use crate::accelerate::{AcceleratedTable, Accelerations, Spec as AccelerationSpec};
 use crate::live::{LiveTable, LiveTails};
 use crate::storage::{ObjectStoreStorage, S3Settings};
 use crate::table::IcebergTable;
@@ -37,6 +38,7 @@ struct CatalogView {
     loaded: Arc<LoadedTables>,
     live: Arc<LiveTails>,
     storage: Option<Arc<ObjectStoreStorage>>,
+    accelerations: Arc<Accelerations>,
 }
 
 #[derive(Debug)]
@@ -47,6 +49,7 @@ struct NamespaceView {
     loaded: Arc<LoadedTables>,
     live: Arc<LiveTails>,
     storage: Option<Arc<ObjectStoreStorage>>,
+    accelerations: Arc<Accelerations>,
 }
 
 /// Tables loaded before, by identifier. A cached `Table` is reused while its
@@ -81,6 +84,7 @@ impl IcebergCatalog {
                 loaded: Arc::default(),
                 live: Arc::default(),
                 storage: None,
+                accelerations: Arc::default(),
             }),
         }
     }
@@ -95,11 +99,36 @@ impl IcebergCatalog {
             loaded: self.inner.loaded.clone(),
             live: self.inner.live.clone(),
             storage: Some(Arc::new(ObjectStoreStorage::new(s3))),
+            accelerations: self.inner.accelerations.clone(),
         };
         Self {
             name: self.name,
             inner: Arc::new(view),
         }
+    }
+
+    /// Holds the tables of `specs` in memory (see [`crate::accelerate`]);
+    /// their refresh tasks start on the current Tokio runtime.
+    pub fn with_accelerations(self, specs: Vec<AccelerationSpec>) -> Self {
+        let accelerations = Arc::new(Accelerations::new(specs));
+        accelerations.start(self.inner.catalog.clone(), self.inner.storage.clone());
+        let view = CatalogView {
+            catalog: self.inner.catalog.clone(),
+            schemas: RwLock::default(),
+            loaded: self.inner.loaded.clone(),
+            live: self.inner.live.clone(),
+            storage: self.inner.storage.clone(),
+            accelerations,
+        };
+        Self {
+            name: self.name,
+            inner: Arc::new(view),
+        }
+    }
+
+    /// The accelerated tables (`system.runtime.accelerations`).
+    pub fn accelerations(&self) -> &Arc<Accelerations> {
+        &self.inner.accelerations
     }
 
     /// The underlying Iceberg catalog.
@@ -148,6 +177,17 @@ impl CatalogSource for IcebergCatalog {
         Ok(Some(crate::table_info::describe(&loaded)))
     }
 
+    fn read_version(&self, provider: &dyn TableProvider) -> Option<String> {
+        let any = provider.as_any();
+        if let Some(table) = any.downcast_ref::<IcebergTable>() {
+            return table.read_version();
+        }
+        if let Some(table) = any.downcast_ref::<AcceleratedTable>() {
+            return table.read_version();
+        }
+        any.downcast_ref::<LiveTable>()?.read_version()
+    }
+
     async fn refresh(&self) -> Result<()> {
         let catalog = &self.inner.catalog;
         let namespaces = catalog.list_namespaces(None).await.map_err(unavailable)?;
@@ -169,6 +209,7 @@ impl CatalogSource for IcebergCatalog {
                     loaded: self.inner.loaded.clone(),
                     live: self.inner.live.clone(),
                     storage: self.inner.storage.clone(),
+                    accelerations: self.inner.accelerations.clone(),
                 }),
             );
         }
@@ -241,18 +282,21 @@ impl SchemaProvider for NamespaceView {
         }
         let ident = TableIdent::new(self.namespace.clone(), name.to_string());
         // The tail is taken BEFORE the metadata is loaded (see crate::live).
-        let tail = self.live.get(&ident).map(|t| (t.snapshot(), t));
+        let tail = self.live.get(&ident).map(|t| (t.versioned_snapshot(), t));
         match self.catalog.load_table(&ident).await {
             Ok(table) => {
                 let table = self.loaded.reuse(table);
-                let committed = self.native(IcebergTable::try_new(table.clone()).await?);
+                let iceberg = self.native(IcebergTable::try_new(table.clone()).await?);
+                // The copy in memory when it holds exactly this snapshot.
+                let (committed, committed_version) = self.accelerations.provider(&table, iceberg);
                 match tail {
-                    Some((chunks, tail)) if !chunks.is_empty() => {
+                    Some(((chunks, version), tail)) if !chunks.is_empty() => {
                         let offsets = crate::stream_offsets::committed(&table);
                         let rows = tail.uncommitted(chunks, &offsets)?;
-                        Ok(Some(Arc::new(LiveTable::new(committed, rows)?)))
+                        let version = committed_version.map(|c| format!("{c}+{version}"));
+                        Ok(Some(Arc::new(LiveTable::new(committed, rows, version)?)))
                     }
-                    _ => Ok(Some(Arc::new(committed))),
+                    _ => Ok(Some(committed)),
                 }
             }
             Err(e) if e.kind() == iceberg::ErrorKind::TableNotFound => Ok(None),

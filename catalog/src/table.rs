@@ -168,6 +168,21 @@ impl IcebergTable {
         })
     }
 
+    /// A token naming exactly the rows this provider reads: the table's
+    /// uuid, its metadata file (which changes with every commit, schema or
+    /// property change) and the snapshot scanned. `None` for a table whose
+    /// metadata has no location.
+    pub fn read_version(&self) -> Option<String> {
+        let metadata = self.table.metadata();
+        let location = self.table.metadata_location()?;
+        let snapshot = self.snapshot_id.or_else(|| metadata.current_snapshot_id());
+        Some(format!(
+            "{}@{location}#{}",
+            metadata.uuid(),
+            snapshot.map_or_else(|| "empty".to_string(), |s| s.to_string())
+        ))
+    }
+
     /// Plans scans as DataFusion Parquet scans over `storage`'s object
     /// stores where [`crate::native_scan`] can.
     pub fn with_native_scan(mut self, storage: Arc<ObjectStoreStorage>) -> Self {

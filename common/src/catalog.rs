@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::catalog::CatalogProvider;
+use datafusion::catalog::{CatalogProvider, TableProvider};
 
 use crate::error::Result;
 
@@ -26,6 +26,14 @@ pub trait CatalogSource: Send + Sync + Debug {
     /// the table does not exist or the catalog has nothing to add.
     async fn table_info(&self, _schema: &str, _table: &str) -> Result<Option<TableInfo>> {
         Ok(None)
+    }
+    /// A token naming exactly the data `provider` (one of this catalog's
+    /// table providers, as a query planned it) reads: equal tokens mean
+    /// equal rows. `None` when `provider` is not one of this catalog's
+    /// tables or its data cannot be named so (the results cache then keeps
+    /// nothing of a query reading it).
+    fn read_version(&self, _provider: &dyn TableProvider) -> Option<String> {
+        None
     }
 }
 

@@ -465,4 +465,11 @@ impl CatalogSource for QualityCatalog {
         }
         self.source.table_info(schema, table).await
     }
+
+    /// The wrapped catalog's tables keep their versions; the quality views
+    /// (computed from rules and history) have none, so they are never
+    /// cached.
+    fn read_version(&self, provider: &dyn datafusion::catalog::TableProvider) -> Option<String> {
+        self.source.read_version(provider)
+    }
 }

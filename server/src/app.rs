@@ -53,6 +53,10 @@ impl App {
         if config.catalog.native_scan {
             catalog = catalog.with_native_scans(settings.s3.clone());
         }
+        let accelerations = config.accelerations()?;
+        if !accelerations.is_empty() {
+            catalog = catalog.with_accelerations(accelerations);
+        }
         let streams = Arc::new(StreamRegistry::default());
         let source = Arc::new(catalog.clone()) as Arc<dyn CatalogSource>;
         let shared = config
@@ -66,8 +70,10 @@ impl App {
         let limits = config.limits()?;
         let engine = QueryEngine::new(vec![served])
             .with_runtime_table("streams", streams.table())
+            .with_runtime_table("accelerations", catalog.accelerations().table())
             .with_gpu(config.gpu.options())
-            .with_limits(limits);
+            .with_limits(limits)
+            .with_results_cache(config.results_cache_size()?);
         let (mut quality, mut commits, mut commit_feed) = (None, None, None);
         if let Some(shared) = shared {
             // Rules naming columns that do not exist are refused at start

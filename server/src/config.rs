@@ -35,6 +35,25 @@ pub struct Config {
     pub quality: contango_quality::QualityConfig,
     /// Kafka → Iceberg streams (`[[streams]]`).
     pub streams: Vec<StreamConfig>,
+    /// Tables held in memory (`[[accelerate]]`).
+    pub accelerate: Vec<AccelerateConfig>,
+}
+
+/// `[[accelerate]]`: a table held in memory, refreshed from its snapshots
+/// (see [`contango_catalog::accelerate`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccelerateConfig {
+    /// `catalog.namespace.table` (or `namespace.table`).
+    pub table: String,
+    /// Columns to hold (empty: all). Queries needing other columns read Iceberg.
+    pub columns: Vec<String>,
+    /// Sort (cluster) key, e.g. `["commodity", "ts"]`: filters on it read few chunks.
+    pub sort: Vec<String>,
+    /// Most host memory the copy may take (a data size: `4GB`); empty: a
+    /// quarter of the machine's memory. A table that does not fit is read
+    /// from Iceberg.
+    pub host_memory: String,
 }
 
 /// `[gpu]`: where eligible aggregations and anomaly scans run.
@@ -104,6 +123,9 @@ pub struct ServerConfig {
     pub max_queued_queries: u64,
     /// Longest statement text, in characters (QUERY_TEXT_TOO_LARGE).
     pub max_statement_length: u64,
+    /// Memory of the results cache (a data size: `256MB`; `0`: no cache):
+    /// repeated queries over unchanged tables are answered from it.
+    pub results_cache_size: String,
     /// Base URL clients reach the HTTP port at (`https://contango.example.com`),
     /// used for every `nextUri`. Empty: the address of the listener the
     /// request arrived on.
@@ -191,6 +213,7 @@ impl Default for Config {
             gpu: GpuConfig::default(),
             quality: contango_quality::QualityConfig::default(),
             streams: Vec::new(),
+            accelerate: Vec::new(),
         }
     }
 }
@@ -208,6 +231,7 @@ impl Default for ServerConfig {
             max_running_queries: contango_sql::limits::DEFAULT_MAX_RUNNING as u64,
             max_queued_queries: contango_sql::limits::DEFAULT_MAX_QUEUED as u64,
             max_statement_length: contango_sql::limits::DEFAULT_MAX_STATEMENT_LENGTH as u64,
+            results_cache_size: "256MB".into(),
             external_url: String::new(),
             trusted_proxy: false,
             client_timeout: "5m".into(),
@@ -267,6 +291,7 @@ impl fmt::Debug for Config {
             .field("gpu", &self.gpu)
             .field("quality", &self.quality)
             .field("streams", &self.streams)
+            .field("accelerate", &self.accelerate)
             .finish()
     }
 }
@@ -406,6 +431,59 @@ impl Config {
         })
     }
 
+    /// `server.results_cache_size` in bytes (0: no results cache).
+    pub fn results_cache_size(&self) -> Result<usize> {
+        let text = self.server.results_cache_size.trim();
+        if text == "0" {
+            return Ok(0);
+        }
+        contango_sql::limits::parse_data_size(text)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            .ok_or_else(|| {
+                ContangoError::invalid(format!(
+                    "server.results_cache_size must be a data size such as 256MB, or 0, got '{text}'"
+                ))
+            })
+    }
+
+    /// The `[[accelerate]]` entries, checked: tables of this catalog, each once.
+    pub fn accelerations(&self) -> Result<Vec<contango_catalog::accelerate::Spec>> {
+        let mut specs: Vec<contango_catalog::accelerate::Spec> = Vec::new();
+        for entry in &self.accelerate {
+            let table =
+                contango_catalog::writer::parse_table_name(&entry.table, &self.catalog.name)
+                    .map_err(|e| {
+                        ContangoError::invalid(format!("accelerate.table: {}", e.message()))
+                    })?;
+            if specs.iter().any(|s| s.table == table) {
+                return Err(ContangoError::invalid(format!(
+                    "accelerate: table '{}' is listed twice",
+                    entry.table
+                )));
+            }
+            let host_memory = match entry.host_memory.trim() {
+                "" => total_memory().map_or(4 << 30, |m| m / 4),
+                text => contango_sql::limits::parse_data_size(text)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ContangoError::invalid(format!(
+                            "accelerate.host_memory of '{}' must be a data size such as 4GB, got '{text}'",
+                            entry.table
+                        ))
+                    })?,
+            };
+            specs.push(contango_catalog::accelerate::Spec {
+                table,
+                layout: contango_catalog::accelerate::Layout {
+                    columns: entry.columns.clone(),
+                    sort: entry.sort.clone(),
+                },
+                host_memory: usize::try_from(host_memory).unwrap_or(usize::MAX),
+            });
+        }
+        Ok(specs)
+    }
+
     /// `server.request_timeout` as a duration.
     pub fn request_timeout(&self) -> Result<std::time::Duration> {
         duration_key("server.request_timeout", &self.server.request_timeout)
@@ -448,6 +526,7 @@ impl Config {
         self.client_timeout()?;
         self.request_timeout()?;
         self.limits()?;
+        self.results_cache_size()?;
         if contango_timeseries::gpu::GpuMode::parse(&self.gpu.mode).is_none() {
             return Err(ContangoError::invalid(format!(
                 "gpu.mode must be 'auto', 'on' or 'off', not '{}'",
@@ -457,6 +536,7 @@ impl Config {
         for s in &self.streams {
             s.validate()?;
         }
+        self.accelerations()?;
         self.quality.validate().map_err(ContangoError::invalid)?;
         Ok(())
     }
@@ -520,6 +600,23 @@ fn apply_env(
             }
             // `[[streams]]` come from the file or `--stream`.
             toml::Value::Array(_) if key == "streams" => {}
+            // `CONTANGO_ACCELERATE=iceberg.market.ticks,...`: those tables
+            // with the default layout (all columns, no sort key).
+            toml::Value::Array(_) if key == "accelerate" => {
+                if let Some(raw) = env.get(&var) {
+                    let entries = raw
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|name| {
+                            let mut entry = toml::Table::new();
+                            entry.insert("table".into(), toml::Value::String(name.to_string()));
+                            toml::Value::Table(entry)
+                        })
+                        .collect();
+                    value.insert(key.clone(), toml::Value::Array(entries));
+                }
+            }
             // Lists of names: comma-separated.
             toml::Value::Array(_) => {
                 if let Some(raw) = env.get(&var) {
@@ -620,6 +717,29 @@ mod tests {
         assert!(e.message().contains("CONTANGO_AUTH_ENABLED"));
         let e = Config::load(None, env(&[("CONTANGO_AUTH_TOKEN_TTL_SECS", "x")])).unwrap_err();
         assert!(e.message().contains("integer"));
+    }
+
+    #[test]
+    fn results_cache_size_from_env_zero_and_bad_values() {
+        let load = |v: &str| {
+            Config::load(
+                None,
+                env(&[
+                    ("CONTANGO_SERVER_RESULTS_CACHE_SIZE", v),
+                    ("CONTANGO_AUTH_ENABLED", "false"),
+                ]),
+            )
+            .unwrap()
+        };
+        assert_eq!(Config::default().results_cache_size().unwrap(), 256 << 20);
+        assert_eq!(load("64MB").results_cache_size().unwrap(), 64 << 20);
+        assert_eq!(load("0").results_cache_size().unwrap(), 0);
+        let e = load("plenty").validate().unwrap_err();
+        assert!(
+            e.message().contains("server.results_cache_size"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]

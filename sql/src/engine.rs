@@ -36,6 +36,8 @@ pub struct QueryEngine {
     admission: Arc<crate::limits::Admission>,
     /// When the last catalog refresh failed (cleared by a success).
     refresh_failed: Arc<parking_lot::Mutex<Option<std::time::Instant>>>,
+    /// Finished results by plan and table versions (`None`: off).
+    results_cache: Option<Arc<crate::results_cache::ResultsCache>>,
 }
 
 /// Longest a catalog refresh may take (the SQL catalog's connection pool
@@ -93,6 +95,11 @@ impl PlannedStatement {
             parameters: HashMap::new(),
             ..self
         })
+    }
+
+    /// The logical plan as planned (not yet optimized).
+    pub fn logical_plan(&self) -> &datafusion::logical_expr::LogicalPlan {
+        self.frame.logical_plan()
     }
 
     /// The optimized physical plan (for EXPLAIN-style inspection and tests).
@@ -160,7 +167,21 @@ impl QueryEngine {
                 crate::limits::DEFAULT_MAX_QUEUED,
             )),
             refresh_failed: Arc::default(),
+            results_cache: None,
         }
+    }
+
+    /// Keeps finished results in a [`crate::results_cache::ResultsCache`]
+    /// of `capacity` bytes (0: no cache).
+    pub fn with_results_cache(mut self, capacity: usize) -> Self {
+        self.results_cache =
+            (capacity > 0).then(|| Arc::new(crate::results_cache::ResultsCache::new(capacity)));
+        self
+    }
+
+    /// The results cache, when there is one.
+    pub fn results_cache(&self) -> Option<&Arc<crate::results_cache::ResultsCache>> {
+        self.results_cache.as_ref()
     }
 
     /// The server's `query_max_run_time`: no query runs longer, whatever

@@ -18,6 +18,7 @@ pub mod placeholders;
 pub mod queries;
 pub mod recursion_depth;
 pub mod recursive_projections;
+pub mod results_cache;
 pub mod session_properties;
 pub mod shape;
 pub mod statements;

@@ -145,6 +145,12 @@ pub const PROPERTIES: &[PropertyDef] = &[
         description: "Longest a query may run, from submission to its last row (Trino duration: 30s, 10m, 1h); the server's limit applies when it is shorter",
     },
     PropertyDef {
+        name: "results_cache",
+        kind: PropertyType::Boolean,
+        config_key: "",
+        description: "Answer a repeated query from the results cache while the tables it reads are unchanged (false: always run it)",
+    },
+    PropertyDef {
         name: "task_concurrency",
         kind: PropertyType::Bigint {
             min: 1,
@@ -254,6 +260,13 @@ pub fn number_and_unit(text: &str) -> Option<(f64, &str)> {
 
 /// Default value of a property, as `SHOW SESSION` prints it.
 pub fn default_value(def: &PropertyDef) -> String {
+    match def.name {
+        "results_cache" => return "true".into(),
+        "max_recursion_depth" => {
+            return crate::recursion_depth::DEFAULT_MAX_RECURSION_DEPTH.to_string();
+        }
+        _ => {}
+    }
     match def.kind {
         PropertyType::Duration => return DEFAULT_QUERY_MAX_RUN_TIME.to_string(),
         PropertyType::DataSize => return DEFAULT_QUERY_MAX_MEMORY.to_string(),
@@ -341,6 +354,8 @@ mod tests {
         assert_eq!(config.batch_size(), 123);
         assert_eq!(default_value(lookup("batch_size").unwrap()), "8192");
         assert_eq!(default_value(lookup("gpu").unwrap()), "auto");
+        assert_eq!(default_value(lookup("results_cache").unwrap()), "true");
+        assert_eq!(default_value(lookup("max_recursion_depth").unwrap()), "10");
         assert_eq!(check("GPU", " OFF ").unwrap(), "off");
         assert!(
             check("gpu", "sometimes")

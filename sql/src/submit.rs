@@ -169,11 +169,35 @@ impl Submission {
     /// left, a bounded buffer waiting for the client, takes no slot): the
     /// result stream is tracked, so `kill_query` ends it and its end is
     /// recorded. `bytes` says what the query metrics count as bytes sent.
+    ///
+    /// A query whose result the results cache holds is answered from it
+    /// (without a slot); a cacheable one that runs is kept when it finishes
+    /// (see [`crate::results_cache`]).
     pub async fn execute(
         &self,
         planned: PlannedStatement,
         bytes: Track,
     ) -> Result<SendableRecordBatchStream> {
+        let cache = self
+            .engine
+            .results_cache()
+            .filter(|_| crate::results_cache::enabled(&self.session))
+            .cloned();
+        let key = cache.as_ref().and_then(|_| {
+            crate::results_cache::key(
+                planned.logical_plan(),
+                &self.session,
+                self.engine.catalogs(),
+            )
+        });
+        if let (Some(cache), Some(key)) = (&cache, &key)
+            && let Some(hit) = cache.get(key)
+        {
+            if let Some(error) = self.entry.ended_with() {
+                return Err(error); // killed before it ran
+            }
+            return Ok(track(self.entry.clone(), hit.stream(), bytes));
+        }
         let started = self
             .interruptible(async {
                 self.admit_planned().await?;
@@ -181,6 +205,10 @@ impl Submission {
                 planned.execute_then(move || entry.release_slot()).await
             })
             .await;
+        let started = match (cache, key) {
+            (Some(cache), Some(key)) => started.map(|stream| cache.recording(key, stream)),
+            _ => started,
+        };
         match started {
             Ok(stream) => Ok(track(self.entry.clone(), stream, bytes)),
             Err(e) => {

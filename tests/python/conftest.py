@@ -363,6 +363,28 @@ def start_contango(contango_bin: Path, data_dir: Path, config_path: Path, log_di
     raise RuntimeError(f"contango serve did not start after {attempts} attempts: {last}")
 
 
+def accelerate_env() -> dict[str, str]:
+    """`CONTANGO_TEST_ACCELERATE=t1,t2` runs the shared servers with those tables held in
+    memory (`CONTANGO_ACCELERATE`), so the same tests check that answers from memory equal
+    answers from Iceberg. The test command runs the SQL suites both ways."""
+    tables = os.environ.get("CONTANGO_TEST_ACCELERATE", "")
+    return {"CONTANGO_ACCELERATE": tables} if tables else {}
+
+
+def wait_accelerated(server: ContangoServer, timeout: float = 120) -> None:
+    """With acceleration on, waits until no accelerated table is still loading (tables not
+    created yet stay `missing` and load when they appear)."""
+    if not accelerate_env():
+        return
+    conn = server.connect()
+    try:
+        busy = "SELECT count(*) AS n FROM system.runtime.accelerations WHERE state IN ('loading', 'refreshing')"
+        wait_for(lambda: helpers.query(conn, busy)["n"][0].as_py() == 0, timeout, "accelerated tables loaded",
+                 server.proc, server.log_path)
+    finally:
+        conn.close()
+
+
 @pytest.fixture(scope="session")
 def session_tmp(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("contango")
@@ -376,8 +398,9 @@ def market_server(contango_bin: Path, session_tmp: Path):
     run_contango(contango_bin, "demo", "--data-dir", str(data_dir), "--rows", str(DEMO_ROWS), "--no-serve", timeout=300)
     assert (data_dir / "catalog.db").is_file(), "demo did not create catalog.db"
     config = write_config(session_tmp / "market.toml")
-    server = start_contango(contango_bin, data_dir, config, session_tmp)
+    server = start_contango(contango_bin, data_dir, config, session_tmp, env=accelerate_env())
     try:
+        wait_accelerated(server)
         yield server
     finally:
         stop_process(server.proc)
@@ -404,9 +427,11 @@ def trino_server(contango_bin, market_server, eia_server, session_tmp):
     sends Basic credentials only over HTTPS)."""
     config = write_config(session_tmp / "trino.toml")
     server = start_contango(
-        contango_bin, market_server.data_dir, config, session_tmp, env={"CONTANGO_AUTH_ENABLED": "false"}
+        contango_bin, market_server.data_dir, config, session_tmp,
+        env={"CONTANGO_AUTH_ENABLED": "false", **accelerate_env()},
     )
     try:
+        wait_accelerated(server)
         yield server
     finally:
         stop_process(server.proc)

@@ -119,13 +119,23 @@ def scan_predicates(plan: str) -> list[str]:
     """The filters each table scan of an EXPLAIN received: the `predicate=` of
     DataFusion's Parquet scan (`DataSourceExec`, how Iceberg tables are read)
     or the predicate line of iceberg-datafusion's `IcebergTableScan` (the
-    fallback), one string per scan."""
+    fallback), or the `predicate=` of `AcceleratedScanExec` (a table held in
+    memory), one string per scan."""
     import re
 
     found = []
+    accelerated = False
     for line in plan.splitlines():
         if "IcebergTableScan" in line:
             found.append(line)
+        elif "AcceleratedScanExec" in line:
+            # A table held in memory: its predicate prunes chunks; the memory
+            # scan below it is the same scan.
+            m = re.search(r", predicate=(.*)$", line)
+            found.append(m.group(1) if m else "")
+            accelerated = True
+        elif "DataSourceExec" in line and accelerated:
+            accelerated = False
         elif "DataSourceExec" in line:
             m = re.search(r"[ ,]predicate=(.*?)(, pruning_predicate=|, required_guarantees=|$)", line)
             found.append(m.group(1) if m else "")
