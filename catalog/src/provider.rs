@@ -177,6 +177,36 @@ impl CatalogSource for IcebergCatalog {
         Ok(Some(crate::table_info::describe(&loaded)))
     }
 
+    async fn accelerate(
+        &self,
+        schema: &str,
+        table: &str,
+        request: Option<contango_common::AccelerationRequest>,
+    ) -> Result<bool> {
+        let ident = TableIdent::new(NamespaceIdent::new(schema.to_string()), table.to_string());
+        let accelerations = &self.inner.accelerations;
+        let Some(request) = request else {
+            return Ok(accelerations.remove(&ident));
+        };
+        let layout = crate::accelerate::Layout {
+            columns: request.columns,
+            sort: request.sort,
+            window: request
+                .window
+                .map(|(column, span)| crate::accelerate::Window { column, span }),
+        };
+        let host_memory = request
+            .host_memory
+            .map_or_else(crate::accelerate::default_host_memory, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
+        Ok(accelerations.insert(AccelerationSpec {
+            table: ident,
+            layout,
+            host_memory,
+        }))
+    }
+
     fn read_version(&self, provider: &dyn TableProvider) -> Option<String> {
         let any = provider.as_any();
         if let Some(table) = any.downcast_ref::<IcebergTable>() {

@@ -35,6 +35,34 @@ pub trait CatalogSource: Send + Sync + Debug {
     fn read_version(&self, _provider: &dyn TableProvider) -> Option<String> {
         None
     }
+    /// Holds `schema.table` in memory as `request` says, replacing what
+    /// was asked before (`None`: holds it no more). Returns whether the
+    /// table was accelerated before.
+    async fn accelerate(
+        &self,
+        _schema: &str,
+        _table: &str,
+        _request: Option<AccelerationRequest>,
+    ) -> Result<bool> {
+        Err(crate::error::ContangoError::not_supported(format!(
+            "catalog '{}' cannot hold tables in memory",
+            self.name()
+        )))
+    }
+}
+
+/// How to hold a table in memory (`CALL system.runtime.accelerate(...)`,
+/// `[[accelerate]]`), as plain data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccelerationRequest {
+    /// Columns to hold (empty: all).
+    pub columns: Vec<String>,
+    /// Sort (cluster) key.
+    pub sort: Vec<String>,
+    /// Hold only the rows of the last `.1` by column `.0`.
+    pub window: Option<(String, std::time::Duration)>,
+    /// Host-memory budget in bytes (`None`: the default).
+    pub host_memory: Option<u64>,
 }
 
 /// What a catalog knows about one table besides its columns, as Trino's

@@ -20,6 +20,6 @@ pub mod stop;
 pub mod stream;
 pub mod types;
 
-pub use catalog::{CatalogSource, TableInfo};
+pub use catalog::{AccelerationRequest, CatalogSource, TableInfo};
 pub use error::{ContangoError, ErrorKind, Result};
 pub use session::{Session, SessionUpdate};

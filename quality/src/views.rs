@@ -472,4 +472,18 @@ impl CatalogSource for QualityCatalog {
     fn read_version(&self, provider: &dyn datafusion::catalog::TableProvider) -> Option<String> {
         self.source.read_version(provider)
     }
+
+    async fn accelerate(
+        &self,
+        schema: &str,
+        table: &str,
+        request: Option<contango_common::AccelerationRequest>,
+    ) -> Result<bool> {
+        if schema == QUALITY_SCHEMA && ViewKind::by_name(table).is_some() {
+            return Err(contango_common::ContangoError::not_supported(
+                "the quality views are computed, not stored: accelerate the tables they check",
+            ));
+        }
+        self.source.accelerate(schema, table, request).await
+    }
 }

@@ -53,10 +53,8 @@ impl App {
         if config.catalog.native_scan {
             catalog = catalog.with_native_scans(settings.s3.clone());
         }
-        let accelerations = config.accelerations()?;
-        if !accelerations.is_empty() {
-            catalog = catalog.with_accelerations(accelerations);
-        }
+        // Always: tables may also be accelerated at run time (CALL).
+        catalog = catalog.with_accelerations(config.accelerations()?);
         let streams = Arc::new(StreamRegistry::default());
         let source = Arc::new(catalog.clone()) as Arc<dyn CatalogSource>;
         let shared = config

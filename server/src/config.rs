@@ -54,6 +54,11 @@ pub struct AccelerateConfig {
     /// quarter of the machine's memory. A table that does not fit is read
     /// from Iceberg.
     pub host_memory: String,
+    /// Hold only the most recent rows (a Trino duration: `90d`); empty:
+    /// every row. Older rows are read from Iceberg.
+    pub window: String,
+    /// The timestamp or date column of `window`.
+    pub window_column: String,
 }
 
 /// `[gpu]`: where eligible aggregations and anomaly scans run.
@@ -462,7 +467,7 @@ impl Config {
                 )));
             }
             let host_memory = match entry.host_memory.trim() {
-                "" => total_memory().map_or(4 << 30, |m| m / 4),
+                "" => contango_catalog::accelerate::default_host_memory() as u64,
                 text => contango_sql::limits::parse_data_size(text)
                     .filter(|n| *n > 0)
                     .ok_or_else(|| {
@@ -472,11 +477,29 @@ impl Config {
                         ))
                     })?,
             };
+            let window = match entry.window.trim() {
+                "" => None,
+                text => Some(contango_catalog::accelerate::Window {
+                    column: match entry.window_column.trim() {
+                        "" => "ts".to_string(),
+                        c => c.to_string(),
+                    },
+                    span: contango_sql::session_properties::parse_duration(text)
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            ContangoError::invalid(format!(
+                                "accelerate.window of '{}' must be a duration such as 90d or 12h, got '{text}'",
+                                entry.table
+                            ))
+                        })?,
+                }),
+            };
             specs.push(contango_catalog::accelerate::Spec {
                 table,
                 layout: contango_catalog::accelerate::Layout {
                     columns: entry.columns.clone(),
                     sort: entry.sort.clone(),
+                    window,
                 },
                 host_memory: usize::try_from(host_memory).unwrap_or(usize::MAX),
             });
@@ -740,6 +763,74 @@ mod tests {
             "{}",
             e.message()
         );
+    }
+
+    #[test]
+    fn accelerate_entries_from_the_file_and_env_and_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[[accelerate]]\ntable = \"iceberg.market.ticks\"\nsort = [\"commodity\", \"ts\"]\n\
+             host_memory = \"2GB\"\nwindow = \"90d\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), env(&[("CONTANGO_AUTH_ENABLED", "false")])).unwrap();
+        let specs = c.accelerations().unwrap();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].table.to_string(), "market.ticks");
+        assert_eq!(specs[0].layout.sort, ["commodity", "ts"]);
+        assert_eq!(specs[0].host_memory, 2 << 30);
+        let window = specs[0].layout.window.as_ref().unwrap();
+        assert_eq!(
+            (window.column.as_str(), window.span.as_secs()),
+            ("ts", 90 * 86_400)
+        );
+        // The environment names tables (default layout), replacing the file's list.
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("CONTANGO_ACCELERATE", "iceberg.eia.wti, market.defects"),
+                ("CONTANGO_AUTH_ENABLED", "false"),
+            ]),
+        )
+        .unwrap();
+        let names: Vec<String> = c
+            .accelerations()
+            .unwrap()
+            .iter()
+            .map(|s| s.table.to_string())
+            .collect();
+        assert_eq!(names, ["eia.wti", "market.defects"]);
+        for (bad, says) in [
+            ("table = \"other.market.ticks\"", "unknown catalog 'other'"),
+            ("table = \"ticks\"", "must be iceberg.<namespace>.<table>"),
+            (
+                "table = \"market.t\"\nhost_memory = \"lots\"",
+                "must be a data size",
+            ),
+            (
+                "table = \"market.t\"\nwindow = \"soon\"",
+                "must be a duration",
+            ),
+        ] {
+            std::fs::write(&path, format!("[[accelerate]]\n{bad}\n")).unwrap();
+            let e = Config::load(Some(&path), env(&[("CONTANGO_AUTH_ENABLED", "false")]))
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(e.message().contains(says), "{bad}: {}", e.message());
+        }
+        std::fs::write(
+            &path,
+            "[[accelerate]]\ntable = \"market.t\"\n[[accelerate]]\ntable = \"iceberg.market.t\"\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&path), env(&[("CONTANGO_AUTH_ENABLED", "false")]))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.message().contains("listed twice"), "{}", e.message());
     }
 
     #[test]

@@ -457,6 +457,118 @@ impl QueryEngine {
         })
     }
 
+    /// A statement whose execution runs `action` (a `system.runtime` procedure).
+    fn procedure(
+        &self,
+        session: &Session,
+        name: &'static str,
+        action: crate::procedures::Action,
+        update: SessionUpdate,
+        update_type: Option<&'static str>,
+    ) -> Result<PlannedStatement> {
+        let call = crate::procedures::OnScan::new(name, action);
+        let frame = self.context(session)?.read_table(Arc::new(call))?;
+        Ok(PlannedStatement {
+            frame,
+            parameters: HashMap::new(),
+            update,
+            update_type,
+        })
+    }
+
+    /// `system.runtime.accelerate` / `drop_acceleration` of `table`
+    /// (`[catalog.][schema.]table`), checked when planned: administrators
+    /// only, a catalog that exists, valid sizes and durations.
+    fn acceleration(
+        &self,
+        session: &Session,
+        table: &str,
+        options: Option<crate::statements::AccelerateOptions>,
+    ) -> Result<crate::procedures::Action> {
+        if !session.admin {
+            return Err(ContangoError::permission_denied(format!(
+                "Access Denied: Cannot accelerate table {table}: only administrators may"
+            )));
+        }
+        let parts: Vec<&str> = table.split('.').collect();
+        let (catalog, schema, name) = match parts.as_slice() {
+            [t] => (session.catalog.as_str(), session.schema.as_str(), *t),
+            [s, t] => (session.catalog.as_str(), *s, *t),
+            [c, s, t] => (*c, *s, *t),
+            _ => {
+                return Err(ContangoError::invalid(format!(
+                    "invalid table name '{table}'"
+                )));
+            }
+        };
+        let source = self
+            .catalogs
+            .iter()
+            .find(|c| c.name() == catalog)
+            .cloned()
+            .ok_or_else(|| {
+                ContangoError::new(
+                    ErrorKind::NotFound,
+                    format!("Catalog '{catalog}' does not exist"),
+                )
+            })?;
+        let request = options
+            .map(|o| -> Result<contango_common::AccelerationRequest> {
+                let window = o
+                    .window
+                    .map(|w| {
+                        crate::session_properties::parse_duration(&w)
+                            .filter(|d| !d.is_zero())
+                            .map(|d| (o.window_column.clone().unwrap_or_else(|| "ts".into()), d))
+                            .ok_or_else(|| {
+                                ContangoError::invalid(format!(
+                                    "window must be a duration such as 90d or 12h, got '{w}'"
+                                ))
+                            })
+                    })
+                    .transpose()?;
+                let host_memory = o
+                    .host_memory
+                    .map(|m| {
+                        crate::limits::parse_data_size(&m)
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| {
+                                ContangoError::invalid(format!(
+                                    "host_memory must be a data size such as 4GB, got '{m}'"
+                                ))
+                            })
+                    })
+                    .transpose()?;
+                Ok(contango_common::AccelerationRequest {
+                    columns: o.columns,
+                    sort: o.sort,
+                    window,
+                    host_memory,
+                })
+            })
+            .transpose()?;
+        let (schema, name) = (schema.to_string(), name.to_string());
+        Ok(Arc::new(move || {
+            let (source, schema, name, request) = (
+                source.clone(),
+                schema.clone(),
+                name.clone(),
+                request.clone(),
+            );
+            Box::pin(async move {
+                let dropping = request.is_none();
+                let was = source.accelerate(&schema, &name, request).await?;
+                if dropping && !was {
+                    return Err(ContangoError::new(
+                        ErrorKind::NotFound,
+                        format!("Table {schema}.{name} is not accelerated"),
+                    ));
+                }
+                Ok(())
+            })
+        }))
+    }
+
     /// A statement answering `batch`, changing the session by `update`.
     fn answer(
         &self,
@@ -635,19 +747,16 @@ impl QueryEngine {
             TrinoStatement::KillQuery { query_id, message } => {
                 // The kill happens when the statement executes, not when it
                 // is planned: describing or preparing it changes nothing.
-                let kill = crate::queries::KillOnScan::new(
-                    self.queries.clone(),
-                    session,
-                    query_id,
-                    message,
-                );
-                let frame = self.context(session)?.read_table(Arc::new(kill))?;
-                return Ok(PlannedStatement {
-                    frame,
-                    parameters: HashMap::new(),
-                    update,
-                    update_type,
+                let (tracker, who) = (self.queries.clone(), session.clone());
+                let action: crate::procedures::Action = Arc::new(move || {
+                    let killed = tracker.kill(&who, &query_id, message.as_deref());
+                    Box::pin(async move { killed })
                 });
+                return self.procedure(session, "kill_query", action, update, update_type);
+            }
+            TrinoStatement::Accelerate { table, options } => {
+                let action = self.acceleration(session, &table, options)?;
+                return self.procedure(session, "accelerate", action, update, update_type);
             }
         }
         let batch = RecordBatch::try_new(

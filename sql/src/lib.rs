@@ -15,6 +15,7 @@ pub mod lexer;
 pub mod limits;
 pub mod metadata;
 pub mod placeholders;
+mod procedures;
 pub mod queries;
 pub mod recursion_depth;
 pub mod recursive_projections;

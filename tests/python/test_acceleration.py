@@ -7,6 +7,7 @@ Writes come from pyiceberg, so refreshes cannot depend on Contango making the co
 
 from __future__ import annotations
 
+import json
 import time
 
 import pyarrow as pa
@@ -14,7 +15,7 @@ import pyarrow.compute as pc
 import pytest
 
 import helpers
-from conftest import start_contango, stop_process, wait_for, write_config
+from conftest import PASSWORD, USER, start_contango, stop_process, wait_for, write_config
 
 # The commodity suite of benches/iceberg_scan.py, on the demo's ticks.
 SUITE = {
@@ -59,6 +60,12 @@ table = "iceberg.market.defects"
 columns = ["commodity", "defect"]
 
 [[accelerate]]
+table = "iceberg.accel.recent"
+window = "30d"
+window_column = "ts"
+sort = ["sym", "ts"]
+
+[[accelerate]]
 table = "iceberg.accel.fills"
 sort = ["sym"]
 """
@@ -68,8 +75,10 @@ sort = ["sym"]
 def accelerated(contango_bin, eia_server, session_tmp):
     """The market + EIA catalog served with `[[accelerate]]` entries (one for a table
     that does not exist yet, one far over its budget)."""
-    config = write_config(session_tmp / "accelerated.toml")
-    config.write_text(config.read_text() + ACCELERATE)
+    config = write_config(session_tmp / "accelerated.toml", users={USER: PASSWORD, "guest": "guest-pw"})
+    # USER administers (may accelerate at run time); guest may only query.
+    text = config.read_text().replace("[auth.users]", f"admins = [{json.dumps(USER)}]\n[auth.users]")
+    config.write_text(text + ACCELERATE)
     server = start_contango(contango_bin, eia_server.data_dir, config, session_tmp)
     try:
         yield server
@@ -230,3 +239,97 @@ def test_refreshes_follow_commits_and_answers_never_lag(accelerated, aconn, mark
     wait_for(lambda: state(aconn, "accel.fills")["rebuilds"] == rebuilds + 2, 30, "the new schema in memory")
     got = helpers.query(aconn, "SELECT * FROM iceberg.accel.fills")
     assert got.column_names == ["sym", "qty", "px", "venue"] and got.num_rows == kept.num_rows
+
+
+def test_a_time_window_holds_recent_rows_and_reads_older_ones_from_iceberg(aconn, market_catalog):
+    import datetime
+
+    market_catalog.create_namespace_if_not_exists("accel")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+    def prices(days_ago: list[int], start: int) -> pa.Table:
+        return pa.table(
+            {
+                "sym": pa.array([f"S{i % 2}" for i in range(len(days_ago))], pa.string()),
+                "ts": pa.array([now - datetime.timedelta(days=d, minutes=i) for i, d in enumerate(days_ago)],
+                               pa.timestamp("us", tz="UTC")),
+                "px": pa.array([float(start + i) for i in range(len(days_ago))], pa.float64()),
+            }
+        )
+
+    # 60 rows a day for 90 days: a third inside the 30-day window.
+    first = prices([d for d in range(90) for _ in range(60)], 0)
+    table = market_catalog.create_table("accel.recent", schema=first.schema)
+    table.append(first)
+    s = ready(aconn, "accel.recent")
+    recent = first.filter(pc.greater_equal(first["ts"], pa.scalar(now - datetime.timedelta(days=30), pa.timestamp("us", tz="UTC"))))
+    # Rows within a minute of the window's start may fall either side of it.
+    assert abs(s["rows"] - recent.num_rows) <= 60 and s["rows"] < first.num_rows, s
+    assert s["window_start"] is not None
+
+    sql = "SELECT sym, count(*) AS n, sum(px) AS p, min(ts) AS lo, max(ts) AS hi FROM iceberg.accel.recent {where} GROUP BY sym"
+    duck_sql = "SELECT sym, count(*), sum(px), min(ts), max(ts) FROM t {where} GROUP BY sym"
+
+    def check(expected: pa.Table, where: str = ""):
+        helpers.assert_rows_equal(
+            helpers.rows(helpers.query(aconn, sql.format(where=where))),
+            helpers.duck_rows(helpers.duck(t=expected), duck_sql.format(where=where)),
+            what=where or "every row",
+        )
+
+    week = helpers.trino_timestamp(now - datetime.timedelta(days=7))
+    quarter = helpers.trino_timestamp(now - datetime.timedelta(days=80))
+    check(first)
+    check(first, f"WHERE ts >= {week}")
+    check(first, f"WHERE ts < {quarter}")
+    plan = "\n".join(helpers.query(aconn, "EXPLAIN " + sql.format(where="")).column(0).to_pylist())
+    assert "AcceleratedScanExec: table=accel.recent" in plan and "UnionExec" in plan, plan
+
+    # An append of recent and old rows: recent ones join memory, old ones are read from Iceberg.
+    more = prices([1, 2, 45, 60], 10_000)
+    table.append(more)
+    snapshot = table.current_snapshot().snapshot_id
+    both = pa.concat_tables([first, more])
+    check(both)
+    wait_for(lambda: state(aconn, "accel.recent")["snapshot_id"] == snapshot, 30, "the append in memory")
+    after = state(aconn, "accel.recent")
+    assert after["rows"] == s["rows"] + 2 and after["rebuilds"] == s["rebuilds"], after
+    check(both)
+    check(both, f"WHERE ts < {quarter}")
+
+
+def test_administrators_accelerate_and_drop_tables_at_run_time(accelerated, aconn, conn):
+    table = "iceberg.eia.henry_hub"
+    sql = 'SELECT count(*) AS n, min("Price") AS lo, max("Price") AS hi, max("Date") AS last FROM iceberg.eia.henry_hub'
+    call = f"CALL system.runtime.accelerate(table => '{table}', sort => ARRAY['Date'], host_memory => '64MB')"
+    guest = helpers.adbc_connect(accelerated.flight_uri, "guest", "guest-pw")
+    try:
+        with pytest.raises(Exception) as refused:
+            helpers.query(guest, call)
+        assert "only administrators" in helpers.error_text(refused.value)
+    finally:
+        guest.close()
+    for bad, says in (
+        (f"CALL system.runtime.accelerate(table => '{table}', window => 'soon')", "must be a duration"),
+        ("CALL system.runtime.accelerate(table => 'nowhere.eia.henry_hub')", "Catalog 'nowhere' does not exist"),
+    ):
+        with pytest.raises(Exception) as e:
+            helpers.query(aconn, bad)
+        assert says in helpers.error_text(e.value), bad
+
+    assert helpers.query(aconn, call)["result"].to_pylist() == [True]
+    s = ready(aconn, "eia.henry_hub")
+    assert s["host_memory_budget"] == 64 << 20 and s["rows"] > 0
+    plan = "\n".join(helpers.query(aconn, "EXPLAIN " + sql).column(0).to_pylist())
+    assert "AcceleratedScanExec: table=eia.henry_hub" in plan, plan
+    same(helpers.query(aconn, sql), helpers.query(conn, sql), "henry hub from memory")
+
+    drop = f"CALL system.runtime.drop_acceleration('{table}')"
+    assert helpers.query(aconn, drop)["result"].to_pylist() == [True]
+    names = helpers.query(aconn, "SELECT table_name FROM system.runtime.accelerations")["table_name"].to_pylist()
+    assert "eia.henry_hub" not in names
+    plan = "\n".join(helpers.query(aconn, "EXPLAIN " + sql).column(0).to_pylist())
+    assert "AcceleratedScanExec" not in plan and "file_groups" in plan, plan
+    with pytest.raises(Exception) as e:
+        helpers.query(aconn, drop)
+    assert "is not accelerated" in helpers.error_text(e.value)

@@ -17,6 +17,13 @@
 //! so a swap in between changes nothing it reads. Time travel always reads
 //! Iceberg.
 //!
+//! **A time window** (`window = "90d"` on a timestamp column): the copy
+//! holds the rows of the last 90 days as of its build; a scan unions them
+//! with the snapshot's older rows read from Iceberg (filtered exactly, and
+//! pruned by Iceberg's partition and column statistics, so a query on
+//! recent data opens no file). The window moves on by a rebuild once it
+//! lags by a tenth of its span.
+//!
 //! **Bounded.** A copy that would exceed its budget is dropped while being
 //! read (state `over_budget`; the table is served from Iceberg) and tried
 //! again only at the next snapshot. After a restart the copies are rebuilt
@@ -36,8 +43,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::Session;
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
+use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::Result as DFResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
@@ -46,7 +52,9 @@ use iceberg::{Catalog, TableIdent};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-pub use resident::{AcceleratedTable, BuildError, CHUNK_ROWS, Layout, Resident};
+pub use resident::{
+    AcceleratedScanExec, AcceleratedTable, BuildError, CHUNK_ROWS, Layout, Resident, Window,
+};
 
 use crate::storage::ObjectStoreStorage;
 use crate::table::IcebergTable;
@@ -88,50 +96,82 @@ struct Accelerated {
     copy: Mutex<Option<Arc<Resident>>>,
     status: Mutex<Status>,
     wake: Notify,
+    /// Its refresh task, aborted when the entry is replaced or dropped.
+    task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
-/// Every accelerated table of a catalog.
+impl Drop for Accelerated {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.lock().take() {
+            task.abort();
+        }
+    }
+}
+
+/// Where refresh tasks read from, once started.
+#[derive(Debug, Clone)]
+struct Source {
+    catalog: Arc<dyn Catalog>,
+    storage: Option<Arc<ObjectStoreStorage>>,
+}
+
+/// Every accelerated table of a catalog: the `[[accelerate]]` entries, and
+/// those added or dropped at run time (`CALL system.runtime.accelerate`).
 #[derive(Debug, Default)]
 pub struct Accelerations {
-    tables: HashMap<TableIdent, Arc<Accelerated>>,
+    tables: parking_lot::RwLock<HashMap<TableIdent, Arc<Accelerated>>>,
+    source: Mutex<Option<Source>>,
 }
 
 impl Accelerations {
-    /// The entries of `specs` (none started yet).
+    /// The entries of `specs` (started by [`start`](Self::start)).
     pub fn new(specs: Vec<Spec>) -> Self {
-        let tables = specs
-            .into_iter()
-            .map(|spec| {
-                (
-                    spec.table.clone(),
-                    Arc::new(Accelerated {
-                        spec,
-                        copy: Mutex::default(),
-                        status: Mutex::new(Status {
-                            state: "loading",
-                            ..Status::default()
-                        }),
-                        wake: Notify::new(),
-                    }),
-                )
-            })
-            .collect();
-        Self { tables }
+        let this = Self::default();
+        for spec in specs {
+            this.insert(spec);
+        }
+        this
     }
 
     /// Whether any table is accelerated.
     pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
+        self.tables.read().is_empty()
     }
 
-    /// Starts one refresh task per table on the current Tokio runtime.
+    /// Starts one refresh task per table on the current Tokio runtime
+    /// (and, from now on, one for each table added).
     pub fn start(&self, catalog: Arc<dyn Catalog>, storage: Option<Arc<ObjectStoreStorage>>) {
-        for entry in self.tables.values() {
-            let entry = entry.clone();
-            let catalog = catalog.clone();
-            let storage = storage.clone();
-            tokio::spawn(async move { entry.run(catalog, storage).await });
+        let source = Source { catalog, storage };
+        *self.source.lock() = Some(source.clone());
+        for entry in self.tables.read().values() {
+            spawn(entry, &source);
         }
+    }
+
+    /// Accelerates `spec.table` as `spec` says, replacing an earlier entry
+    /// for it (whose copy is dropped). Returns whether there was one.
+    pub fn insert(&self, spec: Spec) -> bool {
+        let entry = Arc::new(Accelerated {
+            spec,
+            copy: Mutex::default(),
+            status: Mutex::new(Status {
+                state: "loading",
+                ..Status::default()
+            }),
+            wake: Notify::new(),
+            task: Mutex::default(),
+        });
+        if let Some(source) = self.source.lock().as_ref() {
+            spawn(&entry, source);
+        }
+        let before = self.tables.write().insert(entry.spec.table.clone(), entry);
+        before.is_some()
+    }
+
+    /// Stops accelerating `table` (its copy is dropped once the queries
+    /// using it end). Returns whether it was accelerated.
+    pub fn remove(&self, table: &TableIdent) -> bool {
+        self.tables.write().remove(table).is_some()
     }
 
     /// The provider of `table` (just loaded for a query; `iceberg` is its
@@ -144,7 +184,7 @@ impl Accelerations {
         iceberg: IcebergTable,
     ) -> (Arc<dyn TableProvider>, Option<String>) {
         let version = iceberg.read_version();
-        let Some(entry) = self.tables.get(table.identifier()) else {
+        let Some(entry) = self.tables.read().get(table.identifier()).cloned() else {
             return (Arc::new(iceberg), version);
         };
         let copy = entry.copy.lock().clone();
@@ -171,19 +211,38 @@ impl Accelerations {
     }
 }
 
+/// Starts `entry`'s refresh task. The task holds the entry weakly: it ends
+/// once the entry is dropped (and is aborted then too).
+fn spawn(entry: &Arc<Accelerated>, source: &Source) {
+    let weak = Arc::downgrade(entry);
+    let source = source.clone();
+    let task = tokio::spawn(async move { Accelerated::run(weak, source).await });
+    *entry.task.lock() = Some(task.abort_handle());
+}
+
+/// The default host-memory budget of a copy: a quarter of the machine's
+/// memory (4 GiB where it is not known).
+pub fn default_host_memory() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<usize>().ok()
+        });
+    total.map_or(4 << 30, |kib| kib * 1024 / 4)
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 impl Accelerated {
-    async fn run(
-        self: Arc<Self>,
-        catalog: Arc<dyn Catalog>,
-        storage: Option<Arc<ObjectStoreStorage>>,
-    ) {
+    async fn run(entry: std::sync::Weak<Self>, source: Source) {
         loop {
-            self.refresh_once(catalog.as_ref(), storage.clone()).await;
-            let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+            let Some(this) = entry.upgrade() else { return };
+            this.refresh_once(source.catalog.as_ref(), source.storage.clone())
+                .await;
+            let _ = tokio::time::timeout(POLL, this.wake.notified()).await;
         }
     }
 
@@ -205,9 +264,16 @@ impl Accelerated {
                 return;
             }
         };
-        let current = self.copy.lock().clone();
+        let mut current = self.copy.lock().clone();
         if current.as_ref().is_some_and(|c| c.matches(&table)) {
-            return;
+            if !current
+                .as_ref()
+                .is_some_and(|c| c.window_is_stale(&self.spec.layout))
+            {
+                return;
+            }
+            // The window moves on: rebuild from the same snapshot.
+            current = None;
         }
         let snapshot = table.metadata().current_snapshot_id();
         if self.status.lock().over_budget_at == Some(snapshot) {
@@ -313,6 +379,7 @@ pub fn accelerations_schema() -> SchemaRef {
         Field::new("device_bytes", DataType::Int64, false),
         Field::new("host_memory_budget", DataType::Int64, false),
         Field::new("chunks", DataType::Int64, false),
+        Field::new("window_start", DataType::Utf8, true),
         Field::new("loading_rows", DataType::Int64, false),
         Field::new(
             "last_refresh",
@@ -341,13 +408,14 @@ impl AccelerationsTable {
         let mut device = Int64Builder::new();
         let mut budget = Int64Builder::new();
         let mut chunks = Int64Builder::new();
+        let mut window = StringBuilder::new();
         let mut loading = Int64Builder::new();
         let mut last = TimestampMillisecondBuilder::new().with_timezone("UTC");
         let mut seconds = Float64Builder::new();
         let mut refreshes = Int64Builder::new();
         let mut rebuilds = Int64Builder::new();
         let mut error = StringBuilder::new();
-        let mut entries: Vec<_> = self.accelerations.tables.values().collect();
+        let mut entries: Vec<_> = self.accelerations.tables.read().values().cloned().collect();
         entries.sort_by_key(|e| e.spec.table.to_string());
         for e in entries {
             let copy = e.copy.lock().clone();
@@ -360,6 +428,7 @@ impl AccelerationsTable {
             device.append_value(0);
             budget.append_value(i64::try_from(e.spec.host_memory).unwrap_or(i64::MAX));
             chunks.append_value(copy.as_ref().map_or(0, |c| c.chunks() as i64));
+            window.append_option(copy.as_ref().and_then(|c| c.window_start()));
             loading.append_value(s.loading_rows as i64);
             last.append_option(s.last_refresh_ms);
             seconds.append_option(s.last_refresh_seconds);
@@ -378,6 +447,7 @@ impl AccelerationsTable {
                 Arc::new(device.finish()),
                 Arc::new(budget.finish()),
                 Arc::new(chunks.finish()),
+                Arc::new(window.finish()),
                 Arc::new(loading.finish()),
                 Arc::new(last.finish()),
                 Arc::new(seconds.finish()),
@@ -405,16 +475,12 @@ impl TableProvider for AccelerationsTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
+        filters: &[Expr],
+        limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch()?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            accelerations_schema(),
-            projection.cloned(),
-        )?)
+        let table = MemTable::try_new(accelerations_schema(), vec![vec![self.batch()?]])?;
+        table.scan(state, projection, filters, limit).await
     }
 }

@@ -41,7 +41,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningStatistics};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
-use datafusion::prelude::{SessionContext, col};
+use datafusion::prelude::{SessionContext, col, lit};
 use futures::{StreamExt, TryStreamExt};
 use iceberg::table::Table;
 
@@ -58,6 +58,60 @@ pub struct Layout {
     pub columns: Vec<String>,
     /// Sort (cluster) key, e.g. `commodity, ts`.
     pub sort: Vec<String>,
+    /// Hold only the rows of the last `span` by `column` (older rows are
+    /// read from Iceberg).
+    pub window: Option<Window>,
+}
+
+/// A time window: the rows whose `column` is at most `span` old.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// A timestamp or date column.
+    pub column: String,
+    /// How far back.
+    pub span: std::time::Duration,
+}
+
+/// Where a copy's window starts: rows with `column >= start` are held.
+#[derive(Debug, Clone)]
+struct Cut {
+    /// Index of the window column in the table schema.
+    column: usize,
+    /// The first value held, in the column's type.
+    start: ScalarValue,
+    /// When `start` was computed (the window is moved on by rebuilding).
+    at: std::time::SystemTime,
+}
+
+impl Cut {
+    fn new(schema: &SchemaRef, window: &Window) -> DFResult<Self> {
+        let column = schema.index_of(&window.column).map_err(|_| {
+            DataFusionError::Plan(format!(
+                "window column '{}' is not in the table",
+                window.column
+            ))
+        })?;
+        let at = std::time::SystemTime::now();
+        let since_epoch = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(window.span);
+        let nanos = i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX);
+        let start = ScalarValue::TimestampNanosecond(Some(nanos), Some("UTC".into()))
+            .cast_to(schema.field(column).data_type())
+            .map_err(|_| {
+                DataFusionError::Plan(format!(
+                    "window column '{}' must be a timestamp or a date, not {}",
+                    window.column,
+                    schema.field(column).data_type()
+                ))
+            })?;
+        Ok(Self { column, start, at })
+    }
+
+    fn name<'a>(&self, schema: &'a SchemaRef) -> &'a str {
+        schema.field(self.column).name()
+    }
 }
 
 /// Why a build stopped.
@@ -105,6 +159,8 @@ pub struct Resident {
     files: HashSet<String>,
     /// The snapshot has delete files (no incremental refresh from it).
     has_deletes: bool,
+    /// The time window held (`None`: every row).
+    cut: Option<Cut>,
     rows: usize,
     bytes: usize,
 }
@@ -230,8 +286,17 @@ impl Resident {
         let table_schema = provider.schema();
         let held = held_columns(&table_schema, layout)?;
         let (files, has_deletes) = snapshot_files(table).await?;
+        let cut = layout
+            .window
+            .as_ref()
+            .map(|w| Cut::new(&table_schema, w))
+            .transpose()?;
         let ctx = SessionContext::new();
         let mut frame = ctx.read_table(Arc::new(provider))?;
+        if let Some(cut) = &cut {
+            let column = col(format!("\"{}\"", cut.name(&table_schema)));
+            frame = frame.filter(column.gt_eq(lit(cut.start.clone())))?;
+        }
         if !layout.columns.is_empty() {
             let names: Vec<&str> = held
                 .iter()
@@ -267,7 +332,7 @@ impl Resident {
         }
         let chunks = chunked(&chunk_schema, &batches)?;
         drop(batches);
-        Ok(Self::assemble(
+        let mut copy = Self::assemble(
             metadata.current_snapshot_id(),
             metadata.current_schema_id(),
             table_schema,
@@ -276,7 +341,9 @@ impl Resident {
             chunks,
             files.iter().map(|t| t.data_file_path.clone()).collect(),
             has_deletes,
-        ))
+        );
+        copy.cut = cut;
+        Ok(copy)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -301,6 +368,7 @@ impl Resident {
             chunks,
             files,
             has_deletes,
+            cut: None,
             rows,
             bytes,
         }
@@ -363,6 +431,24 @@ impl Resident {
             })
             .try_collect()
             .await?;
+        let new = match &self.cut {
+            Some(cut) => {
+                let i = self
+                    .held
+                    .iter()
+                    .position(|h| *h == cut.column)
+                    .ok_or_else(|| DataFusionError::Internal("window column not held".into()))?;
+                let start = cut.start.to_scalar()?;
+                new.iter()
+                    .map(|b| {
+                        let keep =
+                            datafusion::arrow::compute::kernels::cmp::gt_eq(b.column(i), &start)?;
+                        datafusion::arrow::compute::filter_record_batch(b, &keep)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            None => new,
+        };
         let added_bytes: usize = new.iter().map(RecordBatch::get_array_memory_size).sum();
         if self.bytes + added_bytes > budget {
             return Err(BuildError::OverBudget(self.bytes + added_bytes));
@@ -398,7 +484,7 @@ impl Resident {
             };
             chunks.extend(chunked(&self.chunk_schema, &[sorted])?);
         }
-        Ok(Some(Self::assemble(
+        let mut copy = Self::assemble(
             metadata.current_snapshot_id(),
             self.schema_id,
             self.table_schema.clone(),
@@ -407,7 +493,9 @@ impl Resident {
             chunks,
             paths,
             false,
-        )))
+        );
+        copy.cut = self.cut.clone();
+        Ok(Some(copy))
     }
 
     /// The held chunks `filters` may match, and the predicate that chose them.
@@ -443,6 +531,20 @@ impl Resident {
             && metadata.current_schema_id() == self.schema_id
     }
 
+    /// Whether the window should move on (a rebuild): its start lags the
+    /// configured span by more than a tenth of it.
+    pub fn window_is_stale(&self, layout: &Layout) -> bool {
+        match (&self.cut, &layout.window) {
+            (Some(cut), Some(window)) => cut.at.elapsed().is_ok_and(|age| age > window.span / 10),
+            _ => false,
+        }
+    }
+
+    /// The first value of the window held, as text (`None`: every row).
+    pub fn window_start(&self) -> Option<String> {
+        self.cut.as_ref().map(|c| c.start.to_string())
+    }
+
     /// Rows held.
     pub fn rows(&self) -> usize {
         self.rows
@@ -473,6 +575,17 @@ fn held_columns(schema: &SchemaRef, layout: &Layout) -> DFResult<Vec<usize>> {
             })
             .collect::<DFResult<_>>()?
     };
+    if let Some(w) = &layout.window {
+        let i = schema.index_of(&w.column).map_err(|_| {
+            DataFusionError::Plan(format!("window column '{}' is not in the table", w.column))
+        })?;
+        if !held.contains(&i) {
+            return Err(DataFusionError::Plan(format!(
+                "window column '{}' must be one of the accelerated columns",
+                w.column
+            )));
+        }
+    }
     for c in &layout.sort {
         let i = schema
             .index_of(c)
@@ -668,6 +781,10 @@ impl TableProvider for AcceleratedTable {
     }
 
     fn statistics(&self) -> Option<Statistics> {
+        // With a window, older rows are in Iceberg only.
+        if self.resident.cut.is_some() {
+            return None;
+        }
         let mut stats = Statistics::new_unknown(&self.resident.table_schema);
         stats.num_rows = Precision::Exact(self.resident.rows);
         Some(stats)
@@ -716,17 +833,68 @@ impl TableProvider for AcceleratedTable {
         for (i, batch) in chunks.into_iter().enumerate() {
             partitions[i % parts].push(batch.clone());
         }
+        // With a window, a limit applies to the union, not to memory alone.
+        let memory_limit = if resident.cut.is_some() { None } else { limit };
         let source =
             MemorySourceConfig::try_new(&partitions, resident.chunk_schema.clone(), Some(mapped))?
-                .with_limit(limit);
-        Ok(Arc::new(AcceleratedScanExec {
+                .with_limit(memory_limit);
+        let memory: Arc<dyn ExecutionPlan> = Arc::new(AcceleratedScanExec {
             table: self.name.clone(),
             snapshot_id: resident.snapshot_id,
             kept,
             chunks: resident.chunks.len(),
             predicate,
             input: datafusion::datasource::source::DataSourceExec::from_data_source(source),
-        }))
+        });
+        let Some(cut) = &resident.cut else {
+            return Ok(memory);
+        };
+        // Rows before the window: the same snapshot from Iceberg, filtered
+        // exactly (pushed filters are only hints to the Iceberg scan).
+        let older = self.older_than_window(state, cut, &wanted, filters).await?;
+        datafusion::physical_plan::union::UnionExec::try_new(vec![memory, older])
+    }
+}
+
+impl AcceleratedTable {
+    /// The snapshot's rows with the window column before the window's
+    /// start, read from Iceberg, as the columns `wanted`.
+    async fn older_than_window(
+        &self,
+        state: &dyn Session,
+        cut: &Cut,
+        wanted: &[usize],
+        filters: &[Expr],
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        use datafusion::physical_plan::filter::FilterExec;
+        use datafusion::physical_plan::projection::ProjectionExec;
+
+        let schema = &self.resident.table_schema;
+        let before = col(format!("\"{}\"", cut.name(schema))).lt(lit(cut.start.clone()));
+        let mut read = wanted.to_vec();
+        if !read.contains(&cut.column) {
+            read.push(cut.column);
+        }
+        let mut pushed = filters.to_vec();
+        pushed.push(before.clone());
+        let scan = self.iceberg.scan(state, Some(&read), &pushed, None).await?;
+        let scanned = scan.schema();
+        let df_schema = DFSchema::try_from(scanned.as_ref().clone())?;
+        let predicate = state.create_physical_expr(before, &df_schema)?;
+        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, scan)?);
+        if read.len() == wanted.len() {
+            return Ok(filtered);
+        }
+        let columns: Vec<(Arc<dyn PhysicalExpr>, String)> = (0..wanted.len())
+            .map(|i| {
+                let name = scanned.field(i).name().clone();
+                let column: Arc<dyn PhysicalExpr> = Arc::new(
+                    datafusion::physical_expr::expressions::Column::new(&name, i),
+                );
+                (column, name)
+            })
+            .collect();
+        Ok(Arc::new(ProjectionExec::try_new(columns, filtered)?))
     }
 }
 

@@ -124,6 +124,29 @@ pub enum TrinoStatement {
         /// Reason given to its client.
         message: Option<String>,
     },
+    /// `CALL system.runtime.accelerate(table => '...', sort => ..., ...)`,
+    /// or `drop_acceleration(table => '...')` (`options` is `None`).
+    Accelerate {
+        /// `[catalog.][schema.]table`.
+        table: String,
+        /// How to hold it; `None` drops the acceleration.
+        options: Option<AccelerateOptions>,
+    },
+}
+
+/// The arguments of `system.runtime.accelerate`, as given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccelerateOptions {
+    /// Sort (cluster) key.
+    pub sort: Vec<String>,
+    /// Columns to hold (empty: all).
+    pub columns: Vec<String>,
+    /// A Trino duration (`90d`).
+    pub window: Option<String>,
+    /// The window's timestamp column (default `ts`).
+    pub window_column: Option<String>,
+    /// A Trino data size (`4GB`).
+    pub host_memory: Option<String>,
 }
 
 impl TrinoStatement {
@@ -139,7 +162,7 @@ impl TrinoStatement {
             TrinoStatement::StartTransaction => "START TRANSACTION",
             TrinoStatement::Commit => "COMMIT",
             TrinoStatement::Rollback => "ROLLBACK",
-            TrinoStatement::KillQuery { .. } => "CALL",
+            TrinoStatement::KillQuery { .. } | TrinoStatement::Accelerate { .. } => "CALL",
             _ => return None,
         })
     }
@@ -359,26 +382,43 @@ fn transaction_modes(c: &mut Cursor<'_>) -> Result<()> {
     Ok(())
 }
 
-/// `CALL system.runtime.kill_query(...)`, named or positional arguments.
+/// The procedures of `system.runtime` and their parameters, in order.
+const PROCEDURES: &[(&str, &[&str])] = &[
+    ("kill_query", &["query_id", "message"]),
+    (
+        "accelerate",
+        &[
+            "table",
+            "sort",
+            "columns",
+            "window",
+            "window_column",
+            "host_memory",
+        ],
+    ),
+    ("drop_acceleration", &["table"]),
+];
+
+/// `CALL system.runtime.<procedure>(...)`, named or positional arguments:
+/// string literals, `NULL`, or (for lists) `ARRAY['a', 'b']`.
 fn call(c: &mut Cursor<'_>) -> Result<TrinoStatement> {
     let name = c.qualified_name()?;
     let procedure = name.join(".");
-    if !matches!(
-        name.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-        ["system", "runtime", "kill_query"] | ["runtime", "kill_query"] | ["kill_query"]
-    ) {
+    let parts: Vec<&str> = name.iter().map(String::as_str).collect();
+    let short = match parts.as_slice() {
+        ["system", "runtime", p] | ["runtime", p] | [p] => *p,
+        _ => "",
+    };
+    let Some((short, parameters)) = PROCEDURES.iter().find(|(p, _)| *p == short) else {
         return Err(ContangoError::new(
             contango_common::error::ErrorKind::NotFound,
             format!("Procedure not registered: {procedure}"),
         ));
-    }
+    };
     if !c.token(&Token::LParen) {
         return Err(c.unexpected("'('"));
     }
-    let (mut query_id, mut message) = (None, None);
+    let mut args: std::collections::HashMap<&str, String> = Default::default();
     let mut position = 0;
     while !c.token(&Token::RParen) {
         if position > 0 && !c.token(&Token::Comma) {
@@ -391,33 +431,72 @@ fn call(c: &mut Cursor<'_>) -> Result<TrinoStatement> {
         let slot = if named {
             let n = c.identifier()?;
             c.pos += 1;
-            n
+            parameters.iter().find(|p| **p == n).ok_or_else(|| {
+                ContangoError::invalid(format!(
+                    "Unknown argument name '{n}' of procedure {procedure}"
+                ))
+            })?
         } else {
-            ["query_id", "message"]
+            parameters
                 .get(position)
-                .map(|s| s.to_string())
                 .ok_or_else(|| c.unexpected("')'"))?
         };
-        let value = if c.keyword("NULL") {
-            None
-        } else {
-            Some(c.string()?)
-        };
-        match slot.as_str() {
-            "query_id" => query_id = value,
-            "message" => message = value,
-            other => {
-                return Err(ContangoError::invalid(format!(
-                    "Unknown argument name '{other}' of procedure {procedure}"
-                )));
+        if c.keyword("NULL") {
+        } else if c.keyword("ARRAY") {
+            if !c.token(&Token::LBracket) {
+                return Err(c.unexpected("'['"));
             }
+            let mut items = Vec::new();
+            while !c.token(&Token::RBracket) {
+                if !items.is_empty() && !c.token(&Token::Comma) {
+                    return Err(c.unexpected("',' or ']'"));
+                }
+                items.push(c.string()?);
+            }
+            args.insert(slot, items.join(","));
+        } else {
+            args.insert(slot, c.string()?);
         }
         position += 1;
     }
-    let query_id = query_id.ok_or_else(|| {
-        ContangoError::invalid("Required procedure argument 'query_id' is missing")
-    })?;
-    Ok(TrinoStatement::KillQuery { query_id, message })
+    let mut required = |name: &str| {
+        args.remove(name).ok_or_else(|| {
+            ContangoError::invalid(format!("Required procedure argument '{name}' is missing"))
+        })
+    };
+    Ok(match *short {
+        "kill_query" => TrinoStatement::KillQuery {
+            query_id: required("query_id")?,
+            message: args.remove("message"),
+        },
+        "drop_acceleration" => TrinoStatement::Accelerate {
+            table: required("table")?,
+            options: None,
+        },
+        _ => {
+            let table = required("table")?;
+            let list = |v: Option<String>| -> Vec<String> {
+                v.map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+            };
+            TrinoStatement::Accelerate {
+                table,
+                options: Some(AccelerateOptions {
+                    sort: list(args.remove("sort")),
+                    columns: list(args.remove("columns")),
+                    window: args.remove("window"),
+                    window_column: args.remove("window_column"),
+                    host_memory: args.remove("host_memory"),
+                }),
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -547,6 +626,57 @@ mod tests {
             parse("CALL system.runtime.nope()").unwrap_err().kind(),
             ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn acceleration_procedures() {
+        assert_eq!(
+            p(
+                "CALL system.runtime.accelerate(table => 'iceberg.market.ticks', \
+               sort => ARRAY['commodity', 'ts'], window => '90d', host_memory => '4GB')"
+            ),
+            TrinoStatement::Accelerate {
+                table: "iceberg.market.ticks".into(),
+                options: Some(AccelerateOptions {
+                    sort: vec!["commodity".into(), "ts".into()],
+                    window: Some("90d".into()),
+                    host_memory: Some("4GB".into()),
+                    ..Default::default()
+                })
+            }
+        );
+        // Positional, lists as text, NULL for a default.
+        assert_eq!(
+            p("call runtime.accelerate('eia.wti', 'Date', 'Date, Price', NULL)"),
+            TrinoStatement::Accelerate {
+                table: "eia.wti".into(),
+                options: Some(AccelerateOptions {
+                    sort: vec!["Date".into()],
+                    columns: vec!["Date".into(), "Price".into()],
+                    ..Default::default()
+                })
+            }
+        );
+        assert_eq!(
+            p("CALL system.runtime.drop_acceleration('eia.wti')"),
+            TrinoStatement::Accelerate {
+                table: "eia.wti".into(),
+                options: None
+            }
+        );
+        for (sql, says) in [
+            (
+                "CALL system.runtime.accelerate(sort => 'x')",
+                "argument 'table' is missing",
+            ),
+            (
+                "CALL system.runtime.accelerate(table => 't', speed => 'max')",
+                "Unknown argument name 'speed'",
+            ),
+        ] {
+            let e = parse(sql).unwrap_err();
+            assert!(e.message().contains(says), "{sql}: {}", e.message());
+        }
     }
 
     #[test]
