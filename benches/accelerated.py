@@ -48,6 +48,25 @@ def flight(addr: str, cache: bool):
     return run
 
 
+def raw_flight(addr: str):
+    """pyarrow's Flight client on the Flight SQL statement path (GetFlightInfo + DoGet),
+    without ADBC's prepared-statement round trips; results cache off."""
+    import pyarrow.flight as fl
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+    import helpers
+
+    client = fl.FlightClient(f"grpc://{addr}")
+    options = fl.FlightCallOptions(headers=[(b"x-trino-session", b"results_cache=false")])
+
+    def run(sql: str):
+        sql = sql.replace("FROM ticks", "FROM iceberg.market.ticks")
+        info = client.get_flight_info(helpers.statement_query(sql), options)
+        return client.do_get(info.endpoints[0].ticket, options).read_all()
+
+    return run
+
+
 def wait_ready(run, timeout: float = 1800) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -121,20 +140,22 @@ def main() -> None:
     print(f"\ngeometric mean (b)/(c) = {statistics.geometric_mean(vs_mem):.2f}, "
           f"(b)/(d) = {statistics.geometric_mean(vs_files):.2f}\n")
 
+    raw = raw_flight(args.flight)
     point = QUERIES["point query"]
-    p50, p99 = percentiles(accelerated, point, 200)
-    print(f"point query on (b), 200 runs: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
     range_sql = ("SELECT count(*) AS n, avg(price) AS px FROM ticks WHERE commodity = 'WTI' "
                  "AND ts >= TIMESTAMP '2024-03-01 00:00:00 UTC' AND ts < TIMESTAMP '2024-03-02 00:00:00 UTC'")
-    p50, p99 = percentiles(accelerated, range_sql, 200)
-    print(f"one commodity-day on (b), 200 runs: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
+    for client, run in (("ADBC", accelerated), ("pyarrow.flight", raw)):
+        for what, sql in (("point query", point), ("one commodity-day", range_sql), ("SELECT 1", "SELECT 1")):
+            p50, p99 = percentiles(run, sql, 200)
+            print(f"{what} on (b) via {client}, 200 runs: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
 
-    started = time.perf_counter()
-    everything = accelerated("SELECT * FROM ticks")
-    seconds = time.perf_counter() - started
-    print(f"Flight SQL SELECT * on (b): {everything.num_rows:,} rows, {everything.nbytes / 2**20:,.0f} MiB "
-          f"in {seconds:.2f} s = {everything.nbytes / seconds / 1e9:.2f} GB/s")
-    del everything
+    for client, run in (("ADBC", accelerated), ("pyarrow.flight", raw)):
+        started = time.perf_counter()
+        everything = run("SELECT * FROM ticks")
+        seconds = time.perf_counter() - started
+        print(f"Flight SQL SELECT * on (b) via {client}: {everything.num_rows:,} rows, "
+              f"{everything.nbytes / 2**20:,.0f} MiB in {seconds:.2f} s = {everything.nbytes / seconds / 1e9:.2f} GB/s")
+        del everything
 
     # A dashboard panel: one commodity's 1-minute bars over a day (1,440 rows), refreshed.
     cached = flight(args.flight, cache=True)

@@ -31,6 +31,11 @@ struct Prepared {
     used: Instant,
 }
 
+/// Length of a handle (a UUID's bytes). A DoGet ticket of a prepared
+/// statement may carry more after it (the nonce of a plan made by its
+/// GetFlightInfo).
+pub(super) const HANDLE_BYTES: usize = std::mem::size_of::<uuid::Bytes>();
+
 /// Prepared statements by handle, owned by the user that created them.
 #[derive(Debug, Default)]
 pub struct PreparedStatements {

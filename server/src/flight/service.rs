@@ -262,12 +262,46 @@ impl FlightSqlService for FlightSqlImpl {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(&request)?;
-        let planned = self
-            .bound_prepared(&session, &cmd.prepared_statement_handle)
-            .await?;
+        let (sql, values) = self
+            .prepared
+            .get(&session, &cmd.prepared_statement_handle)?;
+        if values.as_ref().is_some_and(|v| !v.is_empty()) {
+            // Bound parameters: described here, submitted where it runs
+            // (the DoGet of the prepared statement binds them again).
+            let planned = self
+                .bound_prepared(&session, &cmd.prepared_statement_handle)
+                .await?;
+            let info = Self::flight_info(
+                &planned.schema(),
+                cmd.as_any().encode_to_vec(),
+                request.into_inner(),
+            )?;
+            return Ok(Response::new(info));
+        }
+        // No parameters: planned once, here, and run by the DoGet that
+        // redeems the ticket (ADBC's `execute` planned it three times:
+        // create, GetFlightInfo, DoGet). The ticket stays a prepared-statement
+        // command, its handle followed by the plan's nonce, so DoGet checks
+        // that the statement is the caller's before running anything.
+        let (submission, planned) = self.submit(&session, &sql).await?;
+        // Parameters nobody bound: the same error as binding none.
+        let planned = match planned.bind(Vec::new()) {
+            Ok(planned) => planned,
+            Err(e) => {
+                submission.entry().finish_with(&e);
+                return Err(to_status(&e));
+            }
+        };
+        let schema = planned.schema();
+        let nonce = self.plans.put(submission, planned);
+        let ticket = CommandPreparedStatementQuery {
+            prepared_statement_handle: [cmd.prepared_statement_handle.as_ref(), nonce.as_bytes()]
+                .concat()
+                .into(),
+        };
         let info = Self::flight_info(
-            &planned.schema(),
-            cmd.as_any().encode_to_vec(),
+            &schema,
+            ticket.as_any().encode_to_vec(),
             request.into_inner(),
         )?;
         Ok(Response::new(info))
@@ -353,11 +387,19 @@ impl FlightSqlService for FlightSqlImpl {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let session = self.session(&request)?;
-        let (sql, values) = self
-            .prepared
-            .get(&session, &cmd.prepared_statement_handle)?;
-        // A prepared statement's query is submitted where it runs, with its
-        // parameters bound; its GetFlightInfo only describes the result.
+        // A ticket from GetFlightInfo: the handle, then the nonce of the plan made there.
+        let ticket = &cmd.prepared_statement_handle;
+        let (handle, nonce) = ticket.split_at(ticket.len().min(super::prepared::HANDLE_BYTES));
+        let (sql, values) = self.prepared.get(&session, handle)?;
+        if let Some((submission, planned)) = std::str::from_utf8(nonce)
+            .ok()
+            .filter(|n| !n.is_empty())
+            .and_then(|n| self.plans.take(n, &session.user))
+        {
+            return self.stream(&submission, planned).await;
+        }
+        // Otherwise the query is submitted here, with its parameters bound
+        // (GetFlightInfo only described it, or its plan expired).
         let submission = self.app.engine.submit("flight", &session, &sql);
         let planned = submission
             .planning(async {
