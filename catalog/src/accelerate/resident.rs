@@ -210,31 +210,64 @@ impl Chunk {
 
 /// Splits sorted `batches` into chunks of [`CHUNK_ROWS`].
 fn chunked(schema: &SchemaRef, batches: &[RecordBatch]) -> DFResult<Vec<Chunk>> {
-    let mut chunks = Vec::new();
-    let mut pending: Vec<RecordBatch> = Vec::new();
-    let mut pending_rows = 0;
-    let mut flush = |pending: &mut Vec<RecordBatch>, rows: &mut usize| -> DFResult<()> {
-        if *rows > 0 {
-            chunks.push(Chunk::new(concat_batches(schema, pending.iter())?));
-        }
-        pending.clear();
-        *rows = 0;
-        Ok(())
-    };
+    let mut chunker = Chunker::new(schema.clone());
     for batch in batches {
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let take = (CHUNK_ROWS - pending_rows).min(batch.num_rows() - offset);
-            pending.push(batch.slice(offset, take));
-            pending_rows += take;
-            offset += take;
-            if pending_rows == CHUNK_ROWS {
-                flush(&mut pending, &mut pending_rows)?;
-            }
+        chunker.push(batch)?;
+    }
+    chunker.finish()
+}
+
+/// Cuts sorted batches into chunks of [`CHUNK_ROWS`] as they arrive, so a
+/// build holds at most one chunk's worth of batches besides the chunks.
+struct Chunker {
+    schema: SchemaRef,
+    chunks: Vec<Chunk>,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    /// Bytes of the chunks made so far.
+    bytes: usize,
+}
+
+impl Chunker {
+    fn new(schema: SchemaRef) -> Self {
+        Self {
+            schema,
+            chunks: Vec::new(),
+            pending: Vec::new(),
+            pending_rows: 0,
+            bytes: 0,
         }
     }
-    flush(&mut pending, &mut pending_rows)?;
-    Ok(chunks)
+
+    fn push(&mut self, batch: &RecordBatch) -> DFResult<()> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (CHUNK_ROWS - self.pending_rows).min(batch.num_rows() - offset);
+            self.pending.push(batch.slice(offset, take));
+            self.pending_rows += take;
+            offset += take;
+            if self.pending_rows == CHUNK_ROWS {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> DFResult<()> {
+        if self.pending_rows > 0 {
+            let chunk = Chunk::new(concat_batches(&self.schema, self.pending.iter())?);
+            self.bytes += chunk.batch.get_array_memory_size();
+            self.chunks.push(chunk);
+        }
+        self.pending.clear();
+        self.pending_rows = 0;
+        Ok(())
+    }
+
+    fn finish(mut self) -> DFResult<Vec<Chunk>> {
+        self.flush()?;
+        Ok(self.chunks)
+    }
 }
 
 /// Data files of `table`'s current snapshot, and whether any has deletes.
@@ -319,19 +352,22 @@ impl Resident {
                 .collect::<Vec<_>>(),
         ));
         let mut stream = frame.execute_stream().await?;
-        let (mut batches, mut rows, mut bytes) = (Vec::new(), 0, 0);
+        let mut chunker = Chunker::new(chunk_schema.clone());
+        let mut rows = 0;
         while let Some(batch) = stream.next().await {
             let batch = RecordBatch::try_new(chunk_schema.clone(), batch?.columns().to_vec())?;
             rows += batch.num_rows();
-            bytes += batch.get_array_memory_size();
-            if bytes > budget {
-                return Err(BuildError::OverBudget(bytes));
+            chunker.push(&batch)?;
+            if chunker.bytes > budget {
+                return Err(BuildError::OverBudget(chunker.bytes));
             }
             progress(rows);
-            batches.push(batch);
         }
-        let chunks = chunked(&chunk_schema, &batches)?;
-        drop(batches);
+        let chunks = chunker.finish()?;
+        let bytes = chunks.iter().map(|c| c.batch.get_array_memory_size()).sum();
+        if bytes > budget {
+            return Err(BuildError::OverBudget(bytes));
+        }
         let mut copy = Self::assemble(
             metadata.current_snapshot_id(),
             metadata.current_schema_id(),
