@@ -96,13 +96,9 @@ impl LiveTail {
         chunks.batches.push(batch);
     }
 
-    /// The chunks now held (cheap: batches share their buffers).
-    pub fn snapshot(&self) -> Vec<RecordBatch> {
-        self.versioned_snapshot().0
-    }
-
-    /// The chunks now held and a version naming exactly them (the tail's
-    /// instance and generation), read together.
+    /// The chunks now held (cheap: batches share their buffers) and a
+    /// version naming exactly them (the tail's instance and generation),
+    /// read together.
     pub fn versioned_snapshot(&self) -> (Vec<RecordBatch>, String) {
         let chunks = self.chunks.read().expect("tail poisoned");
         (

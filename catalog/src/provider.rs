@@ -108,9 +108,14 @@ impl IcebergCatalog {
     }
 
     /// Holds the tables of `specs` in memory (see [`crate::accelerate`]);
-    /// their refresh tasks start on the current Tokio runtime.
-    pub fn with_accelerations(self, specs: Vec<AccelerationSpec>) -> Self {
-        let accelerations = Arc::new(Accelerations::new(specs));
+    /// their refresh tasks start on the current Tokio runtime. Tables
+    /// accelerated later without a budget get `default_host_memory`.
+    pub fn with_accelerations(
+        self,
+        specs: Vec<AccelerationSpec>,
+        default_host_memory: usize,
+    ) -> Self {
+        let accelerations = Arc::new(Accelerations::new(specs, default_host_memory));
         accelerations.start(self.inner.catalog.clone(), self.inner.storage.clone());
         let view = CatalogView {
             catalog: self.inner.catalog.clone(),
@@ -188,23 +193,8 @@ impl CatalogSource for IcebergCatalog {
         let Some(request) = request else {
             return Ok(accelerations.remove(&ident));
         };
-        let layout = crate::accelerate::Layout {
-            columns: request.columns,
-            sort: request.sort,
-            window: request
-                .window
-                .map(|(column, span)| crate::accelerate::Window { column, span }),
-        };
-        let host_memory = request
-            .host_memory
-            .map_or_else(crate::accelerate::default_host_memory, |n| {
-                usize::try_from(n).unwrap_or(usize::MAX)
-            });
-        Ok(accelerations.insert(AccelerationSpec {
-            table: ident,
-            layout,
-            host_memory,
-        }))
+        let default = accelerations.default_host_memory();
+        Ok(accelerations.insert(AccelerationSpec::from_request(ident, request, default)))
     }
 
     fn read_version(&self, provider: &dyn TableProvider) -> Option<String> {

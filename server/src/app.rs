@@ -54,7 +54,7 @@ impl App {
             catalog = catalog.with_native_scans(settings.s3.clone());
         }
         // Always: tables may also be accelerated at run time (CALL).
-        catalog = catalog.with_accelerations(config.accelerations()?);
+        catalog = catalog.with_accelerations(config.accelerations()?, config.default_host_memory());
         let streams = Arc::new(StreamRegistry::default());
         let source = Arc::new(catalog.clone()) as Arc<dyn CatalogSource>;
         let shared = config

@@ -451,7 +451,8 @@ impl Config {
             })
     }
 
-    /// The `[[accelerate]]` entries, checked: tables of this catalog, each once.
+    /// The `[[accelerate]]` entries, checked: tables of this catalog, each
+    /// once, read as `CALL system.runtime.accelerate` reads its arguments.
     pub fn accelerations(&self) -> Result<Vec<contango_catalog::accelerate::Spec>> {
         let mut specs: Vec<contango_catalog::accelerate::Spec> = Vec::new();
         for entry in &self.accelerate {
@@ -466,45 +467,31 @@ impl Config {
                     entry.table
                 )));
             }
-            let host_memory = match entry.host_memory.trim() {
-                "" => contango_catalog::accelerate::default_host_memory() as u64,
-                text => contango_sql::limits::parse_data_size(text)
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        ContangoError::invalid(format!(
-                            "accelerate.host_memory of '{}' must be a data size such as 4GB, got '{text}'",
-                            entry.table
-                        ))
-                    })?,
-            };
-            let window = match entry.window.trim() {
-                "" => None,
-                text => Some(contango_catalog::accelerate::Window {
-                    column: match entry.window_column.trim() {
-                        "" => "ts".to_string(),
-                        c => c.to_string(),
-                    },
-                    span: contango_sql::session_properties::parse_duration(text)
-                        .filter(|d| !d.is_zero())
-                        .ok_or_else(|| {
-                            ContangoError::invalid(format!(
-                                "accelerate.window of '{}' must be a duration such as 90d or 12h, got '{text}'",
-                                entry.table
-                            ))
-                        })?,
-                }),
-            };
-            specs.push(contango_catalog::accelerate::Spec {
+            let text = |t: &str| Some(t.trim().to_string()).filter(|t| !t.is_empty());
+            let request = contango_sql::statements::AccelerateOptions {
+                sort: entry.sort.clone(),
+                columns: entry.columns.clone(),
+                window: text(&entry.window),
+                window_column: text(&entry.window_column),
+                host_memory: text(&entry.host_memory),
+            }
+            .request()
+            .map_err(|e| {
+                ContangoError::invalid(format!("accelerate '{}': {}", entry.table, e.message()))
+            })?;
+            specs.push(contango_catalog::accelerate::Spec::from_request(
                 table,
-                layout: contango_catalog::accelerate::Layout {
-                    columns: entry.columns.clone(),
-                    sort: entry.sort.clone(),
-                    window,
-                },
-                host_memory: usize::try_from(host_memory).unwrap_or(usize::MAX),
-            });
+                request,
+                self.default_host_memory(),
+            ));
         }
         Ok(specs)
+    }
+
+    /// The host-memory budget of an accelerated table that names none: a
+    /// quarter of the machine's memory (4 GiB where it is not known).
+    pub fn default_host_memory(&self) -> usize {
+        total_memory().map_or(4 << 30, |m| usize::try_from(m / 4).unwrap_or(usize::MAX))
     }
 
     /// `server.request_timeout` as a duration.

@@ -513,39 +513,7 @@ impl QueryEngine {
                 )
             })?;
         let request = options
-            .map(|o| -> Result<contango_common::AccelerationRequest> {
-                let window = o
-                    .window
-                    .map(|w| {
-                        crate::session_properties::parse_duration(&w)
-                            .filter(|d| !d.is_zero())
-                            .map(|d| (o.window_column.clone().unwrap_or_else(|| "ts".into()), d))
-                            .ok_or_else(|| {
-                                ContangoError::invalid(format!(
-                                    "window must be a duration such as 90d or 12h, got '{w}'"
-                                ))
-                            })
-                    })
-                    .transpose()?;
-                let host_memory = o
-                    .host_memory
-                    .map(|m| {
-                        crate::limits::parse_data_size(&m)
-                            .filter(|n| *n > 0)
-                            .ok_or_else(|| {
-                                ContangoError::invalid(format!(
-                                    "host_memory must be a data size such as 4GB, got '{m}'"
-                                ))
-                            })
-                    })
-                    .transpose()?;
-                Ok(contango_common::AccelerationRequest {
-                    columns: o.columns,
-                    sort: o.sort,
-                    window,
-                    host_memory,
-                })
-            })
+            .map(crate::statements::AccelerateOptions::request)
             .transpose()?;
         let (schema, name) = (schema.to_string(), name.to_string());
         Ok(Arc::new(move || {
@@ -839,7 +807,7 @@ impl QueryEngine {
 }
 
 /// The value of session property `name` (any case), if set.
-fn session_property<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
+pub(crate) fn session_property<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
     session
         .properties
         .iter()

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session as DfSession;
-use datafusion::datasource::{MemTable, TableProvider, TableType};
+use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
@@ -79,7 +79,6 @@ impl TableProvider for OnScan {
             Self::schema(),
             vec![Arc::new(BooleanArray::from(vec![true]))],
         )?;
-        let table = MemTable::try_new(Self::schema(), vec![vec![batch]])?;
-        table.scan(state, projection, filters, limit).await
+        crate::queries::scan_batch(batch, state, projection, filters, limit).await
     }
 }

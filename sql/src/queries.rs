@@ -562,7 +562,7 @@ impl Drop for Tracked {
 }
 
 /// A scan of one in-memory batch (the tables here answer from memory).
-async fn scan_batch(
+pub(crate) async fn scan_batch(
     batch: RecordBatch,
     state: &dyn DfSession,
     projection: Option<&Vec<usize>>,

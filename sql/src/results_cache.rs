@@ -199,10 +199,8 @@ impl ResultsCache {
 
 /// Whether `session` uses the cache (`results_cache`, default true).
 pub fn enabled(session: &Session) -> bool {
-    !session
-        .properties
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case(PROPERTY) && v.eq_ignore_ascii_case("false"))
+    !crate::engine::session_property(session, PROPERTY)
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
 }
 
 /// The cache key of `plan` planned in `session`, or `None` when its result

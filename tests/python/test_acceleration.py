@@ -196,6 +196,9 @@ def test_refreshes_follow_commits_and_answers_never_lag(accelerated, aconn, mark
         )
 
     check(first, "first append, whether or not memory holds it yet")
+    # The copy may have caught the table empty, between create and append.
+    loaded = table.current_snapshot().snapshot_id
+    wait_for(lambda: state(aconn, "accel.fills")["snapshot_id"] == loaded, 30, "the rows in memory")
     s = ready(aconn, "accel.fills")
     assert s["rows"] == 500 and s["snapshot_id"] == table.current_snapshot().snapshot_id
     check(first, "first append, from memory")
@@ -261,6 +264,9 @@ def test_a_time_window_holds_recent_rows_and_reads_older_ones_from_iceberg(aconn
     first = prices([d for d in range(90) for _ in range(60)], 0)
     table = market_catalog.create_table("accel.recent", schema=first.schema)
     table.append(first)
+    # The copy may have caught the table empty, between create and append.
+    loaded = table.current_snapshot().snapshot_id
+    wait_for(lambda: state(aconn, "accel.recent")["snapshot_id"] == loaded, 30, "the rows in memory")
     s = ready(aconn, "accel.recent")
     recent = first.filter(pc.greater_equal(first["ts"], pa.scalar(now - datetime.timedelta(days=30), pa.timestamp("us", tz="UTC"))))
     # Rows within a minute of the window's start may fall either side of it.

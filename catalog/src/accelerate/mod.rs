@@ -73,6 +73,28 @@ pub struct Spec {
     pub host_memory: usize,
 }
 
+impl Spec {
+    /// The entry `request` asks for `table`; without a budget of its own it
+    /// gets `default_host_memory`.
+    pub fn from_request(
+        table: TableIdent,
+        request: contango_common::AccelerationRequest,
+        default_host_memory: usize,
+    ) -> Self {
+        Self {
+            table,
+            layout: Layout {
+                columns: request.columns,
+                sort: request.sort,
+                window: request.window.map(|(column, span)| Window { column, span }),
+            },
+            host_memory: request.host_memory.map_or(default_host_memory, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }),
+        }
+    }
+}
+
 /// An entry's state, as `system.runtime.accelerations` shows it.
 #[derive(Debug, Clone, Default)]
 struct Status {
@@ -121,21 +143,27 @@ struct Source {
 pub struct Accelerations {
     tables: parking_lot::RwLock<HashMap<TableIdent, Arc<Accelerated>>>,
     source: Mutex<Option<Source>>,
+    /// The budget of an entry asking for none.
+    default_host_memory: usize,
 }
 
 impl Accelerations {
-    /// The entries of `specs` (started by [`start`](Self::start)).
-    pub fn new(specs: Vec<Spec>) -> Self {
-        let this = Self::default();
+    /// The entries of `specs` (started by [`start`](Self::start)); entries
+    /// added later without a budget get `default_host_memory`.
+    pub fn new(specs: Vec<Spec>, default_host_memory: usize) -> Self {
+        let this = Self {
+            default_host_memory,
+            ..Self::default()
+        };
         for spec in specs {
             this.insert(spec);
         }
         this
     }
 
-    /// Whether any table is accelerated.
-    pub fn is_empty(&self) -> bool {
-        self.tables.read().is_empty()
+    /// The budget of an entry asking for none.
+    pub fn default_host_memory(&self) -> usize {
+        self.default_host_memory
     }
 
     /// Starts one refresh task per table on the current Tokio runtime
@@ -218,18 +246,6 @@ fn spawn(entry: &Arc<Accelerated>, source: &Source) {
     let source = source.clone();
     let task = tokio::spawn(async move { Accelerated::run(weak, source).await });
     *entry.task.lock() = Some(task.abort_handle());
-}
-
-/// The default host-memory budget of a copy: a quarter of the machine's
-/// memory (4 GiB where it is not known).
-pub fn default_host_memory() -> usize {
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-            line.split_whitespace().nth(1)?.parse::<usize>().ok()
-        });
-    total.map_or(4 << 30, |kib| kib * 1024 / 4)
 }
 
 fn now_ms() -> i64 {

@@ -161,11 +161,9 @@ pub struct Resident {
     has_deletes: bool,
     /// The time window held (`None`: every row).
     cut: Option<Cut>,
-    rows: usize,
-    bytes: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Chunk {
     batch: RecordBatch,
     /// Per held column: min, max, null count.
@@ -270,20 +268,20 @@ impl Chunker {
     }
 }
 
-/// Data files of `table`'s current snapshot, and whether any has deletes.
+/// The scan tasks of `table`'s current snapshot, reading `columns` (names
+/// in the snapshot's schema; `None`: all), and whether any has deletes.
 async fn snapshot_files(
     table: &Table,
+    columns: Option<&SchemaRef>,
 ) -> Result<(Vec<iceberg::scan::FileScanTask>, bool), BuildError> {
     if table.metadata().current_snapshot().is_none() {
         return Ok((Vec::new(), false));
     }
-    let tasks: Vec<_> = table
-        .scan()
-        .build()?
-        .plan_files()
-        .await?
-        .try_collect()
-        .await?;
+    let mut scan = table.scan();
+    if let Some(columns) = columns {
+        scan = scan.select(columns.fields().iter().map(|f| f.name()));
+    }
+    let tasks: Vec<_> = scan.build()?.plan_files().await?.try_collect().await?;
     let deletes = tasks.iter().any(|t| !t.deletes.is_empty());
     Ok((tasks, deletes))
 }
@@ -318,7 +316,6 @@ impl Resident {
         }
         let table_schema = provider.schema();
         let held = held_columns(&table_schema, layout)?;
-        let (files, has_deletes) = snapshot_files(table).await?;
         let cut = layout
             .window
             .as_ref()
@@ -351,6 +348,9 @@ impl Resident {
                 .map(|i| table_schema.field(*i).clone())
                 .collect::<Vec<_>>(),
         ));
+        // Only the paths: the copy was read through `IcebergTable`, whose
+        // schema may be newer than the snapshot's.
+        let (files, has_deletes) = snapshot_files(table, None).await?;
         let mut stream = frame.execute_stream().await?;
         let mut chunker = Chunker::new(chunk_schema.clone());
         let mut rows = 0;
@@ -363,51 +363,21 @@ impl Resident {
             }
             progress(rows);
         }
-        let chunks = chunker.finish()?;
-        let bytes = chunks.iter().map(|c| c.batch.get_array_memory_size()).sum();
-        if bytes > budget {
-            return Err(BuildError::OverBudget(bytes));
-        }
-        let mut copy = Self::assemble(
-            metadata.current_snapshot_id(),
-            metadata.current_schema_id(),
+        let copy = Self {
+            snapshot_id: metadata.current_snapshot_id(),
+            schema_id: metadata.current_schema_id(),
             table_schema,
             held,
             chunk_schema,
-            chunks,
-            files.iter().map(|t| t.data_file_path.clone()).collect(),
+            chunks: chunker.finish()?,
+            files: files.into_iter().map(|t| t.data_file_path).collect(),
             has_deletes,
-        );
-        copy.cut = cut;
+            cut,
+        };
+        if copy.bytes() > budget {
+            return Err(BuildError::OverBudget(copy.bytes()));
+        }
         Ok(copy)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        snapshot_id: Option<i64>,
-        schema_id: i32,
-        table_schema: SchemaRef,
-        held: Vec<usize>,
-        chunk_schema: SchemaRef,
-        chunks: Vec<Chunk>,
-        files: HashSet<String>,
-        has_deletes: bool,
-    ) -> Self {
-        let rows = chunks.iter().map(|c| c.batch.num_rows()).sum();
-        let bytes = chunks.iter().map(|c| c.batch.get_array_memory_size()).sum();
-        Self {
-            snapshot_id,
-            schema_id,
-            table_schema,
-            held,
-            chunk_schema,
-            chunks,
-            files,
-            has_deletes,
-            cut: None,
-            rows,
-            bytes,
-        }
     }
 
     /// This copy extended to `table`'s current snapshot by reading only the
@@ -423,32 +393,18 @@ impl Resident {
         if self.has_deletes || metadata.current_schema_id() != self.schema_id {
             return Ok(None);
         }
-        let (tasks, has_deletes) = snapshot_files(table).await?;
+        // Same schema as the copy (checked above): the added files' tasks are
+        // read projected to the held columns.
+        let (tasks, has_deletes) = snapshot_files(table, Some(&self.chunk_schema)).await?;
         let paths: HashSet<String> = tasks.iter().map(|t| t.data_file_path.clone()).collect();
         if has_deletes || !self.files.is_subset(&paths) {
             return Ok(None);
         }
-        let added: Vec<_> = tasks
+        // The added files' tasks (projected to the held columns).
+        let tasks: Vec<_> = tasks
             .into_iter()
             .filter(|t| !self.files.contains(&t.data_file_path))
             .collect();
-        let names: Vec<String> = self
-            .chunk_schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        // The added files' tasks, projected to the held columns.
-        let projected: HashSet<String> = added.iter().map(|t| t.data_file_path.clone()).collect();
-        let tasks: Vec<_> = table
-            .scan()
-            .select(names)
-            .build()?
-            .plan_files()
-            .await?
-            .try_filter(|t| futures::future::ready(projected.contains(&t.data_file_path)))
-            .try_collect()
-            .await?;
         let reader = iceberg::arrow::ArrowReaderBuilder::new(
             table.file_io().clone(),
             iceberg::Runtime::try_current()?,
@@ -486,19 +442,10 @@ impl Resident {
             None => new,
         };
         let added_bytes: usize = new.iter().map(RecordBatch::get_array_memory_size).sum();
-        if self.bytes + added_bytes > budget {
-            return Err(BuildError::OverBudget(self.bytes + added_bytes));
+        if self.bytes() + added_bytes > budget {
+            return Err(BuildError::OverBudget(self.bytes() + added_bytes));
         }
-        let mut chunks: Vec<Chunk> = self
-            .chunks
-            .iter()
-            .map(|c| Chunk {
-                batch: c.batch.clone(),
-                min: c.min.clone(),
-                max: c.max.clone(),
-                nulls: c.nulls.clone(),
-            })
-            .collect();
+        let mut chunks = self.chunks.clone();
         if new.iter().any(|b| b.num_rows() > 0) {
             let all = concat_batches(&self.chunk_schema, new.iter())?;
             let sorted = if layout.sort.is_empty() {
@@ -520,18 +467,17 @@ impl Resident {
             };
             chunks.extend(chunked(&self.chunk_schema, &[sorted])?);
         }
-        let mut copy = Self::assemble(
-            metadata.current_snapshot_id(),
-            self.schema_id,
-            self.table_schema.clone(),
-            self.held.clone(),
-            self.chunk_schema.clone(),
+        Ok(Some(Self {
+            snapshot_id: metadata.current_snapshot_id(),
+            schema_id: self.schema_id,
+            table_schema: self.table_schema.clone(),
+            held: self.held.clone(),
+            chunk_schema: self.chunk_schema.clone(),
             chunks,
-            paths,
-            false,
-        );
-        copy.cut = self.cut.clone();
-        Ok(Some(copy))
+            files: paths,
+            has_deletes: false,
+            cut: self.cut.clone(),
+        }))
     }
 
     /// The held chunks `filters` may match, and the predicate that chose them.
@@ -583,12 +529,15 @@ impl Resident {
 
     /// Rows held.
     pub fn rows(&self) -> usize {
-        self.rows
+        self.chunks.iter().map(|c| c.batch.num_rows()).sum()
     }
 
     /// Bytes held (Arrow buffers).
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.chunks
+            .iter()
+            .map(|c| c.batch.get_array_memory_size())
+            .sum()
     }
 
     /// Chunks held.
@@ -822,7 +771,7 @@ impl TableProvider for AcceleratedTable {
             return None;
         }
         let mut stats = Statistics::new_unknown(&self.resident.table_schema);
-        stats.num_rows = Precision::Exact(self.resident.rows);
+        stats.num_rows = Precision::Exact(self.resident.rows());
         Some(stats)
     }
 
@@ -966,17 +915,17 @@ mod tests {
             .step_by(10_007)
             .map(|o| batch.slice(o, 10_007.min(n - o)))
             .collect();
-        let chunks = chunked(&schema, &batches).unwrap();
-        Resident::assemble(
-            Some(1),
-            0,
-            schema.clone(),
-            vec![0, 1, 2],
-            schema,
-            chunks,
-            HashSet::new(),
-            false,
-        )
+        Resident {
+            snapshot_id: Some(1),
+            schema_id: 0,
+            table_schema: schema.clone(),
+            held: vec![0, 1, 2],
+            chunk_schema: schema.clone(),
+            chunks: chunked(&schema, &batches).unwrap(),
+            files: HashSet::new(),
+            has_deletes: false,
+            cut: None,
+        }
     }
 
     #[test]

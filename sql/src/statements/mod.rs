@@ -149,6 +149,45 @@ pub struct AccelerateOptions {
     pub host_memory: Option<String>,
 }
 
+impl AccelerateOptions {
+    /// The request these options make, with the window and the budget
+    /// parsed (a bad duration or size is an error naming it). Both ways of
+    /// accelerating a table, `CALL` and `[[accelerate]]`, go through here.
+    pub fn request(self) -> Result<contango_common::AccelerationRequest> {
+        let window = self
+            .window
+            .map(|w| {
+                crate::session_properties::parse_duration(&w)
+                    .filter(|d| !d.is_zero())
+                    .map(|d| (self.window_column.unwrap_or_else(|| "ts".into()), d))
+                    .ok_or_else(|| {
+                        ContangoError::invalid(format!(
+                            "window must be a duration such as 90d or 12h, got '{w}'"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let host_memory = self
+            .host_memory
+            .map(|m| {
+                crate::limits::parse_data_size(&m)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ContangoError::invalid(format!(
+                            "host_memory must be a data size such as 4GB, got '{m}'"
+                        ))
+                    })
+            })
+            .transpose()?;
+        Ok(contango_common::AccelerationRequest {
+            columns: self.columns,
+            sort: self.sort,
+            window,
+            host_memory,
+        })
+    }
+}
+
 impl TrinoStatement {
     /// Trino's `updateType` for statements that change state instead of
     /// returning rows.
